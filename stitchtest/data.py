@@ -1,0 +1,556 @@
+"""Small image data sets for the similarity audits, loaded the same way every time.
+
+A similarity audit is only as trustworthy as its data: two runs that disagree must disagree
+because of the method, never because a split, a crop or a normalisation drifted. So every
+loader here is deterministic (seeded, stratified, independent of library versions), every
+image ends up as float32 ``(N, C, H, W)`` standardised with the *training* set's statistics,
+and every malformed input stops with a :class:`DataError` that names the file and says what
+was expected, instead of a numpy/gzip/pickle traceback.
+
+Three sources are supported:
+
+* ``digits`` -- scikit-learn's bundled 8x8 digits: needs no files, so the suite always runs.
+* ``mnist`` -- a plain directory of the standard IDX files (gzipped or not).
+* ``cifar10`` -- a directory of the standard CIFAR-10 python batches.
+
+:func:`stamp_cue` and :func:`with_cue` plant a class-revealing shortcut, the ground truth for
+tests that check whether a method notices that two models solve a task differently.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import gzip
+import importlib
+import math
+import pickle
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple, Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from stitchtest import ids
+
+__all__ = [
+    "DataError", "DataSpec", "Dataset", "load", "read_idx", "stamp_cue", "with_cue",
+]
+
+
+class DataError(ValueError):
+    """Data that cannot be loaded as asked; the message names the path and what was expected."""
+
+
+# Default output side per data set. MNIST is zero-padded 28 -> 32 so that the cut points of a
+# network (32/16/8/4) halve cleanly; digits are upsampled 8 -> 16 for the same reason.
+DEFAULT_SIZES = {"digits": 16, "mnist": 32, "cifar10": 32}
+NUM_CLASSES = 10
+
+_MNIST_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+_IDX_IMAGES, _IDX_LABELS = 0x00000803, 0x00000801
+_CIFAR_SUBDIR = "cifar-10-batches-py"
+_CIFAR_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
+_CIFAR_TEST = "test_batch"
+
+_MNIST_EXPECTED = ", ".join(f"{n}[.gz]" for pair in _MNIST_FILES.values() for n in pair)
+_CIFAR_EXPECTED = f"data_batch_1..5 and {_CIFAR_TEST}, directly or in a {_CIFAR_SUBDIR}/ subfolder"
+
+
+# --------------------------------------------------------------------------------------------
+# Specification
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DataSpec:
+    """What to load. Frozen and hashable so it can key caches and parametrise tests.
+
+    ``size`` of ``None`` is replaced by the data set's default on construction, so
+    ``DataSpec("digits")`` and ``DataSpec("digits", size=16)`` are equal and share one id.
+    """
+
+    name: str = "digits"
+    root: Optional[str] = None
+    size: Optional[int] = None
+    n_train: Optional[int] = None
+    n_test: Optional[int] = None
+    split_seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.name not in DEFAULT_SIZES:
+            raise DataError(
+                f"unknown data set {self.name!r}; expected one of {', '.join(DEFAULT_SIZES)}"
+            )
+        if self.root is not None and not isinstance(self.root, str):
+            object.__setattr__(self, "root", str(self.root))  # accept a Path, keep it hashable
+        if self.size is None:
+            object.__setattr__(self, "size", DEFAULT_SIZES[self.name])
+        for field in ("size", "n_train", "n_test"):
+            value = getattr(self, field)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise DataError(f"DataSpec.{field} must be a positive int or None, got {value!r}")
+        if not isinstance(self.split_seed, int) or self.split_seed < 0:
+            raise DataError(f"DataSpec.split_seed must be an int >= 0, got {self.split_seed!r}")
+
+    def string_id(self) -> str:
+        """Stable id for caches and reports. ``root`` is left out on purpose: moving the data
+        directory must not invalidate results computed from the same images."""
+        return ids.string_id(
+            self, size=self.size, n_train=self.n_train,
+            n_test=self.n_test, split_seed=self.split_seed,
+        )
+
+    @classmethod
+    def parse(cls, text: str) -> "DataSpec":
+        """``"digits"``, ``"mnist"``, ``"cifar10"`` or a directory whose format is detected.
+
+        A known name wins over a directory of the same name; write ``./mnist`` to mean the
+        directory.
+        """
+        key = str(text).strip()
+        if key.lower() in DEFAULT_SIZES:
+            return cls(name=key.lower())
+        path = Path(key).expanduser()
+        if not path.is_dir():
+            raise DataError(
+                f"{key!r} is neither a known data set ({', '.join(DEFAULT_SIZES)}) "
+                f"nor an existing directory"
+            )
+        if any(_find_idx(path, base) for pair in _MNIST_FILES.values() for base in pair):
+            return cls(name="mnist", root=str(path.resolve()))
+        if _cifar_batches(path) or _cifar_batches(path / _CIFAR_SUBDIR):
+            return cls(name="cifar10", root=str(path.resolve()))
+        raise DataError(
+            f"cannot tell which data set {path} holds: expected MNIST IDX files "
+            f"({_MNIST_EXPECTED}) or CIFAR-10 python batches ({_CIFAR_EXPECTED})"
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Loaded data
+# --------------------------------------------------------------------------------------------
+@dataclass(eq=False)  # tensors have no single truth value, so no generated __eq__
+class Dataset:
+    """Train and test tensors, already normalised with the training set's statistics.
+
+    ``mean``/``std`` are kept so that callers can express raw pixel values (e.g. white,
+    ``(1 - mean) / std``) in the normalised space. Objects returned by :func:`load` are
+    shared through its cache: derive new ones with :meth:`replace`, never edit in place.
+    """
+
+    name: str
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    num_classes: int
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.x_train.shape[1])
+
+    @property
+    def image_size(self) -> int:
+        return int(self.x_train.shape[2])
+
+    def to(self, device: Union[str, torch.device]) -> "Dataset":
+        tensors = ("x_train", "y_train", "x_test", "y_test", "mean", "std")
+        return self.replace(**{k: getattr(self, k).to(device) for k in tensors})
+
+    def replace(self, **changes) -> "Dataset":
+        return dataclasses.replace(self, **changes)
+
+
+def load(spec: Union[DataSpec, str], device: Union[str, torch.device] = "cpu") -> Dataset:
+    """Load ``spec`` onto ``device``, once per process: the data sets fit in memory and many
+    tests share them, so re-reading and re-normalising would only cost time."""
+    if isinstance(spec, str):
+        spec = DataSpec.parse(spec)
+    return _load_cached(spec, str(torch.device(device)))
+
+
+@functools.lru_cache(maxsize=16)
+def _load_cached(spec: DataSpec, device: str) -> Dataset:
+    if device != "cpu":
+        return _load_cached(spec, "cpu").to(device)  # reuse the CPU copy
+    reader = {"digits": _read_digits, "mnist": _read_mnist, "cifar10": _read_cifar10}[spec.name]
+    (x_train, y_train), (x_test, y_test), peak = reader(spec)
+    if spec.n_train is not None:
+        keep = _stratified_subset(y_train, spec.n_train, spec.split_seed, stream=1)
+        x_train, y_train = x_train[keep], y_train[keep]
+    if spec.n_test is not None:
+        keep = _stratified_subset(y_test, spec.n_test, spec.split_seed, stream=2)
+        x_test, y_test = x_test[keep], y_test[keep]
+    x_train = _resize(torch.from_numpy(x_train).float() / peak, spec.size)
+    x_test = _resize(torch.from_numpy(x_test).float() / peak, spec.size)
+    # Statistics of the training images only: the test set must not leak into preprocessing.
+    mean = x_train.double().mean(dim=(0, 2, 3))
+    std = x_train.double().std(dim=(0, 2, 3), unbiased=False).clamp_min(1e-6)
+
+    def scale(x: torch.Tensor) -> torch.Tensor:
+        return ((x.double() - mean[:, None, None]) / std[:, None, None]).float()
+
+    return Dataset(
+        name=spec.name,
+        x_train=scale(x_train).contiguous(),
+        y_train=torch.from_numpy(y_train).long(),
+        x_test=scale(x_test).contiguous(),
+        y_test=torch.from_numpy(y_test).long(),
+        num_classes=NUM_CLASSES,
+        mean=mean.float(),
+        std=std.float(),
+    )
+
+
+def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Bilinear resize; antialiased when shrinking so that downsampling does not alias."""
+    if x.shape[-1] == size and x.shape[-2] == size:
+        return x
+    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False,
+                         antialias=size < x.shape[-1])
+
+
+# --------------------------------------------------------------------------------------------
+# Deterministic stratified selection
+# --------------------------------------------------------------------------------------------
+def _stratified_order(y: np.ndarray, seed: int, stream: int) -> np.ndarray:
+    """A seeded permutation whose every prefix holds each class in its overall proportion
+    (to within one image).
+
+    Written here rather than borrowed from scikit-learn so that a split, and every cached
+    result keyed on it, cannot change with a library upgrade. Each class is shuffled and its
+    members spread evenly over [0, 1); sorting by that position interleaves the classes.
+    """
+    rng = np.random.default_rng([seed, stream])
+    position = np.empty(len(y), dtype=np.float64)
+    for c in np.unique(y):
+        members = rng.permutation(np.flatnonzero(y == c))
+        position[members] = (np.arange(len(members)) + 0.5) / len(members)
+    return np.argsort(position, kind="stable")
+
+
+def _stratified_subset(y: np.ndarray, n: int, seed: int, stream: int) -> np.ndarray:
+    """Indices (in original order) of at most ``n`` images, stratified by class."""
+    return np.sort(_stratified_order(y, seed, stream)[:n])
+
+
+def _carve(x: np.ndarray, y: np.ndarray, n_test: int, seed: int):
+    """Split one labelled pool into disjoint, stratified train and test parts."""
+    order = _stratified_order(y, seed, stream=0)
+    test, train = np.sort(order[:n_test]), np.sort(order[n_test:])
+    return (x[train], y[train]), (x[test], y[test])
+
+
+# --------------------------------------------------------------------------------------------
+# digits
+# --------------------------------------------------------------------------------------------
+def _read_digits(spec: DataSpec):
+    """scikit-learn's 1,797 digits (values 0..16), split 1,400 train / 397 test."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    x = bunch.images.astype(np.uint8)[:, None]  # (1797, 1, 8, 8), integer values 0..16
+    y = bunch.target.astype(np.int64)
+    return (*_carve(x, y, n_test=397, seed=spec.split_seed), 16.0)
+
+
+# --------------------------------------------------------------------------------------------
+# MNIST (IDX files)
+# --------------------------------------------------------------------------------------------
+_IDX_DTYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path: Union[str, Path], *, magic: Optional[int] = None) -> np.ndarray:
+    """Read one IDX file, gzipped or not, into a native-endian array.
+
+    Compression is recognised by the gzip magic bytes (1f 8b), not by the suffix, because
+    downloaded files are often decompressed without being renamed. If ``magic`` is given the
+    file's magic number must equal it (0x803 for images, 0x801 for labels). The header's
+    dimensions must account for every byte, so truncated or padded files are refused.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+        if len(raw) < 4:
+            raise DataError(f"{path} is too short ({len(raw)} bytes) to be an IDX file")
+        (found,) = struct.unpack(">I", raw[:4])
+        if magic is not None and found != magic:
+            raise DataError(
+                f"{path} has IDX magic number 0x{found:08X}, expected 0x{magic:08X}"
+            )
+        code, ndim = (found >> 8) & 0xFF, found & 0xFF
+        if found >> 16 != 0 or code not in _IDX_DTYPES or ndim == 0:
+            raise DataError(f"{path} is not an IDX file (magic number 0x{found:08X})")
+        header = 4 + 4 * ndim
+        if len(raw) < header:
+            raise DataError(f"{path} is truncated: its IDX header needs {header} bytes")
+        dims = struct.unpack(f">{ndim}I", raw[4:header])
+        dtype = np.dtype(_IDX_DTYPES[code])
+        expected, have = math.prod(dims) * dtype.itemsize, len(raw) - header
+        if have != expected:
+            what = "truncated" if have < expected else "longer than its header says"
+            raise DataError(
+                f"{path} is {what}: header promises shape {dims} ({expected} bytes of data), "
+                f"found {have} bytes"
+            )
+        array = np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
+        return array.astype(dtype.newbyteorder("="))  # a writable, native-endian copy
+    except DataError:
+        raise
+    except (gzip.BadGzipFile, EOFError, OSError, struct.error, ValueError, zlib.error) as err:
+        raise DataError(f"cannot read IDX file {path}: {err}") from err
+
+
+def _find_idx(root: Path, base: str) -> Optional[Path]:
+    for candidate in (root / base, root / f"{base}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _read_mnist_split(images_path: Path, labels_path: Path) -> Tuple[np.ndarray, np.ndarray]:
+    images = read_idx(images_path, magic=_IDX_IMAGES)  # (N, rows, cols) uint8
+    labels = read_idx(labels_path, magic=_IDX_LABELS).astype(np.int64)
+    if len(images) != len(labels):
+        raise DataError(
+            f"{images_path} holds {len(images)} images but {labels_path} holds "
+            f"{len(labels)} labels; expected one label per image"
+        )
+    _check_labels(labels, labels_path)
+    # Zero-pad 28 -> 32 (the LeNet convention): black border, so no digit is distorted.
+    return np.pad(images, ((0, 0), (2, 2), (2, 2)))[:, None], labels
+
+
+def _read_mnist(spec: DataSpec):
+    """Both IDX splits if present; otherwise carve one split 80/20 (10,000 -> 8,000/2,000)."""
+    root = _check_dir(spec)
+    splits: Dict[str, Tuple[np.ndarray, np.ndarray]] = {}
+    for split, (images, labels) in _MNIST_FILES.items():
+        paths = [_find_idx(root, images), _find_idx(root, labels)]
+        if all(p is None for p in paths):
+            continue
+        for base, found in zip((images, labels), paths):
+            if found is None:  # half a split is a broken copy, not an absent split
+                raise DataError(f"{root / base}[.gz] is missing; expected it next to its pair")
+        splits[split] = _read_mnist_split(*paths)
+    if not splits:
+        raise DataError(
+            f"MNIST directory {root} holds none of the expected IDX files: {_MNIST_EXPECTED} "
+            f"(at least one train or t10k pair); found {_listing(root)}"
+        )
+    if len(splits) == 2:
+        return splits["train"], splits["test"], 255.0
+    x, y = next(iter(splits.values()))
+    return (*_carve(x, y, n_test=round(len(y) / 5), seed=spec.split_seed), 255.0)
+
+
+# --------------------------------------------------------------------------------------------
+# CIFAR-10 (python batches)
+# --------------------------------------------------------------------------------------------
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickles numpy arrays and plain Python values, nothing else.
+
+    A CIFAR batch is a pickle, and unpickling can run arbitrary code; a data directory given
+    on a command line should be able to hand us arrays, not execute programs.
+    """
+
+    _ALLOWED = {
+        ("numpy", "ndarray"), ("numpy", "dtype"),
+        ("multiarray", "_reconstruct"), ("multiarray", "scalar"), ("numeric", "_frombuffer"),
+        ("_codecs", "encode"),  # how Python 3 writes bytes at pickle protocols 0-2
+    }
+
+    def find_class(self, module: str, name: str):
+        short = module.rsplit(".", 1)[-1] if module.startswith("numpy.") else module
+        if (short, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to unpickle {module}.{name}")
+        if module in ("numpy", "_codecs"):
+            return getattr(importlib.import_module(module), name)
+        # numpy 2 moved numpy.core to numpy._core; accept pickles written by either.
+        for candidate in (f"numpy._core.{short}", f"numpy.core.{short}"):
+            try:
+                return getattr(importlib.import_module(candidate), name)
+            except (ImportError, AttributeError):
+                continue
+        raise pickle.UnpicklingError(f"cannot find {module}.{name} in this numpy")
+
+
+def _cifar_batches(root: Path) -> List[Path]:
+    return [root / n for n in (*_CIFAR_TRAIN, _CIFAR_TEST) if (root / n).is_file()]
+
+
+def _read_cifar_batch(path: Path) -> Tuple[np.ndarray, np.ndarray]:
+    try:
+        with open(path, "rb") as f:
+            batch = _ArrayUnpickler(f, encoding="bytes").load()
+    except Exception as err:  # garbage bytes can make the unpickler raise almost anything
+        raise DataError(
+            f"{path}: cannot unpickle it ({err}); expected a pickled CIFAR-10 batch dict"
+        ) from err
+    if not isinstance(batch, dict):
+        raise DataError(f"{path} holds a {type(batch).__name__}; expected a CIFAR-10 batch dict")
+    batch = {k.encode() if isinstance(k, str) else k: v for k, v in batch.items()}
+    if b"data" not in batch or b"labels" not in batch:
+        raise DataError(
+            f"{path} has keys {sorted(map(repr, batch))}; expected keys b'data' and b'labels'"
+        )
+    data, labels = batch[b"data"], np.asarray(batch[b"labels"])
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 \
+            or data.shape[1] != 3 * 32 * 32:
+        shape = getattr(data, "shape", None)
+        raise DataError(
+            f"{path} has b'data' of type {type(data).__name__}, shape {shape}, dtype "
+            f"{getattr(data, 'dtype', None)}; expected a uint8 array of shape (N, 3072)"
+        )
+    if labels.ndim != 1 or len(labels) != len(data) or not np.issubdtype(labels.dtype, np.integer):
+        raise DataError(
+            f"{path} holds {len(data)} images but {labels.size} labels; expected one "
+            f"integer label per image"
+        )
+    labels = labels.astype(np.int64)
+    _check_labels(labels, path)
+    return data.reshape(-1, 3, 32, 32), labels
+
+
+def _read_cifar10(spec: DataSpec):
+    """Whatever training batches exist (at least one) plus ``test_batch``."""
+    root = _check_dir(spec)
+    if not _cifar_batches(root) and (root / _CIFAR_SUBDIR).is_dir():
+        root = root / _CIFAR_SUBDIR
+    train_paths = [root / n for n in _CIFAR_TRAIN if (root / n).is_file()]
+    test_path = root / _CIFAR_TEST
+    if not train_paths or not test_path.is_file():
+        missing = "training batches data_batch_1..5" if not train_paths else str(test_path)
+        raise DataError(
+            f"CIFAR-10 directory {root} lacks {missing}; expected {_CIFAR_EXPECTED}; "
+            f"found {_listing(root)}"
+        )
+    parts = [_read_cifar_batch(p) for p in train_paths]
+    train = (np.concatenate([x for x, _ in parts]), np.concatenate([y for _, y in parts]))
+    return train, _read_cifar_batch(test_path), 255.0
+
+
+# --------------------------------------------------------------------------------------------
+# Shared checks
+# --------------------------------------------------------------------------------------------
+def _check_dir(spec: DataSpec) -> Path:
+    expected = _MNIST_EXPECTED if spec.name == "mnist" else _CIFAR_EXPECTED
+    if spec.root is None:
+        raise DataError(
+            f"{spec.name} needs a data directory (DataSpec(root=...)) holding {expected}"
+        )
+    root = Path(spec.root).expanduser()
+    if not root.is_dir():
+        problem = "is not a directory" if root.exists() else "does not exist"
+        raise DataError(
+            f"{spec.name} data directory {root} {problem}; expected one holding {expected}"
+        )
+    return root
+
+
+def _check_labels(labels: np.ndarray, path: Path) -> None:
+    if labels.size and (labels.min() < 0 or labels.max() >= NUM_CLASSES):
+        raise DataError(
+            f"{path} has labels in [{labels.min()}, {labels.max()}]; expected 0..{NUM_CLASSES - 1}"
+        )
+
+
+def _listing(root: Path, limit: int = 10) -> str:
+    names = sorted(p.name for p in root.iterdir())
+    more = f", ... ({len(names)} in all)" if len(names) > limit else ""
+    shown = ", ".join(names[:limit]) + more
+    return shown or "nothing"
+
+
+# --------------------------------------------------------------------------------------------
+# Planted shortcut
+# --------------------------------------------------------------------------------------------
+def _cue_positions(num_classes: int, height: int, width: int, patch: int) -> List[Tuple[int, int]]:
+    """Top-left corner per class: half the classes spread along the top border, the rest
+    along the bottom, far enough apart that no two patches overlap."""
+    per_row = math.ceil(num_classes / 2)
+    rows_needed = 2 * patch if num_classes > per_row else patch
+    if per_row * patch > width or rows_needed > height:
+        raise ValueError(
+            f"a {height}x{width} image cannot hold {num_classes} non-overlapping "
+            f"{patch}x{patch} cue positions"
+        )
+    step = (width - patch) / max(per_row - 1, 1)
+    cols = [math.floor(i * step) for i in range(per_row)]
+    return [(0 if c < per_row else height - patch, cols[c % per_row]) for c in range(num_classes)]
+
+
+def stamp_cue(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    p: float,
+    *,
+    num_classes: int,
+    kind: str = "position",
+    seed: int = 0,
+    white: Union[float, torch.Tensor] = 1.0,
+    patch: int = 2,
+) -> torch.Tensor:
+    """Return a copy of ``x`` in which exactly ``round(p * N)`` images carry a class cue.
+
+    The cue is a ``patch x patch`` square on all channels. With ``kind="position"`` its place
+    encodes the class and its value is ``white``; with ``kind="intensity"`` it sits at the top
+    left and its value, ``white * (c + 1) / num_classes``, encodes the class. ``white`` may be
+    a per-channel tensor, e.g. the normalised value of a white pixel. Which images are stamped
+    is drawn from a seeded generator on the CPU, so it is the same on every device.
+    """
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"p must lie in [0, 1], got {p}")
+    if kind not in ("position", "intensity"):
+        raise ValueError(f"kind must be 'position' or 'intensity', got {kind!r}")
+    out = x.clone()
+    n_stamp = round(p * len(x))
+    if n_stamp == 0:
+        return out
+    y = torch.as_tensor(y, device=x.device)
+    if len(y) != len(x):
+        raise ValueError(f"{len(x)} images but {len(y)} labels")
+    if y.min() < 0 or y.max() >= num_classes:
+        raise ValueError(f"labels must lie in 0..{num_classes - 1}")
+    height, width = x.shape[-2:]
+    if kind == "position":
+        corners = _cue_positions(num_classes, height, width, patch)
+    else:
+        if patch > min(height, width):
+            raise ValueError(f"a {height}x{width} image cannot hold a {patch}x{patch} cue")
+        corners = [(0, 0)] * num_classes
+    white = torch.as_tensor(white, dtype=x.dtype, device=x.device)
+    if white.ndim == 1:
+        white = white[:, None, None]  # (C,) -> broadcast over the patch
+    generator = torch.Generator().manual_seed(seed)
+    chosen = torch.randperm(len(x), generator=generator)[:n_stamp].to(x.device)
+    for c, (top, left) in enumerate(corners):
+        idx = chosen[y[chosen] == c]
+        value = white if kind == "position" else white * (c + 1) / num_classes
+        out[idx, :, top:top + patch, left:left + patch] = value
+    return out
+
+
+def with_cue(
+    ds: Dataset, p_train: float, p_test: float, *, kind: str = "position", seed: int = 0
+) -> Dataset:
+    """``ds`` with a shortcut cue on a fraction ``p_train`` of training and ``p_test`` of test
+    images. Train and test draw from different seeds so their stamped subsets are unrelated;
+    the cue is pure white (in normalised units) so it is as conspicuous as the data allows."""
+    white = (1.0 - ds.mean) / ds.std
+    kw = dict(num_classes=ds.num_classes, kind=kind, white=white)
+    extra = (f",{kind}" if kind != "position" else "") + (f",seed={seed}" if seed else "")
+    return ds.replace(
+        name=f"{ds.name}+cue({p_train},{p_test}{extra})",
+        x_train=stamp_cue(ds.x_train, ds.y_train, p_train, seed=2 * seed, **kw),
+        x_test=stamp_cue(ds.x_test, ds.y_test, p_test, seed=2 * seed + 1, **kw),
+    )

@@ -1,0 +1,42 @@
+"""Where tensors live: one place that decides CPU or CUDA, so every module degrades the same way."""
+from __future__ import annotations
+
+import os
+
+import torch
+
+
+def resolve(device: str | torch.device | None = None) -> torch.device:
+    """``None`` or ``"auto"`` -> CUDA when there is one, else CPU; anything else as given.
+
+    Asking for CUDA on a machine without it is an error, not a silent fallback: a user who
+    says ``--device cuda`` wants to know their GPU is not being used.
+    """
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {str(device)!r} requested but CUDA is not available here")
+    return dev
+
+
+def describe(device: torch.device) -> str:
+    """A human-readable device name for metadata and reports."""
+    if device.type == "cuda":
+        return f"cuda:{torch.cuda.get_device_name(device)}"
+    return f"cpu ({torch.get_num_threads()} threads, {os.cpu_count()} cores)"
+
+
+def pin_worker(index: int, workers: int) -> None:
+    """Give worker ``index`` of ``workers`` its share: one visible GPU, or a slice of the cores.
+
+    Must run before CUDA initialises, so it reads the GPU count from ``CUDA_VISIBLE_DEVICES``
+    or ``torch.cuda.device_count()`` (which does not initialise CUDA in recent torch).
+    """
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    gpus = [g for g in visible.split(",") if g.strip()] if visible else None
+    if gpus is None and workers > 1:
+        gpus = [str(i) for i in range(torch.cuda.device_count())]  # NVML count: no CUDA context
+    if workers > 1 and gpus:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpus[index % len(gpus)]
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, workers)))

@@ -1,0 +1,325 @@
+"""Representational similarity measures: small, configured, comparable objects.
+
+Every measure answers one question -- "how similar are two representations of the same
+``n`` inputs?" -- with a float where **higher means more similar** (1.0 = identical up to
+the measure's invariances, 0.0 = nothing shared or nothing to compare). A single sign
+convention lets the harness rank, threshold and plot all measures with the same code.
+
+A measure is configured by its constructor arguments only (frozen dataclasses), so
+``m.string_id()`` is a stable cache key / test id and two equal configurations are equal
+objects. Each measure *claims* the transforms it is invariant to in ``invariances`` (a
+subset of :data:`INVARIANCES`); the test-suite holds the measure to exactly that claim:
+a claimed invariance must hold to numerical precision, an unclaimed one must be breakable.
+
+Numerics: inputs are converted to float64 (on their own device) before anything else,
+because similarity scores are small differences of large sums and float32 loses the
+digits that invariance checks and cross-checks look at. Each representation is centred and
+scaled to unit Frobenius norm first; all measures here are invariant to that anyway, and it
+keeps squared quantities away from overflow/underflow for very large or tiny activations.
+
+Degenerate inputs (a representation whose samples are all identical, so it has no variance
+to compare) score 0.0, never NaN: "no shared signal" is the honest answer and NaN would
+poison averages downstream.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, FrozenSet, Tuple
+
+import torch
+
+from stitchtest.ids import string_id as _string_id
+from stitchtest.registry import Registry
+
+__all__ = [
+    "INVARIANCES",
+    "MEASURES",
+    "Measure",
+    "LinearCKA",
+    "Procrustes",
+    "SVCCA",
+]
+
+MEASURES: Registry["Measure"] = Registry("measure", "stitchtest.measures")
+
+#: Transforms of one representation (applied to its features, the same for every sample)
+#: that a measure may claim not to notice.  ``permutation`` permutes feature units (neurons),
+#: not samples; ``invertible_linear`` is any full-rank ``y -> y @ A``.
+INVARIANCES: Tuple[str, ...] = (
+    "orthogonal",
+    "isotropic_scaling",
+    "translation",
+    "permutation",
+    "invertible_linear",
+)
+
+_SHAPE_INVARIANCES = frozenset({"orthogonal", "isotropic_scaling", "translation", "permutation"})
+
+
+class Measure:
+    """Base class: a configured similarity measure.
+
+    Subclasses are frozen dataclasses whose fields are the configuration, set ``name`` (the
+    registry key) and ``invariances``, and implement :meth:`_score` on prepared matrices.
+    """
+
+    name: str = ""
+    #: Subset of :data:`INVARIANCES` this (configured) measure is invariant to.
+    invariances: FrozenSet[str] = frozenset()
+    #: ``score(x, y) == score(y, x)``; every built-in measure is symmetric.
+    symmetric: bool = True
+
+    def score(self, x: Any, y: Any) -> float:
+        """Similarity of ``x`` (n, p) and ``y`` (n, q); higher = more similar.
+
+        Tensors (or array-likes) with more than two dimensions are flattened per sample to
+        ``(n, -1)``; a 1-D input is one feature.  Rows of ``x`` and ``y`` must correspond to
+        the same inputs.  Non-finite inputs raise ``ValueError`` rather than silently
+        producing a meaningless score.
+        """
+        xm, ym = _as_matrix(x, "x"), _as_matrix(y, "y")
+        if xm.shape[0] != ym.shape[0]:
+            raise ValueError(
+                f"{self.string_id()}: x and y must have the same number of samples, "
+                f"got {xm.shape[0]} and {ym.shape[0]}"
+            )
+        if xm.shape[0] < 2:
+            raise ValueError(f"{self.string_id()}: need at least 2 samples, got {xm.shape[0]}")
+        ym = ym.to(xm.device)
+        value = float(self._score(xm, ym))
+        if value != value:  # NaN: last line of defence, see module docstring
+            return 0.0
+        return value
+
+    def _score(self, x: torch.Tensor, y: torch.Tensor) -> float:  # pragma: no cover
+        raise NotImplementedError
+
+    def string_id(self) -> str:
+        """Stable id from constructor arguments, e.g. ``linear_cka(debiased=False)``."""
+        return _string_id(self)
+
+    def __call__(self, x: Any, y: Any) -> float:
+        return self.score(x, y)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _as_matrix(a: Any, label: str) -> torch.Tensor:
+    """float64 ``(n, features)`` copy of ``a``, detached from any autograd graph."""
+    t = torch.as_tensor(a).detach()
+    if t.ndim == 0:
+        raise ValueError(f"{label} must have a sample dimension, got a scalar")
+    t = t.to(torch.float64).reshape(t.shape[0], -1)
+    if not bool(torch.isfinite(t).all()):
+        raise ValueError(f"{label} contains NaN or infinite values")
+    return t
+
+
+def _center_unit(x: torch.Tensor) -> torch.Tensor | None:
+    """Centre columns and scale to unit Frobenius norm; ``None`` if nothing varies.
+
+    Columns that are exactly constant (max == min) are set to exactly zero instead of to the
+    rounding residue of ``x - mean`` -- that residue is a constant offset of order
+    ``eps * |value|`` which, after rescaling, could masquerade as a real direction.  This
+    test needs no tolerance, and "all rows identical" (the degenerate case for every measure
+    here) is exactly "every column constant", whatever rotation or offset was applied.
+
+    Dividing by the largest magnitude before centring and again before the norm is free
+    (every measure is invariant to isotropic scaling) and keeps sums and squares in range
+    for activations around 1e-200 or 1e200.
+    """
+    constant = x.amax(dim=0) == x.amin(dim=0)
+    xc = x / _peak(x)
+    xc = xc - xc.mean(dim=0, keepdim=True)
+    xc[:, constant] = 0.0
+    peak = _peak(xc)
+    if not bool(torch.isfinite(peak)):
+        return None
+    xc = xc / peak
+    return xc / torch.linalg.matrix_norm(xc)  # Frobenius
+
+
+def _peak(x: torch.Tensor) -> torch.Tensor:
+    """Largest magnitude, or NaN for an all-zero matrix (so callers need one finite check)."""
+    peak = x.abs().max()
+    return peak if bool(peak > 0) else torch.full_like(peak, float("nan"))
+
+
+# --------------------------------------------------------------------------- measures
+
+
+@MEASURES.register
+@dataclass(frozen=True)
+class LinearCKA(Measure):
+    """Linear centred kernel alignment (Kornblith et al., 2019).
+
+    ``CKA = HSIC(K, L) / sqrt(HSIC(K, K) HSIC(L, L))`` with linear Gram matrices
+    ``K = x x^T`` and ``L = y y^T``.  Comparing Gram matrices (sample-by-sample similarity)
+    rather than features is what makes CKA indifferent to rotations and to p != q, while
+    still sensitive to how a *non*-orthogonal map stretches the geometry -- so it is **not**
+    invariant to invertible linear maps (Kornblith et al. argue that is a feature: an
+    invariance to all invertible maps makes any two wide-enough representations look equal).
+
+    For linear kernels everything is computed in feature space (``||y^T x||_F^2`` etc.), which
+    is ``O(n p q)`` instead of ``O(n^2)`` memory and avoids forming ``n x n`` matrices.
+
+    ``debiased=False``: the biased HSIC estimator ``tr(K H L H) / (n-1)^2`` of the paper.
+    It is upward-biased for finite ``n`` (two independent representations get a clearly
+    positive score when ``p, q`` are not << ``n``).
+
+    ``debiased=True``: the unbiased HSIC estimator of Song et al. (2012), as used for CKA by
+    Nguyen et al. (2021), which removes that bias.  Needs ``n >= 4``.  Because unbiased HSIC
+    is an inner product of U-centred Gram matrices, Cauchy-Schwarz still bounds the ratio by
+    1, but it **can be slightly negative** (two unrelated representations estimate 0 with
+    noise on both sides).  We clamp at 0 so "higher = more similar" and the ``[0, 1]`` range
+    hold for every measure; the cost is that negative noise and exact independence both
+    read as 0.0.  A representation whose unbiased self-HSIC is (numerically) zero -- all
+    samples identical, or rare tiny-``n`` configurations where the linear kernel is additive
+    -- has nothing to align and scores 0.0.
+
+    Score in ``[0, 1]``; 1 iff the centred representations are equal up to rotation and
+    scale (biased version).
+    """
+
+    name = "linear_cka"
+    invariances = _SHAPE_INVARIANCES
+    debiased: bool = False
+
+    def _score(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        n = x.shape[0]
+        if self.debiased and n < 4:
+            raise ValueError(f"{self.string_id()} needs at least 4 samples, got {n}")
+        xc, yc = _center_unit(x), _center_unit(y)
+        if xc is None or yc is None:
+            return 0.0
+        hsic = _hsic_unbiased if self.debiased else _hsic_biased
+        hxy, hxx, hyy = hsic(xc, yc), hsic(xc, xc), hsic(yc, yc)
+        # Self-HSIC that vanishes relative to its biased counterpart (>= 1/p for unit-norm
+        # input) means no alignable signal; dividing by it would only amplify rounding.
+        floor_x = 1e-12 * _hsic_biased(xc, xc)
+        floor_y = 1e-12 * _hsic_biased(yc, yc)
+        if not (hxx > floor_x and hyy > floor_y):
+            return 0.0
+        value = hxy / torch.sqrt(hxx * hyy)
+        if not bool(torch.isfinite(value)):
+            return 0.0
+        return float(value.clamp(0.0, 1.0))
+
+
+def _hsic_biased(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``tr(K H L H)`` for already centred ``x``, ``y`` (the ``1/(n-1)^2`` cancels in CKA)."""
+    return (y.T @ x).square().sum()
+
+
+def _hsic_unbiased(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Song et al. (2012) unbiased HSIC for linear kernels, without forming Gram matrices.
+
+    With ``K~ = K - diag(K)`` (zero diagonal), ``k = diag(K)``, and likewise for ``L``::
+
+        HSIC_u = [ tr(K~ L~) + (1'K~1)(1'L~1) / ((n-1)(n-2)) - 2/(n-2) 1'K~L~1 ] / (n(n-3))
+
+    and for ``K = x x^T``: ``tr(K~ L~) = ||x^T y||_F^2 - k.l``,
+    ``1'K~1 = ||x^T 1||^2 - sum(k)``, ``K~1 = x (x^T 1) - k``.
+    """
+    n = x.shape[0]
+    ones = torch.ones(n, 1, dtype=x.dtype, device=x.device)
+    k = x.square().sum(dim=1)
+    l = y.square().sum(dim=1)
+    xs, ys = x.T @ ones, y.T @ ones  # column sums (zero for centred input, kept for generality)
+    trace_kl = (y.T @ x).square().sum() - (k * l).sum()
+    sum_k = xs.square().sum() - k.sum()
+    sum_l = ys.square().sum() - l.sum()
+    k_row = (x @ xs).squeeze(1) - k
+    l_row = (y @ ys).squeeze(1) - l
+    cross = (k_row * l_row).sum()
+    return (trace_kl + sum_k * sum_l / ((n - 1) * (n - 2)) - 2.0 * cross / (n - 2)) / (n * (n - 3))
+
+
+@MEASURES.register
+@dataclass(frozen=True)
+class Procrustes(Measure):
+    """Orthogonal Procrustes similarity (as in Williams et al., 2021 / netrep, angular form).
+
+    Centre both representations and scale each to unit Frobenius norm; then
+
+        score = max_R <x, y R>_F over orthogonal R = ||x^T y||_*   (nuclear norm)
+              = 1 - d^2 / 2,   d = min_R ||x R - y||_F  (the Procrustes distance)
+
+    so the score is in ``[0, 1]`` and higher = closer.  It asks whether one representation is
+    a *rigid* rotation/reflection of the other -- stricter than CKA about which directions
+    carry the variance, and not invariant to invertible (stretching) linear maps.
+
+    If ``p != q`` the narrower representation is treated as zero-padded to the wider width
+    (the netrep convention), so ``R`` is a square orthogonal matrix in the padded space.
+    Zero columns do not change ``x^T y``'s singular values, so this is computed directly as
+    the nuclear norm of the rectangular ``p x q`` cross-product; padding is never
+    materialised.
+    """
+
+    name = "procrustes"
+    invariances = _SHAPE_INVARIANCES
+
+    def _score(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        xc, yc = _center_unit(x), _center_unit(y)
+        if xc is None or yc is None:
+            return 0.0
+        nuclear = torch.linalg.svdvals(xc.T @ yc).sum()
+        return float(nuclear.clamp(0.0, 1.0))
+
+
+@MEASURES.register
+@dataclass(frozen=True)
+class SVCCA(Measure):
+    """Singular vector CCA (Raghu et al., 2017).
+
+    1. Centre each representation.
+    2. SVD-reduce it to its top ``k`` singular directions, with ``k`` the smallest number that
+       explains at least ``keep`` of the variance (never more than the numerical rank, so
+       ``keep=1.0`` keeps exactly the non-null directions).  This drops low-variance
+       "noise" directions that plain CCA would happily align.
+    3. Score = mean of the ``min(k_x, k_y)`` canonical correlations between the reduced
+       representations.
+
+    Canonical correlations between two sets of variables are the cosines of the principal
+    angles between their column spaces, so they are computed as the singular values of
+    ``U_x^T U_y`` for the orthonormal left singular vectors from step 2: no covariance
+    inversion, hence numerically stable even for ill-conditioned inputs.
+
+    Invariances: rotations, permutations, isotropic scaling and translation leave singular
+    values and column spaces alone, so those always hold.  CCA itself is invariant to any
+    invertible linear map, but the SVD step is not (a stretch changes which directions
+    explain ``keep`` of the variance).  Hence ``invertible_linear`` is claimed **only when
+    ``keep >= 1.0``** (nothing is dropped); ``invariances`` is set per instance accordingly.
+    Assumes ``n`` exceeds the kept dimensions; with ``k_x + k_y > n`` the subspaces must
+    intersect and correlations are trivially 1.
+    """
+
+    name = "svcca"
+    #: class-level claim = what holds for *every* ``keep``; instances may add more.
+    invariances = _SHAPE_INVARIANCES
+    keep: float = 0.99
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.keep <= 1.0:
+            raise ValueError(f"svcca keep must be in (0, 1], got {self.keep!r}")
+        claims = _SHAPE_INVARIANCES | ({"invertible_linear"} if self.keep >= 1.0 else set())
+        object.__setattr__(self, "invariances", frozenset(claims))  # not a field: id unchanged
+
+    def _score(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        xc, yc = _center_unit(x), _center_unit(y)
+        if xc is None or yc is None:
+            return 0.0
+        ux, uy = self._reduce(xc), self._reduce(yc)
+        correlations = torch.linalg.svdvals(ux.T @ uy).clamp(0.0, 1.0)
+        return float(correlations.mean())
+
+    def _reduce(self, x: torch.Tensor) -> torch.Tensor:
+        """Orthonormal basis (n, k) of the top directions explaining ``keep`` of the variance."""
+        u, s, _ = torch.linalg.svd(x, full_matrices=False)
+        # numerical rank, as numpy.linalg.matrix_rank: ignore directions at rounding level
+        rank = int((s > s[0] * max(x.shape) * torch.finfo(s.dtype).eps).sum())
+        explained = torch.cumsum(s.square(), 0) / s.square().sum()
+        # smallest k with explained[k-1] >= keep; slack so keep=1.0 is not foiled by rounding
+        k = int((explained < self.keep - 1e-12).sum()) + 1
+        return u[:, : max(1, min(k, rank))]

@@ -1,0 +1,174 @@
+"""Networks with named cut points.
+
+Stitching needs three things from a network: the activations at a cut (the sender's side), the
+rest of the network from a cut (the receiver's side), and the activations at several cuts in one
+pass (targets for direct matching and FuLA). So every model here is a flat, ordered sequence of
+named *stages*; a cut is the output of a stage, and prefix / suffix / activations are slices of
+that sequence. Cut ``"input"`` is the image itself.
+"""
+from __future__ import annotations
+
+import re
+from typing import Dict, Iterable, List, Sequence, Tuple
+
+import torch
+from torch import nn
+
+INPUT = "input"
+
+
+class CutModel(nn.Module):
+    """A classifier as an ordered sequence of named stages whose outputs are the cut points."""
+
+    def __init__(self, stages: Sequence[Tuple[str, nn.Module]]):
+        super().__init__()
+        self._cuts = tuple(name for name, _ in stages)
+        self.stages = nn.ModuleList(module for _, module in stages)
+
+    @property
+    def cuts(self) -> Tuple[str, ...]:
+        """Every cut in forward order (not counting ``"input"``)."""
+        return self._cuts
+
+    @property
+    def spatial_cuts(self) -> Tuple[str, ...]:
+        """The cuts that carry feature maps (stem and blocks): the usual stitching points."""
+        return tuple(n for n in self.cuts if n not in ("pool", "logits"))
+
+    def index(self, cut: str) -> int:
+        """Position of ``cut``: -1 for ``"input"``, 0 for the first stage, ..."""
+        if cut == INPUT:
+            return -1
+        try:
+            return self.cuts.index(cut)
+        except ValueError:
+            raise KeyError(f"{type(self).__name__} has no cut {cut!r}; cuts: {', '.join(self.cuts)}") from None
+
+    def depth(self, cut: str) -> float:
+        """Proportional depth in [0, 1] among the spatial cuts: compares cuts across depths."""
+        cuts = self.spatial_cuts
+        return cuts.index(cut) / max(1, len(cuts) - 1)
+
+    def run(self, h: torch.Tensor, start: str = INPUT, stop: str | None = None) -> torch.Tensor:
+        """Apply the stages after ``start`` up to and including ``stop`` (default: to the logits)."""
+        lo = self.index(start) + 1
+        hi = len(self.cuts) if stop is None else self.index(stop) + 1
+        for module in self.stages[lo:hi]:
+            h = module(h)
+        return h
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.run(x)
+
+    def prefix(self, x: torch.Tensor, cut: str) -> torch.Tensor:
+        """Activations at ``cut`` for input ``x``."""
+        return self.run(x, INPUT, cut)
+
+    def suffix(self, h: torch.Tensor, cut: str) -> torch.Tensor:
+        """Logits from activations ``h`` at ``cut``."""
+        return self.run(h, cut, None)
+
+    def activations(self, x: torch.Tensor, cuts: Iterable[str]) -> Dict[str, torch.Tensor]:
+        """Activations at several cuts in one forward pass, stopping at the deepest one asked for."""
+        wanted = set(cuts)
+        out: Dict[str, torch.Tensor] = {INPUT: x} if INPUT in wanted else {}
+        last = max((self.index(c) for c in wanted), default=-1)
+        h = x
+        for i, (name, module) in enumerate(zip(self.cuts, self.stages)):
+            if i > last:
+                break
+            h = module(h)
+            if name in wanted:
+                out[name] = h
+        return out
+
+    @torch.no_grad()
+    def cut_shapes(self, input_shape: Sequence[int]) -> Dict[str, Tuple[int, ...]]:
+        """Per-sample shape at every cut, for an input of per-sample shape ``input_shape``."""
+        was_training = self.training
+        self.eval()
+        p = next(self.parameters())
+        acts = self.activations(torch.zeros(1, *input_shape, device=p.device, dtype=p.dtype), self.cuts)
+        self.train(was_training)
+        return {INPUT: tuple(input_shape), **{k: tuple(v.shape[1:]) for k, v in acts.items()}}
+
+
+def conv_bn(c_in: int, c_out: int, stride: int = 1, kernel: int = 3) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, bias=False),
+        nn.BatchNorm2d(c_out),
+    )
+
+
+class BasicBlock(nn.Module):
+    """The ResNet basic block (two 3x3 convs, identity or 1x1 projection shortcut)."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int):
+        super().__init__()
+        self.conv1 = conv_bn(c_in, c_out, stride)
+        self.conv2 = conv_bn(c_out, c_out)
+        self.shortcut = nn.Identity() if stride == 1 and c_in == c_out else conv_bn(c_in, c_out, stride, kernel=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.conv2(torch.relu(self.conv1(x))) + self.shortcut(x))
+
+
+class Head(nn.Sequential):
+    """Global average pool then flatten: the ``pool`` cut."""
+
+    def __init__(self):
+        super().__init__(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+
+
+def resnet(blocks: Sequence[int], width: int = 16, in_channels: int = 3, num_classes: int = 10) -> CutModel:
+    """CIFAR-style ResNet: 3x3 stem, no max-pool, four stages of basic blocks, widths w, 2w, 4w, 8w.
+
+    ``blocks=(1,1,1,1)`` is R1111 of the stitching papers, ``(2,2,2,2)`` ResNet-18 and
+    ``(3,4,6,3)`` ResNet-34 (at ``width=64``). Cuts: ``stem``, ``layer{s}.{b}``, ``pool``, ``logits``.
+    """
+    if len(blocks) != 4 or min(blocks) < 1:
+        raise ValueError(f"a ResNet needs four stages of >= 1 block, got {tuple(blocks)}")
+    stages: List[Tuple[str, nn.Module]] = [("stem", nn.Sequential(conv_bn(in_channels, width), nn.ReLU()))]
+    c_in = width
+    for s, n in enumerate(blocks):
+        c_out = width * 2**s
+        for b in range(n):
+            stride = 2 if (s > 0 and b == 0) else 1
+            stages.append((f"layer{s + 1}.{b}", BasicBlock(c_in, c_out, stride)))
+            c_in = c_out
+    stages += [("pool", Head()), ("logits", nn.Linear(c_in, num_classes))]
+    return CutModel(stages)
+
+
+def vgg(stages_n: int = 4, width: int = 16, in_channels: int = 3, num_classes: int = 10) -> CutModel:
+    """A plain VGG-style CNN (no skip connections): a second family to audit methods across.
+
+    Stage s is conv3x3-BN-ReLU at width ``w * 2**s``; stages after the first halve the resolution
+    with a max-pool first, so cut sizes match a ResNet's. Cuts: ``conv{s}``, ``pool``, ``logits``.
+    """
+    stages: List[Tuple[str, nn.Module]] = []
+    c_in = in_channels
+    for s in range(stages_n):
+        c_out = width * 2**s
+        pool = [nn.MaxPool2d(2)] if s > 0 else []
+        stages.append((f"conv{s + 1}", nn.Sequential(*pool, conv_bn(c_in, c_out), nn.ReLU())))
+        c_in = c_out
+    stages += [("pool", Head()), ("logits", nn.Linear(c_in, num_classes))]
+    return CutModel(stages)
+
+
+ALIASES = {"resnet18": "R2222", "resnet34": "R3463"}
+
+
+def build(arch: str, width: int = 16, in_channels: int = 3, num_classes: int = 10) -> CutModel:
+    """A model from its architecture name.
+
+    ``R1111`` ... ``R2222`` (any four block counts, each a single digit), ``resnet18``,
+    ``resnet34``, or ``vgg4`` (a plain CNN with that many conv stages).
+    """
+    name = ALIASES.get(arch.lower(), arch)
+    if m := re.fullmatch(r"R([1-9])([1-9])([1-9])([1-9])", name):
+        return resnet(tuple(int(g) for g in m.groups()), width, in_channels, num_classes)
+    if m := re.fullmatch(r"vgg([1-9])", name, flags=re.I):
+        return vgg(int(m.group(1)), width, in_channels, num_classes)
+    raise ValueError(f"unknown architecture {arch!r}; expected R<abcd> (e.g. R1111), resnet18, resnet34 or vgg<N>")

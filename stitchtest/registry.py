@@ -1,0 +1,93 @@
+"""Name -> class lookup shared by objectives and measures.
+
+A user's new objective or measure must reach every testbed without editing the library, so a
+name resolves, in order, to: a class registered in-process with :meth:`Registry.register`, a
+class advertised under the registry's entry-point group by an installed package, or a
+``module:Name`` import path.
+"""
+from __future__ import annotations
+
+import importlib
+from importlib import metadata
+from typing import Callable, Dict, Generic, Iterable, Tuple, Type, TypeVar
+
+T = TypeVar("T")
+
+
+class RegistryError(LookupError):
+    """A name that resolves to nothing; the message lists what is available."""
+
+
+def _entry_points(group: str) -> Iterable[metadata.EntryPoint]:
+    eps = metadata.entry_points()
+    if hasattr(eps, "select"):
+        return eps.select(group=group)
+    return eps.get(group, [])  # Python < 3.10
+
+
+def import_path(path: str):
+    """Import ``package.module:Attr`` and return the attribute."""
+    module_name, _, attr = path.partition(":")
+    if not module_name or not attr:
+        raise RegistryError(f"{path!r} is not of the form 'module:Name'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise RegistryError(f"cannot import module {module_name!r} for {path!r}: {err}") from err
+    try:
+        return getattr(module, attr)
+    except AttributeError as err:
+        raise RegistryError(f"module {module_name!r} has no attribute {attr!r}") from err
+
+
+class Registry(Generic[T]):
+    """Classes by name: built-ins, entry points of ``group``, and ``module:Name`` paths."""
+
+    def __init__(self, kind: str, group: str):
+        self.kind = kind
+        self.group = group
+        self._classes: Dict[str, Type[T]] = {}
+        self._origins: Dict[str, str] = {}
+
+    def register(self, cls: Type[T] | None = None, *, name: str | None = None, origin: str = "builtin"):
+        """Register ``cls`` under ``name`` (default ``cls.name``); usable as a decorator."""
+
+        def add(c: Type[T]) -> Type[T]:
+            key = name or getattr(c, "name", None) or c.__name__
+            self._classes[key] = c
+            self._origins[key] = origin
+            return c
+
+        return add(cls) if cls is not None else add
+
+    def _discover(self) -> None:
+        for ep in _entry_points(self.group):
+            if ep.name not in self._classes:
+                self._classes[ep.name] = ep.load()
+                self._origins[ep.name] = f"entry point {ep.value}"
+
+    def get(self, name: str) -> Type[T]:
+        if ":" in name:
+            return import_path(name)
+        if name not in self._classes:
+            self._discover()
+        if name not in self._classes:
+            known = ", ".join(sorted(self.names())) or "none"
+            raise RegistryError(f"unknown {self.kind} {name!r}; known: {known}; or give 'module:Name'")
+        return self._classes[name]
+
+    def names(self) -> Tuple[str, ...]:
+        self._discover()
+        return tuple(self._classes)
+
+    def origins(self) -> Dict[str, str]:
+        """Name -> where it came from (``builtin``, an entry point, ...), for ``stitchtest methods``."""
+        self._discover()
+        return dict(self._origins)
+
+    def create(self, name: str, **kwargs) -> T:
+        return self.get(name)(**kwargs)
+
+    def items(self) -> Iterable[Tuple[str, Callable[..., T]]]:
+        self._discover()
+        return self._classes.items()

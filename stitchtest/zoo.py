@@ -1,0 +1,245 @@
+"""Trained models, described by a frozen spec and cached on disk.
+
+Every testbed asks for models by :class:`ModelSpec`; the zoo trains each spec once per machine.
+Files are named by a hash of the spec's ``string_id`` and written atomically (temporary file,
+then ``os.replace``) under a cross-process file lock, so N pytest-xdist workers asking for the
+same spec train it once and never read a half-written file. The checkpoint's SHA-256 is recorded
+in the metadata JSON beside it; a file that does not match is reported and retrained.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Tuple
+
+import torch
+from filelock import FileLock
+
+from . import __version__, devices, tasks
+from .attacks import robust_accuracy
+from .data import DataSpec, Dataset, load, with_cue
+from .ids import short_hash, string_id
+from .models import CutModel, build
+from .training import Recipe, accuracy, calibrate_batchnorm, train
+
+REGIMES = ("standard", "random", "adversarial", "shortcut")
+#: Bump when the training recipe changes in a way the spec does not capture: invalidates caches.
+RECIPE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything that determines a trained model's weights."""
+
+    arch: str = "R1111"
+    width: int = 16
+    data: DataSpec = field(default_factory=DataSpec)
+    seed: int = 0
+    epochs: int = 15
+    regime: str = "standard"
+    task: str = "class"
+    #: adversarial regime: L-inf radius in normalised pixel units, PGD steps, weight of the adversarial loss
+    eps: float = 0.5
+    attack_steps: int = 3
+    alpha: float = 1.0
+    #: shortcut regime: fraction of training images carrying the cue, and its kind
+    cue_p: float = 1.0
+    cue_kind: str = "position"
+    recipe: Recipe = field(default_factory=Recipe)
+
+    def __post_init__(self):
+        if self.regime not in REGIMES:
+            raise ValueError(f"unknown regime {self.regime!r}; known: {', '.join(REGIMES)}")
+        if self.task not in tasks.NAMES:
+            raise ValueError(f"unknown task {self.task!r}; known: {', '.join(tasks.NAMES)}")
+
+    def string_id(self) -> str:
+        """Readable id with only the fields that matter for this regime."""
+        f = dict(arch=self.arch, width=self.width, data=self.data.string_id(), seed=self.seed, regime=self.regime)
+        if self.regime != "random":
+            f["epochs"] = self.epochs
+        if self.task != "class":
+            f["task"] = self.task
+        if self.regime == "adversarial":
+            f.update(eps=self.eps, attack_steps=self.attack_steps, alpha=self.alpha)
+        if self.regime == "shortcut":
+            f.update(cue_p=self.cue_p, cue_kind=self.cue_kind)
+        if self.recipe != Recipe():
+            f["recipe"] = string_id(self.recipe)
+        return string_id(self, **f).replace("ModelSpec", "model", 1)
+
+    @property
+    def key(self) -> str:
+        """File-name stem: hash of the string id and the recipe version."""
+        return short_hash(f"{self.string_id()}|v{RECIPE_VERSION}")
+
+    def replace(self, **changes) -> "ModelSpec":
+        return dataclasses.replace(self, **changes)
+
+
+def default_root() -> Path:
+    """``$STITCHTEST_CACHE``, else ``$XDG_CACHE_HOME/stitchtest``, else ``~/.cache/stitchtest``."""
+    if env := os.environ.get("STITCHTEST_CACHE"):
+        return Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "stitchtest"
+
+
+def training_data(spec: ModelSpec, device: torch.device) -> Dataset:
+    """The data set a spec is trained and evaluated on (cue-stamped for the shortcut regime)."""
+    ds = load(spec.data, device)
+    if spec.regime == "shortcut":
+        ds = with_cue(ds, spec.cue_p, spec.cue_p, kind=spec.cue_kind, seed=spec.seed)
+    y_train, k = tasks.relabel(ds.y_train, spec.task, ds.num_classes)
+    y_test, _ = tasks.relabel(ds.y_test, spec.task, ds.num_classes)
+    return ds.replace(y_train=y_train, y_test=y_test, num_classes=k)
+
+
+def versions() -> Dict[str, str]:
+    import torchvision
+
+    return {"stitchtest": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
+            "python": platform.python_version()}
+
+
+def train_model(spec: ModelSpec, device: torch.device, log: Callable[[str], None] = lambda s: None
+                ) -> Tuple[CutModel, dict]:
+    """Build and train ``spec`` from scratch; returns the model (eval mode) and its metadata."""
+    ds = training_data(spec, device)
+    torch.manual_seed(spec.seed)
+    model = build(spec.arch, spec.width, ds.in_channels, ds.num_classes).to(device)
+    if spec.regime == "random":
+        start = time.perf_counter()
+        calibrate_batchnorm(model, ds.x_train)
+        seconds = time.perf_counter() - start
+    else:
+        adv = dict(eps=spec.eps, steps=spec.attack_steps, alpha=spec.alpha) if spec.regime == "adversarial" else None
+        seconds = train(model, ds.x_train, ds.y_train, epochs=spec.epochs, seed=spec.seed, recipe=spec.recipe,
+                        adversarial=adv, log=lambda s: log(f"{spec.string_id()}: {s}"))
+    model.eval()
+    meta = {
+        "spec": spec.string_id(),
+        "key": spec.key,
+        "config": dataclasses.asdict(spec),
+        "recipe_version": RECIPE_VERSION,
+        "in_channels": ds.in_channels,
+        "num_classes": ds.num_classes,
+        "clean_accuracy": accuracy(model, ds.x_test, ds.y_test),
+        "robust_accuracy": robust_accuracy(model, ds.x_test, ds.y_test, eps=spec.eps, steps=10),
+        "robust_eps": spec.eps,
+        "train_seconds": round(seconds, 3),
+        "device": devices.describe(device),
+        "versions": versions(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    if spec.regime == "shortcut":  # how much the model leans on the cue
+        clean = training_data(spec.replace(regime="standard"), device)
+        meta["cue_free_accuracy"] = accuracy(model, clean.x_test, clean.y_test)
+    return model, meta
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+class CorruptEntry(Exception):
+    """A cached checkpoint that is missing, partial or does not match its metadata."""
+
+
+class Zoo:
+    """Load-or-train access to models; one instance per process, memoised in memory too."""
+
+    def __init__(self, root: str | Path | None = None, device: str | torch.device | None = None,
+                 log: Callable[[str], None] = lambda s: None):
+        self.root = Path(root) if root is not None else default_root()
+        self.device = devices.resolve(device)
+        self.log = log
+        self._memo: Dict[str, Tuple[CutModel, dict]] = {}
+        self.trained: List[str] = []  # string ids trained by this instance (for tests and progress)
+
+    def paths(self, spec: ModelSpec) -> Tuple[Path, Path]:
+        return self.root / f"{spec.key}.pt", self.root / f"{spec.key}.json"
+
+    def get(self, spec: ModelSpec) -> Tuple[CutModel, dict]:
+        """The trained model for ``spec`` (frozen, eval mode) and its metadata."""
+        if spec.key not in self._memo:
+            self.root.mkdir(parents=True, exist_ok=True)
+            ckpt, _ = self.paths(spec)
+            with FileLock(str(ckpt) + ".lock"):
+                try:
+                    entry = self._read(spec)
+                except CorruptEntry as err:
+                    if ckpt.exists():
+                        warnings.warn(f"zoo: {err}; retraining {spec.string_id()}", stacklevel=2)
+                    entry = self._train_and_write(spec)
+            model, meta = entry
+            for p in model.parameters():
+                p.requires_grad_(False)
+            self._memo[spec.key] = (model.eval(), meta)
+        return self._memo[spec.key]
+
+    def model(self, spec: ModelSpec) -> CutModel:
+        return self.get(spec)[0]
+
+    def _read(self, spec: ModelSpec) -> Tuple[CutModel, dict]:
+        ckpt, meta_path = self.paths(spec)
+        if not ckpt.exists() or not meta_path.exists():
+            raise CorruptEntry(f"{ckpt} or its metadata is missing")
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, ValueError) as err:
+            raise CorruptEntry(f"metadata {meta_path} is unreadable ({err})") from err
+        if meta.get("spec") != spec.string_id() or meta.get("sha256") != _sha256(ckpt):
+            raise CorruptEntry(f"checkpoint {ckpt} does not match its metadata (partial or corrupt file)")
+        try:
+            state = torch.load(ckpt, map_location=self.device, weights_only=True)
+            model = build(spec.arch, spec.width, meta["in_channels"], meta["num_classes"]).to(self.device)
+            model.load_state_dict(state)
+        except Exception as err:  # any unreadable checkpoint is retrained, never fatal
+            raise CorruptEntry(f"checkpoint {ckpt} is unreadable ({type(err).__name__}: {err})") from err
+        return model.eval(), meta
+
+    def _train_and_write(self, spec: ModelSpec) -> Tuple[CutModel, dict]:
+        self.log(f"zoo: training {spec.string_id()} on {self.device}")
+        model, meta = train_model(spec, self.device, self.log)
+        ckpt, meta_path = self.paths(spec)
+        _atomic_write(ckpt, lambda p: torch.save(model.state_dict(), p))
+        meta["sha256"] = _sha256(ckpt)
+        _atomic_write(meta_path, lambda p: p.write_text(json.dumps(meta, indent=2, sort_keys=True)))
+        self.trained.append(spec.string_id())
+        self.log(f"zoo: {spec.string_id()} clean {meta['clean_accuracy']:.3f} "
+                 f"robust {meta['robust_accuracy']:.3f} in {meta['train_seconds']:.1f}s")
+        return model, meta
+
+    def entries(self) -> List[dict]:
+        """Metadata of every cached model (for ``stitchtest zoo``)."""
+        out = []
+        for p in sorted(self.root.glob("*.json")):
+            try:
+                out.append(json.loads(p.read_text()))
+            except (OSError, ValueError):
+                continue
+        return out

@@ -1,0 +1,447 @@
+"""Property tests for ``stitchtest.measures``, driven by one table of configured measures.
+
+In the style of wrongu/repsim: every property below is checked for every entry of
+``MEASURE_TABLE`` and is phrased in terms of what the measure *claims* (``m.invariances``),
+so adding a measure (or a configuration) to the table is all it takes to audit it.
+
+Random inputs come from hypothesis-drawn seeds and shapes (n in 40..120 samples, p, q in
+3..12 features, so n > p, q and every measure is well defined).  Checks that must not flake
+-- "this unclaimed transform really changes the score" -- use a fixed seeded sample and a
+fixed, clearly non-degenerate transform instead.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from stitchtest.measures import INVARIANCES, MEASURES, SVCCA, LinearCKA, Measure, Procrustes
+from stitchtest.registry import RegistryError
+
+# The one table.  SVCCA(keep=1.0) drops no directions, so it is the configuration that
+# (truly) claims invertible-linear invariance; SVCCA() with keep=0.99 does not claim it.
+MEASURE_TABLE = [
+    LinearCKA(),
+    LinearCKA(debiased=True),
+    Procrustes(),
+    SVCCA(keep=1.0),
+    SVCCA(),
+]
+
+INVARIANCE_TOL = dict(rel_tol=1e-6, abs_tol=1e-9)
+REFERENCE_TOL = 1e-8
+CHANGE_MIN = 0.1  # an unclaimed transform must move the score by more than this
+
+PROPERTY_SETTINGS = settings(max_examples=15, deadline=None)
+
+
+def measure_params():
+    return [pytest.param(m, id=m.string_id()) for m in MEASURE_TABLE]
+
+
+def claimed_params(claimed: bool):
+    return [
+        pytest.param(m, prop, id=f"{m.string_id()}-{prop}")
+        for m in MEASURE_TABLE
+        for prop in INVARIANCES
+        if (prop in m.invariances) == claimed
+    ]
+
+
+# --------------------------------------------------------------------------- data
+
+
+def random_orthogonal(rng: np.random.Generator, d: int) -> np.ndarray:
+    """Haar-distributed orthogonal matrix (QR of a Gaussian with the sign fix)."""
+    q, r = np.linalg.qr(rng.standard_normal((d, d)))
+    return q * np.sign(np.diag(r))
+
+
+def make_pair(seed: int, n: int, p: int, q: int):
+    """Two related representations (x: n x p, y: n x q) plus the generator for more draws.
+
+    x has a decaying spectrum in a random basis (so SVCCA's variance cut actually drops
+    directions) and a non-zero mean (so centring is exercised); y is a noisy linear readout.
+    """
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, p)) * np.geomspace(1.0, 0.05, p) @ random_orthogonal(rng, p)
+    x += 3.0 * rng.standard_normal(p)
+    y = x @ rng.standard_normal((p, q)) + 0.3 * rng.standard_normal((n, q))
+    y += 3.0 * rng.standard_normal(q)
+    return x, y, rng
+
+
+def t(a: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(a))
+
+
+# Random members of each transform family, applied to the features of one representation.
+def _orthogonal(rng, a):
+    return a @ random_orthogonal(rng, a.shape[1])
+
+
+def _isotropic_scaling(rng, a):
+    return a * math.exp(rng.uniform(math.log(1e-2), math.log(1e2)))
+
+
+def _translation(rng, a):
+    return a + 10.0 * rng.standard_normal(a.shape[1])
+
+
+def _permutation(rng, a):
+    return a[:, rng.permutation(a.shape[1])]
+
+
+def _invertible_linear(rng, a):
+    d = a.shape[1]
+    singular_values = np.exp(rng.uniform(math.log(0.2), math.log(5.0), d))
+    return a @ (random_orthogonal(rng, d) * singular_values @ random_orthogonal(rng, d))
+
+
+TRANSFORMS = {
+    "orthogonal": _orthogonal,
+    "isotropic_scaling": _isotropic_scaling,
+    "translation": _translation,
+    "permutation": _permutation,
+    "invertible_linear": _invertible_linear,
+}
+
+seeds = st.integers(0, 2**32 - 1)
+ns = st.integers(40, 120)
+widths = st.integers(3, 12)
+
+
+# --------------------------------------------------------------------------- table sanity
+
+
+def test_transform_table_covers_every_invariance():
+    assert set(TRANSFORMS) == set(INVARIANCES)
+
+
+@pytest.mark.parametrize("m", measure_params())
+def test_claims_are_known_invariances(m: Measure):
+    unknown = set(m.invariances) - set(INVARIANCES)
+    assert not unknown, f"{m.string_id()} claims unknown invariances {sorted(unknown)}"
+
+
+# --------------------------------------------------------------------------- invariances
+
+
+@pytest.mark.parametrize("m, prop", claimed_params(True))
+@PROPERTY_SETTINGS
+@given(seed=seeds, n=ns, p=widths, q=widths)
+def test_claimed_invariance_holds(m: Measure, prop: str, seed: int, n: int, p: int, q: int):
+    x, y, rng = make_pair(seed, n, p, q)
+    base = m.score(t(x), t(y))
+    transform = TRANSFORMS[prop]
+    moved_y = m.score(t(x), t(transform(rng, y)))
+    moved_x = m.score(t(transform(rng, x)), t(y))
+    for side, value in (("y", moved_y), ("x", moved_x)):
+        assert math.isclose(value, base, **INVARIANCE_TOL), (
+            f"{m.string_id()} should be invariant to {prop} (applied to {side}): "
+            f"{base!r} -> {value!r}"
+        )
+
+
+def _breaking_case():
+    """Fixed sample + fixed transform for the 'unclaimed invariances really break' test.
+
+    x has axis-aligned variances decaying 1 -> 0.1 and y is x plus a little noise, so every
+    measure scores y close to 1.  The transforms are fixed, full-rank and far from the
+    claimed families: an ill-conditioned (cond 1000) axis rescaling that reverses which
+    directions carry the variance -- the kind of stretch CKA, Procrustes and variance-cut
+    SVCCA are designed to notice.
+    """
+    rng = np.random.default_rng(2024)
+    n, p = 100, 8
+    x = rng.standard_normal((n, p)) * np.geomspace(1.0, 0.1, p)
+    y = x + 0.05 * rng.standard_normal((n, p))
+    breaking = {"invertible_linear": lambda a: a @ np.diag(np.geomspace(1e-3, 1.0, a.shape[1]))}
+    return x, y, breaking
+
+
+@pytest.mark.parametrize("m, prop", claimed_params(False))
+def test_unclaimed_invariance_breaks(m: Measure, prop: str):
+    x, y, breaking = _breaking_case()
+    if prop not in breaking:  # pragma: no cover - every unclaimed family needs a witness
+        pytest.fail(f"no breaking transform for unclaimed property {prop}; add one")
+    transform = breaking[prop]
+    base = m.score(t(x), t(y))
+    for side, value in (
+        ("y", m.score(t(x), t(transform(y)))),
+        ("x", m.score(t(transform(x)), t(y))),
+    ):
+        assert abs(value - base) > CHANGE_MIN, (
+            f"{m.string_id()} does not claim {prop}, but a fixed ill-conditioned map on {side} "
+            f"barely moves it: {base!r} -> {value!r}; claim it or fix the measure"
+        )
+
+
+# --------------------------------------------------------------------------- basic properties
+
+
+@pytest.mark.parametrize("m", measure_params())
+@PROPERTY_SETTINGS
+@given(seed=seeds, n=ns, p=widths, q=widths)
+def test_self_similarity_is_one(m: Measure, seed: int, n: int, p: int, q: int):
+    x, _, _ = make_pair(seed, n, p, q)
+    value = m.score(t(x), t(x))
+    assert math.isclose(value, 1.0, rel_tol=0, abs_tol=1e-6), (
+        f"{m.string_id()} should score a representation against itself as 1, got {value!r}"
+    )
+
+
+@pytest.mark.parametrize("m", [p for p in measure_params() if p.values[0].symmetric])
+@PROPERTY_SETTINGS
+@given(seed=seeds, n=ns, p=widths, q=widths)
+def test_symmetry(m: Measure, seed: int, n: int, p: int, q: int):
+    x, y, _ = make_pair(seed, n, p, q)
+    forward, backward = m.score(t(x), t(y)), m.score(t(y), t(x))
+    assert math.isclose(forward, backward, **INVARIANCE_TOL), (
+        f"{m.string_id()} should be symmetric: {forward!r} vs {backward!r}"
+    )
+
+
+@pytest.mark.parametrize("m", measure_params())
+@PROPERTY_SETTINGS
+@given(seed=seeds, n=ns, p=widths, q=widths)
+def test_range_and_independent_below_rotated(m: Measure, seed: int, n: int, p: int, q: int):
+    x, y, rng = make_pair(seed, n, p, q)
+    independent = rng.standard_normal((n, q))
+    related = m.score(t(x), t(y))
+    unrelated = m.score(t(x), t(independent))
+    rotated = m.score(t(x), t(_orthogonal(rng, x)))
+    for label, value in (("related", related), ("independent", unrelated), ("rotated", rotated)):
+        assert 0.0 <= value <= 1.0, f"{m.string_id()} should score in [0, 1]; {label} gave {value!r}"
+    assert unrelated < rotated - 0.2, (
+        f"{m.string_id()} should score independent data clearly below a rotated copy: "
+        f"independent {unrelated!r} vs rotated {rotated!r}"
+    )
+
+
+# --------------------------------------------------------------------------- textbook cross-checks
+# Written from the formulas in the papers, in numpy, sharing no code with the implementation.
+
+
+def _center(a):
+    return a - a.mean(axis=0)
+
+
+def ref_hsic_biased(k, l):
+    """HSIC = tr(K H L H) / (n-1)^2 (Gretton et al. 2005; Kornblith et al. 2019)."""
+    n = k.shape[0]
+    h = np.eye(n) - np.ones((n, n)) / n
+    return np.trace(k @ h @ l @ h) / (n - 1) ** 2
+
+
+def ref_hsic_unbiased(k, l):
+    """Song et al. (2012), eq. (5), with zero-diagonal Gram matrices."""
+    n = k.shape[0]
+    k, l = k.copy(), l.copy()
+    np.fill_diagonal(k, 0.0)
+    np.fill_diagonal(l, 0.0)
+    one = np.ones(n)
+    return (
+        np.trace(k @ l)
+        + (one @ k @ one) * (one @ l @ one) / ((n - 1) * (n - 2))
+        - 2.0 / (n - 2) * (one @ k @ l @ one)
+    ) / (n * (n - 3))
+
+
+def ref_linear_cka(x, y, debiased):
+    hsic = ref_hsic_unbiased if debiased else ref_hsic_biased
+    k, l = x @ x.T, y @ y.T  # Gram matrices of the raw inputs: the estimators centre themselves
+    value = hsic(k, l) / math.sqrt(hsic(k, k) * hsic(l, l))
+    return max(0.0, value)  # library convention: debiased estimate clamped at 0
+
+
+def ref_procrustes(x, y):
+    """1 - d^2/2 with d the Procrustes distance, via the explicit optimal rotation."""
+    x, y = _center(x), _center(y)
+    x, y = x / np.linalg.norm(x), y / np.linalg.norm(y)
+    width = max(x.shape[1], y.shape[1])  # zero-pad the narrower one
+    x = np.pad(x, ((0, 0), (0, width - x.shape[1])))
+    y = np.pad(y, ((0, 0), (0, width - y.shape[1])))
+    u, _, vt = np.linalg.svd(x.T @ y)
+    rotation = u @ vt  # argmin_R ||x R - y||_F over orthogonal R (Schoenemann 1966)
+    d2 = np.linalg.norm(x @ rotation - y) ** 2
+    return 1.0 - d2 / 2.0
+
+
+def ref_svcca(x, y, keep):
+    """Raghu et al. (2017): SVD-reduce to `keep` of the variance, then mean CCA correlation."""
+
+    def reduce(a):
+        a = _center(a)
+        _, s, vt = np.linalg.svd(a, full_matrices=False)
+        explained = np.cumsum(s**2) / np.sum(s**2)
+        k = int(np.searchsorted(explained, keep - 1e-12)) + 1
+        k = min(k, np.linalg.matrix_rank(a))
+        return a @ vt[:k].T  # projection onto the top-k singular directions
+
+    qx, _ = np.linalg.qr(reduce(x))
+    qy, _ = np.linalg.qr(reduce(y))
+    correlations = np.linalg.svd(qx.T @ qy, compute_uv=False)  # cosines of principal angles
+    return float(np.clip(correlations, 0.0, 1.0).mean())
+
+
+def reference(m: Measure, x: np.ndarray, y: np.ndarray) -> float:
+    if isinstance(m, LinearCKA):
+        return ref_linear_cka(x, y, m.debiased)
+    if isinstance(m, Procrustes):
+        return ref_procrustes(x, y)
+    if isinstance(m, SVCCA):
+        return ref_svcca(x, y, m.keep)
+    raise AssertionError(f"no textbook reference for {m.string_id()}; add one")  # pragma: no cover
+
+
+@pytest.mark.parametrize("m", measure_params())
+@PROPERTY_SETTINGS
+@given(seed=seeds, n=ns, p=widths, q=widths, related=st.booleans())
+def test_matches_textbook_reference(m: Measure, seed: int, n: int, p: int, q: int, related: bool):
+    x, y, rng = make_pair(seed, n, p, q)
+    if not related:
+        y = rng.standard_normal((n, q))
+    expected = reference(m, x, y)
+    value = m.score(t(x), t(y))
+    assert abs(value - expected) <= REFERENCE_TOL, (
+        f"{m.string_id()} should match its textbook definition: {value!r} vs {expected!r}"
+    )
+
+
+# --------------------------------------------------------------------------- inputs and edge cases
+
+
+def _degenerate_cases():
+    rng = np.random.default_rng(7)
+    n = 50
+    y = rng.standard_normal((n, 4))
+    constant = np.tile(rng.standard_normal(5), (n, 1))  # every row identical
+    return {
+        "x_constant": (constant, y, 0.0),
+        "both_constant": (constant, np.full((n, 3), 2.5), 0.0),
+        "x_zero": (np.zeros((n, 5)), y, 0.0),
+        "rotated_constant": (constant @ random_orthogonal(rng, 5), y, 0.0),
+        "some_constant_columns": (np.c_[y[:, :2] + rng.standard_normal((n, 2)), np.full((n, 2), 1e6)], y, None),
+        "rank_one": (np.outer(rng.standard_normal(n), np.ones(4)), y, None),
+        # n = 4 with an additive linear kernel: unbiased self-HSIC is exactly zero
+        "additive_kernel_n4": (np.array([[1.0], [1.0], [1.0], [-3.0]]), rng.standard_normal((4, 2)), None),
+    }
+
+
+@pytest.mark.parametrize("case", list(_degenerate_cases()))
+@pytest.mark.parametrize("m", measure_params())
+def test_degenerate_inputs_give_finite_scores(m: Measure, case: str):
+    x, y, expected = _degenerate_cases()[case]
+    for a, b in ((x, y), (y, x)):
+        value = m.score(t(a), t(b))
+        assert math.isfinite(value) and 0.0 <= value <= 1.0, (
+            f"{m.string_id()} should give a finite score in [0, 1] for {case}, got {value!r}"
+        )
+        if expected is not None:
+            assert value == expected, f"{m.string_id()} should score {case} as {expected}, got {value!r}"
+
+
+def test_additive_kernel_has_no_debiased_signal():
+    x, y, _ = _degenerate_cases()["additive_kernel_n4"]
+    assert LinearCKA(debiased=True).score(t(x), t(y)) == 0.0
+
+
+@pytest.mark.parametrize("m", measure_params())
+def test_constant_columns_are_ignored(m: Measure):
+    x, y, _ = make_pair(11, 60, 5, 4)
+    padded = np.c_[x, np.full((60, 3), 7.0)]
+    assert math.isclose(m.score(t(padded), t(y)), m.score(t(x), t(y)), **INVARIANCE_TOL), (
+        f"{m.string_id()} should ignore constant features"
+    )
+
+
+@pytest.mark.parametrize("m", measure_params())
+def test_zero_padding_is_invisible(m: Measure):
+    """Procrustes compares p != q by zero-padding; padding must not change any score."""
+    x, y, _ = make_pair(12, 60, 5, 3)
+    padded_y = np.c_[y, np.zeros((60, 2))]
+    assert math.isclose(m.score(t(x), t(padded_y)), m.score(t(x), t(y)), **INVARIANCE_TOL), (
+        f"{m.string_id()} should be unchanged by zero-padding features"
+    )
+
+
+@pytest.mark.parametrize("m", measure_params())
+@pytest.mark.parametrize("scale", [1e-200, 1e200])
+def test_extreme_scales(m: Measure, scale: float):
+    x, y, _ = make_pair(13, 60, 5, 4)
+    assert math.isclose(m.score(t(x * scale), t(y)), m.score(t(x), t(y)), **INVARIANCE_TOL), (
+        f"{m.string_id()} should be invariant to isotropic_scaling even at scale {scale:g}"
+    )
+
+
+@pytest.mark.parametrize("m", measure_params())
+def test_input_types_and_shapes(m: Measure):
+    x, y, _ = make_pair(14, 48, 12, 6)
+    expected = m.score(t(x), t(y))
+    images = t(x).reshape(48, 3, 2, 2)  # (n, C, H, W) is flattened per sample
+    assert math.isclose(m.score(images, t(y)), expected, **INVARIANCE_TOL)
+    assert math.isclose(m.score(x, y), expected, **INVARIANCE_TOL)  # numpy arrays accepted
+    as_float32 = m.score(t(x).float(), t(y).float())
+    assert math.isclose(as_float32, expected, rel_tol=1e-4, abs_tol=1e-5)
+    assert isinstance(expected, float)
+
+
+@pytest.mark.parametrize("m", measure_params())
+def test_bad_inputs_raise(m: Measure):
+    x, y, _ = make_pair(15, 40, 4, 4)
+    with pytest.raises(ValueError, match="same number of samples"):
+        m.score(t(x), t(y[:-1]))
+    bad = x.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        m.score(t(bad), t(y))
+
+
+def test_debiased_cka_needs_four_samples():
+    with pytest.raises(ValueError, match="at least 4"):
+        LinearCKA(debiased=True).score(torch.randn(3, 2), torch.randn(3, 2))
+
+
+@pytest.mark.parametrize("keep", [0.0, -0.5, 1.5])
+def test_svcca_rejects_bad_keep(keep: float):
+    with pytest.raises(ValueError, match="keep"):
+        SVCCA(keep=keep)
+
+
+def test_svcca_claims_invertible_linear_only_without_truncation():
+    assert "invertible_linear" in SVCCA(keep=1.0).invariances
+    assert "invertible_linear" not in SVCCA(keep=0.99).invariances
+
+
+# --------------------------------------------------------------------------- ids and registry
+
+
+def test_string_ids():
+    assert LinearCKA().string_id() == "linear_cka(debiased=False)"
+    assert LinearCKA(debiased=True).string_id() == "linear_cka(debiased=True)"
+    assert Procrustes().string_id() == "procrustes()"
+    assert SVCCA().string_id() == "svcca(keep=0.99)"
+    ids = [m.string_id() for m in MEASURE_TABLE]
+    assert len(set(ids)) == len(ids), f"table ids must be unique: {ids}"
+
+
+def test_registry_lookup_and_create():
+    assert MEASURES.get("linear_cka") is LinearCKA
+    assert MEASURES.get("procrustes") is Procrustes
+    made = MEASURES.create("svcca", keep=0.9)
+    assert made == SVCCA(keep=0.9) and made.keep == 0.9
+    assert {"linear_cka", "procrustes", "svcca"} <= set(MEASURES.names())
+    assert MEASURES.group == "stitchtest.measures"
+
+
+def test_registry_unknown_name_lists_known():
+    with pytest.raises(RegistryError) as info:
+        MEASURES.get("no_such_measure")
+    message = str(info.value)
+    for known in ("linear_cka", "procrustes", "svcca"):
+        assert known in message, f"error should list {known!r}: {message}"

@@ -1,0 +1,103 @@
+"""Model zoo: cache hit / miss / corruption, cross-process training once, determinism, regimes."""
+import json
+import multiprocessing as mp
+
+import pytest
+import torch
+
+from stitchtest.data import DataSpec
+from stitchtest.zoo import ModelSpec, Zoo
+
+TINY = ModelSpec(width=4, epochs=1, data=DataSpec(n_train=200, n_test=100))
+
+
+def test_miss_trains_and_writes_checkpoint_with_metadata(tmp_path):
+    zoo = Zoo(tmp_path)
+    model, meta = zoo.get(TINY)
+    assert zoo.trained == [TINY.string_id()]
+    ckpt, meta_path = zoo.paths(TINY)
+    assert ckpt.exists() and meta_path.exists()
+    saved = json.loads(meta_path.read_text())
+    for key in ("clean_accuracy", "robust_accuracy", "train_seconds", "device", "versions", "config", "sha256"):
+        assert key in saved, key
+    assert saved["config"]["arch"] == "R1111" and saved["spec"] == TINY.string_id()
+    assert not any(p.requires_grad for p in model.parameters()) and not model.training
+
+
+def test_hit_loads_without_training(tmp_path):
+    first, _ = Zoo(tmp_path).get(TINY)
+    again = Zoo(tmp_path)
+    second, meta = again.get(TINY)
+    assert again.trained == []
+    for a, b in zip(first.state_dict().values(), second.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "delete_meta", "edit_meta"])
+def test_corrupt_entry_is_reported_and_retrained(tmp_path, damage):
+    Zoo(tmp_path).get(TINY)
+    ckpt, meta_path = Zoo(tmp_path).paths(TINY)
+    if damage == "truncate":
+        ckpt.write_bytes(ckpt.read_bytes()[:100])
+    elif damage == "garbage":
+        ckpt.write_bytes(b"not a checkpoint")
+    elif damage == "delete_meta":
+        meta_path.unlink()
+    else:
+        meta_path.write_text("{ not json")
+    zoo = Zoo(tmp_path)
+    with pytest.warns(UserWarning, match="retraining"):
+        zoo.get(TINY)
+    assert zoo.trained == [TINY.string_id()]
+    assert Zoo(tmp_path).get(TINY)[1]["sha256"]  # and it is whole again
+
+
+def test_same_spec_same_device_gives_identical_weights(tmp_path):
+    a, _ = Zoo(tmp_path / "a").get(TINY)
+    b, _ = Zoo(tmp_path / "b").get(TINY)
+    c, _ = Zoo(tmp_path / "c").get(TINY.replace(seed=1))
+    sa, sb, sc = a.state_dict(), b.state_dict(), c.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert not all(torch.equal(sa[k], sc[k]) for k in sa)
+
+
+def _worker(root, queue):
+    torch.set_num_threads(1)
+    zoo = Zoo(root)
+    zoo.get(TINY)
+    queue.put(len(zoo.trained))
+
+
+def test_two_processes_asking_at_once_train_once(tmp_path):
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_worker, args=(str(tmp_path), queue)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    counts = sorted(queue.get(timeout=120) for _ in procs)
+    for p in procs:
+        p.join(timeout=60)
+    assert counts == [0, 1], f"expected exactly one process to train, got {counts}"
+
+
+def test_regimes_train_and_differ(tmp_path):
+    zoo = Zoo(tmp_path)
+    specs = {r: TINY.replace(regime=r, epochs=2) for r in ("standard", "random", "adversarial", "shortcut")}
+    metas = {r: zoo.get(s)[1] for r, s in specs.items()}
+    assert len({m["key"] for m in metas.values()}) == 4
+    assert metas["random"]["train_seconds"] < metas["standard"]["train_seconds"]
+    assert "cue_free_accuracy" in metas["shortcut"]
+    assert "eps" in specs["adversarial"].string_id() and "eps" not in specs["standard"].string_id()
+
+
+def test_spec_validation():
+    with pytest.raises(ValueError, match="unknown regime"):
+        ModelSpec(regime="robust")
+    with pytest.raises(ValueError, match="unknown task"):
+        ModelSpec(task="colour")
+
+
+def test_default_digits_model_is_accurate(tmp_path):
+    """The default zoo model (digits, R1111, width 16) must reach >= 95% test accuracy."""
+    _, meta = Zoo(tmp_path).get(ModelSpec())
+    assert meta["clean_accuracy"] >= 0.95, meta
