@@ -264,8 +264,18 @@ class Procrustes(Measure):
         xc, yc = _center_unit(x), _center_unit(y)
         if xc is None or yc is None:
             return 0.0
-        nuclear = torch.linalg.svdvals(xc.T @ yc).sum()
+        nuclear = torch.linalg.svdvals(_sample_space(xc).T @ _sample_space(yc)).sum()
         return float(nuclear.clamp(0.0, 1.0))
+
+
+def _sample_space(x: torch.Tensor) -> torch.Tensor:
+    """``U S`` of ``x = U S V^T`` when features outnumber samples: same Gram matrix, and
+    ``x^T y`` keeps its singular values (V has orthonormal columns), so a flattened feature map
+    with thousands of features costs an n x n problem instead of a p x q one."""
+    if x.shape[1] <= x.shape[0]:
+        return x
+    u, s, _ = torch.linalg.svd(x, full_matrices=False)
+    return u * s
 
 
 @MEASURES.register

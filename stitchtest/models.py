@@ -82,6 +82,14 @@ class CutModel(nn.Module):
                 out[name] = h
         return out
 
+    def trace(self, h: torch.Tensor, start: str = INPUT) -> Dict[str, torch.Tensor]:
+        """Activations at every cut after ``start`` (through ``logits``) for activations ``h`` at ``start``."""
+        out: Dict[str, torch.Tensor] = {}
+        lo = self.index(start) + 1
+        for name, module in zip(self.cuts[lo:], self.stages[lo:]):
+            h = out[name] = module(h)
+        return out
+
     @torch.no_grad()
     def cut_shapes(self, input_shape: Sequence[int]) -> Dict[str, Tuple[int, ...]]:
         """Per-sample shape at every cut, for an input of per-sample shape ``input_shape``."""

@@ -124,3 +124,15 @@ def _calibrate(bn: nn.modules.batchnorm._BatchNorm, x: torch.Tensor, batch_size:
         bn(x[i:i + batch_size])
     bn.momentum = 0.1
     bn.eval()
+
+
+class StitchedNetwork(nn.Module):
+    """Sender prefix -> stitch -> receiver suffix, as one network (to attack it end to end)."""
+
+    def __init__(self, sender: nn.Module, sender_cut: str, stitch: Stitch, receiver: nn.Module, receiver_cut: str):
+        super().__init__()
+        self.sender, self.stitch, self.receiver = sender, stitch, receiver
+        self.sender_cut, self.receiver_cut = sender_cut, receiver_cut
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.receiver.suffix(self.stitch(self.sender.prefix(x, self.sender_cut)), self.receiver_cut)

@@ -224,7 +224,8 @@ class Zoo:
 
     def _train_and_write(self, spec: ModelSpec) -> Tuple[CutModel, dict]:
         self.log(f"zoo: training {spec.string_id()} on {self.device}")
-        model, meta = train_model(spec, self.device, self.log)
+        with torch.enable_grad():  # callers may hold no_grad; training needs gradients
+            model, meta = train_model(spec, self.device, self.log)
         ckpt, meta_path = self.paths(spec)
         _atomic_write(ckpt, lambda p: torch.save(model.state_dict(), p))
         meta["sha256"] = _sha256(ckpt)

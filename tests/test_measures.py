@@ -445,3 +445,21 @@ def test_registry_unknown_name_lists_known():
     message = str(info.value)
     for known in ("linear_cka", "procrustes", "svcca"):
         assert known in message, f"error should list {known!r}: {message}"
+
+
+@pytest.mark.parametrize("m", MEASURE_TABLE, ids=lambda m: m.string_id())
+def test_wide_features_match_the_direct_computation(m):
+    """Feature maps flattened to more features than samples (the usual case at a cut)."""
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(30, 80, generator=g, dtype=torch.float64)
+    y = x[:, :50] @ torch.randn(50, 70, generator=g, dtype=torch.float64) + 0.1 * torch.randn(30, 70, generator=g, dtype=torch.float64)
+    if isinstance(m, Procrustes):
+        xc, yc = ((v - v.mean(0)) / (v - v.mean(0)).norm() for v in (x, y))
+        assert m.score(x, y) == pytest.approx(torch.linalg.svdvals(xc.T @ yc).sum().item(), rel=1e-9)
+    s, unrelated = m.score(x, y), m.score(x, torch.randn(30, 70, generator=g, dtype=torch.float64))
+    if isinstance(m, SVCCA) and m.keep == 1.0:
+        # known: with every direction kept and features >= samples, CCA finds perfect
+        # correlations between any two inputs; SVCCA's variance cut (keep < 1) is what helps
+        assert s == pytest.approx(1.0) and unrelated == pytest.approx(1.0)
+    else:
+        assert 0.0 <= s <= 1.0 and s > unrelated, f"{m.string_id()} should rank related above unrelated"

@@ -1,0 +1,122 @@
+"""One face for every similarity method: objective-trained stitches and representational measures.
+
+A method maps a :class:`~stitchtest.cells.Cell` (model A at cut i, model B at cut j, data) to a
+dict of readouts. ``primary`` names the readout that is "the similarity" when a check does not
+choose one; for every method it is oriented so that higher = more similar. Testbeds treat CKA
+and FuLA alike.
+
+Every registered objective is a method (``StitchingMethod``), and so is every registered
+measure (``MeasureMethod``); a user's new objective or measure therefore becomes a method with
+no other change.
+"""
+from __future__ import annotations
+
+import time
+from typing import Dict, List, Union
+
+from .attacks import robust_accuracy
+from .cells import Cell
+from .context import Context
+from .measures import MEASURES, Measure
+from .objectives import OBJECTIVES, Objective
+from .readouts import stitch_readouts
+from .registry import RegistryError, import_path
+from .stitch import StitchedNetwork
+from .stitching import fit_stitch
+
+Readouts = Dict[str, Union[float, str]]
+
+
+class Method:
+    name: str = ""
+    kind: str = ""
+    primary: str = ""
+
+    def evaluate(self, ctx: Context, cell: Cell) -> Readouts:
+        raise NotImplementedError
+
+    def string_id(self) -> str:
+        raise NotImplementedError
+
+
+class StitchingMethod(Method):
+    """Train a stitch with ``objective``; read out the stitched network on test images."""
+
+    kind = "objective"
+    primary = "accuracy"
+
+    def __init__(self, objective: Objective):
+        self.objective = objective
+        self.name = objective.name
+
+    def string_id(self) -> str:
+        return self.objective.string_id()
+
+    def evaluate(self, ctx: Context, cell: Cell) -> Readouts:
+        start = time.perf_counter()
+        ds = ctx.data(cell)
+        a_train, t_train = ctx.pair(cell, "train")
+        a_test, t_test = ctx.pair(cell, "test")
+        receiver = ctx.zoo.model(cell.receiver)
+        names = (f"{cell.sender.string_id()}@{cell.sender_cut}", f"{cell.receiver.string_id()}@{cell.receiver_cut}")
+        fit = fit_stitch(self.objective, receiver, cell.receiver_cut, a_train, ds.y_train, t_train, ctx.stitch, names)
+        if fit.failure:
+            return {"failure": fit.failure, "seconds": time.perf_counter() - start}
+        r: Readouts = stitch_readouts(fit.stitch, receiver, cell.receiver_cut, a_test, ds.y_test, t_test)
+        r["steps"] = len(fit.losses)
+        if fit.losses:
+            r["final_loss"] = fit.losses[-1]
+        if cell.robust:
+            net = StitchedNetwork(ctx.zoo.model(cell.sender), cell.sender_cut, fit.stitch, receiver, cell.receiver_cut)
+            eps = ctx.robust_eps if ctx.robust_eps is not None else cell.receiver.eps
+            r["robust_accuracy"] = robust_accuracy(net, ds.x_test, ds.y_test, eps=eps, steps=ctx.robust_steps)
+        r["seconds"] = time.perf_counter() - start
+        return r
+
+
+class MeasureMethod(Method):
+    """Score the two activation sets on the test images with a representational measure."""
+
+    kind = "measure"
+    primary = "score"
+
+    def __init__(self, measure: Measure):
+        self.measure = measure
+        self.name = measure.name
+
+    def string_id(self) -> str:
+        return self.measure.string_id()
+
+    def evaluate(self, ctx: Context, cell: Cell) -> Readouts:
+        start = time.perf_counter()
+        a, trace = ctx.pair(cell, "test")
+        return {"score": self.measure.score(a, trace[cell.receiver_cut]), "seconds": time.perf_counter() - start}
+
+
+def wrap(obj) -> Method:
+    """A method from an objective or measure (class or instance)."""
+    if isinstance(obj, type):
+        obj = obj()
+    if isinstance(obj, Method):
+        return obj
+    if isinstance(obj, Objective):
+        return StitchingMethod(obj)
+    if isinstance(obj, Measure):
+        return MeasureMethod(obj)
+    raise TypeError(f"{obj!r} is neither an Objective, a Measure nor a Method")
+
+
+def get(name: str) -> Method:
+    """A method by registered objective or measure name, or ``module:Name``."""
+    if ":" in name:
+        return wrap(import_path(name))
+    if name in OBJECTIVES.names():
+        return wrap(OBJECTIVES.get(name))
+    if name in MEASURES.names():
+        return wrap(MEASURES.get(name))
+    known = ", ".join(names())
+    raise RegistryError(f"unknown method {name!r}; known: {known}; or give 'module:Name'")
+
+
+def names() -> List[str]:
+    return list(OBJECTIVES.names()) + [n for n in MEASURES.names() if n not in OBJECTIVES.names()]

@@ -1,0 +1,86 @@
+"""What a stitched pair is scored by.
+
+Accuracy saturates on easy data (SCIENCE.md, facts 2 and 15: every objective stitches
+deep-to-shallow at 0.96+ on digits while the latent error says the stitched network does not
+compute what the receiver computes), so every cell records several readouts and each check names
+the one it reads. All are computed on the held-out test images.
+
+==========================  ===========================================================  ========
+readout                     meaning                                                      similar
+==========================  ===========================================================  ========
+``accuracy``                stitched network's test accuracy                             higher
+``receiver_accuracy``       the receiver's own test accuracy                             --
+``relative_accuracy``       accuracy / receiver_accuracy                                 higher
+``penalty``                 receiver_accuracy - accuracy (stitching penalty)             lower
+``agreement``               fraction of images where stitched and receiver argmax agree  higher
+``kl``                      KL(receiver softmax || stitched softmax), mean per image     lower
+``latent_error@CUT``        ||h - g||^2 / ||g||^2 at receiver cut CUT (stitch cut and    lower
+                            every spatial cut after it)
+``latent_error``            mean of the above over those cuts                            lower
+``robust_accuracy``         PGD accuracy of sender prefix -> stitch -> receiver suffix   higher
+==========================  ===========================================================  ========
+"""
+from __future__ import annotations
+
+from typing import Dict
+
+import torch
+import torch.nn.functional as F
+
+from .models import CutModel
+from .objectives import downstream
+from .stitch import Stitch
+
+#: +1 if a higher value means more similar, -1 if lower does (for checks and reports).
+DIRECTION = {"accuracy": 1, "relative_accuracy": 1, "penalty": -1, "agreement": 1, "kl": -1,
+             "latent_error": -1, "robust_accuracy": 1, "score": 1}
+
+
+def direction(readout: str) -> int:
+    return DIRECTION.get(readout.split("@")[0], 1)
+
+
+@torch.no_grad()
+def stitched_trace(stitch: Stitch, receiver: CutModel, cut: str, a: torch.Tensor,
+                   batch_size: int = 1000) -> Dict[str, torch.Tensor]:
+    """The stitched network's activations at ``cut`` and every later receiver cut, for all of ``a``."""
+    parts = []
+    for i in range(0, len(a), batch_size):
+        h = stitch(a[i:i + batch_size])
+        parts.append({cut: h, **receiver.trace(h, cut)})
+    return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+
+
+def latent_errors(stitched: Dict[str, torch.Tensor], target: Dict[str, torch.Tensor], cuts) -> Dict[str, float]:
+    out = {}
+    for c in cuts:
+        h, g = stitched[c].double(), target[c].double()
+        out[f"latent_error@{c}"] = ((h - g).pow(2).sum() / g.pow(2).sum().clamp_min(1e-12)).item()
+    return out
+
+
+@torch.no_grad()
+def stitch_readouts(stitch: Stitch, receiver: CutModel, cut: str, a_test: torch.Tensor, y_test: torch.Tensor,
+                    target_test: Dict[str, torch.Tensor]) -> Dict[str, float]:
+    """Every readout but robust accuracy, from the sender's test activations ``a_test`` at its cut.
+
+    ``target_test`` is the receiver's own trace on the same test images.
+    """
+    stitch.eval()
+    out = stitched_trace(stitch, receiver, cut, a_test)
+    logits, ref = out["logits"], target_test["logits"]
+    acc = (logits.argmax(1) == y_test).double().mean().item()
+    ref_acc = (ref.argmax(1) == y_test).double().mean().item()
+    r = {
+        "accuracy": acc,
+        "receiver_accuracy": ref_acc,
+        "relative_accuracy": acc / ref_acc if ref_acc > 0 else 0.0,
+        "penalty": ref_acc - acc,
+        "agreement": (logits.argmax(1) == ref.argmax(1)).double().mean().item(),
+        "kl": F.kl_div(F.log_softmax(logits.double(), 1), F.log_softmax(ref.double(), 1), log_target=True,
+                       reduction="batchmean").item(),
+    }
+    errors = latent_errors(out, target_test, downstream(receiver, cut))
+    r.update(errors)
+    r["latent_error"] = sum(errors.values()) / len(errors)
+    return r
