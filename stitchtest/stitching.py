@@ -41,6 +41,24 @@ class FitResult:
     failure: Optional[str] = None  # why training stopped early (non-finite loss), else None
 
 
+def stitched_batch(objective: Objective, receiver: CutModel, cut: str, h: torch.Tensor, y: torch.Tensor,
+                   targets: Dict[str, torch.Tensor], idx: Optional[torch.Tensor] = None) -> Batch:
+    """The :class:`Batch` an objective scores for stitch output ``h`` fed into ``receiver`` at ``cut``.
+
+    ``y`` and ``targets`` (the receiver's own trace) are indexed by ``idx`` when given.
+    """
+    pick = (lambda t: t[idx]) if idx is not None else (lambda t: t)
+    hints = objective.hint_cuts(receiver, cut)
+    acts = {cut: h, **receiver.trace(h, cut)}
+    return Batch(
+        labels=pick(y),
+        stitched_logits=acts["logits"],
+        stitched_acts={c: acts[c] for c in hints},
+        receiver_logits=pick(targets["logits"]) if objective.needs_receiver_logits else None,
+        receiver_acts={c: pick(targets[c]) for c in hints},
+    )
+
+
 def fit_stitch(objective: Objective, receiver: CutModel, receiver_cut: str, a: torch.Tensor, y: torch.Tensor,
                targets: Dict[str, torch.Tensor], config: StitchConfig = StitchConfig(),
                names=("sender", "receiver")) -> FitResult:
@@ -59,23 +77,13 @@ def fit_stitch(objective: Objective, receiver: CutModel, receiver_cut: str, a: t
     result = FitResult(stitch)
     if objective.closed_form:
         return result
-    hints = objective.hint_cuts(receiver, receiver_cut)
     opt = torch.optim.Adam(stitch.parameters(), lr=config.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, config.steps))
     gen = torch.Generator().manual_seed(config.seed)
     stitch.train()
     for step in range(config.steps):
         idx = torch.randint(0, len(a), (min(config.batch_size, len(a)),), generator=gen).to(a.device)
-        h = stitch(a[idx])
-        acts = {receiver_cut: h, **receiver.trace(h, receiver_cut)}
-        batch = Batch(
-            labels=y[idx],
-            stitched_logits=acts["logits"],
-            stitched_acts={c: acts[c] for c in hints},
-            receiver_logits=targets["logits"][idx] if objective.needs_receiver_logits else None,
-            receiver_acts={c: targets[c][idx] for c in hints},
-        )
-        loss = objective.loss(batch)
+        loss = objective.loss(stitched_batch(objective, receiver, receiver_cut, stitch(a[idx]), y, targets, idx))
         if not math.isfinite(loss.item()):
             result.failure = f"non-finite loss ({loss.item()}) at step {step}"
             break

@@ -1,0 +1,75 @@
+"""Methods end to end on a tiny zoo: readouts, self-stitch sanity, measures through the same face."""
+import pytest
+import torch
+
+from stitchtest import methods
+from stitchtest.cells import Cell
+from stitchtest.context import Context
+from stitchtest.data import DataSpec
+from stitchtest.objectives import Objective
+from stitchtest.readouts import direction
+from stitchtest.stitching import StitchConfig
+from stitchtest.zoo import ModelSpec, Zoo
+
+DATA = DataSpec(n_train=500, n_test=200)
+A = ModelSpec(width=8, epochs=4, data=DATA, seed=0)
+B = A.replace(seed=1)
+
+
+@pytest.fixture(scope="module")
+def ctx(tmp_path_factory):
+    return Context(Zoo(tmp_path_factory.mktemp("zoo")), StitchConfig(steps=40))
+
+
+@pytest.mark.parametrize("name", methods.names())
+def test_self_stitch_matches_the_receiver(ctx, name):
+    method = methods.get(name)
+    r = method.evaluate(ctx, Cell(A, "layer2.0", A, "layer2.0"))
+    if method.kind == "measure":
+        assert r["score"] == pytest.approx(1.0, abs=1e-6), name
+    else:
+        assert r["accuracy"] == pytest.approx(r["receiver_accuracy"], abs=0.02), name
+        assert r["latent_error@layer2.0"] < 0.05, name
+
+
+def test_stitch_readouts_are_complete_and_consistent(ctx):
+    r = methods.get("fula").evaluate(ctx, Cell(A, "layer1.0", B, "layer3.0", robust=True))
+    for key in ("accuracy", "receiver_accuracy", "relative_accuracy", "penalty", "agreement", "kl",
+                "latent_error", "latent_error@layer3.0", "latent_error@layer4.0", "robust_accuracy", "seconds"):
+        assert key in r, key
+    assert "latent_error@layer2.0" not in r
+    assert r["penalty"] == pytest.approx(r["receiver_accuracy"] - r["accuracy"])
+    assert 0 <= r["robust_accuracy"] <= r["accuracy"] + 0.05
+    assert r["latent_error"] == pytest.approx((r["latent_error@layer3.0"] + r["latent_error@layer4.0"]) / 2)
+
+
+def test_direct_matching_does_not_repair_a_random_receiver(ctx):
+    """SCIENCE.md fact 4 in miniature: DM into a random network stays near chance."""
+    r = methods.get("dm").evaluate(ctx, Cell(A, "layer2.0", A.replace(regime="random"), "layer2.0"))
+    assert r["accuracy"] < 0.3
+
+
+class NaNObjective(Objective):
+    name = "nan"
+
+    def loss(self, batch):
+        return batch.stitched_logits.mean() * float("nan")
+
+
+def test_a_failed_cell_reports_why(ctx):
+    r = methods.wrap(NaNObjective).evaluate(ctx, Cell(A, "stem", B, "stem"))
+    assert "non-finite" in r["failure"]
+
+
+def test_readout_directions():
+    assert direction("accuracy") == 1 and direction("latent_error@layer1.0") == -1 and direction("kl") == -1
+
+
+def test_cells_must_share_data():
+    with pytest.raises(ValueError, match="different data"):
+        Cell(A, "stem", A.replace(data=DataSpec(n_train=100)), "stem")
+
+
+def test_unknown_method_lists_known():
+    with pytest.raises(LookupError, match="linear_cka"):
+        methods.get("cka9000")

@@ -1,0 +1,150 @@
+"""Objectives: zero at the identity self-stitch, growing with perturbation, registry, failures."""
+import sys
+import types
+from importlib import metadata
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from stitchtest import methods
+from stitchtest.models import build
+from stitchtest.objectives import DM, OBJECTIVES, SLM, TLM, FuLA, Objective
+from stitchtest.registry import RegistryError
+from stitchtest.stitch import Stitch
+from stitchtest.stitching import StitchConfig, fit_stitch, stitched_batch
+from stitchtest.training import calibrate_batchnorm
+
+OBJECTIVE_TABLE = [TLM(), SLM(), SLM(temperature=4.0), DM(sgd=True), FuLA(), FuLA(output_weight=0.0),
+                   FuLA(weights="linear", hints=2)]
+
+
+@pytest.fixture(scope="module")
+def receiver_and_data():
+    torch.manual_seed(0)
+    model = build("R1111", 8, 1, 10)
+    x, y = torch.randn(64, 1, 16, 16), torch.randint(0, 10, (64,))
+    calibrate_batchnorm(model, x)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model.eval(), x, y
+
+
+def identity_stitch(shape, noise=0.0, seed=0):
+    stitch = Stitch(shape, shape)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        stitch.map.weight.copy_(torch.eye(shape[0]).reshape(shape[0], shape[0], 1, 1))
+        stitch.map.bias.zero_()
+        stitch.map.weight.add_(noise * torch.randn(stitch.map.weight.shape, generator=g))
+    return stitch
+
+
+def loss_at(objective, model, x, y, cut, noise):
+    targets = model.trace(x)
+    a = targets[cut]
+    stitch = identity_stitch(tuple(a.shape[1:]), noise)
+    return objective.loss(stitched_batch(objective, model, cut, stitch(a), y, targets)).item()
+
+
+@pytest.mark.parametrize("objective", OBJECTIVE_TABLE, ids=lambda o: o.string_id())
+@pytest.mark.parametrize("cut", ["layer1.0", "layer3.0"])
+def test_identity_self_stitch(objective, cut, receiver_and_data):
+    model, x, y = receiver_and_data
+    loss = loss_at(objective, model, x, y, cut, 0.0)
+    if isinstance(objective, TLM):
+        own = F.cross_entropy(model(x), y).item()
+        assert loss == pytest.approx(own, rel=1e-5), f"{objective.string_id()}: TLM at identity is the task loss"
+    else:
+        assert abs(loss) < 1e-5, f"{objective.string_id()} should be zero at the identity self-stitch"
+
+
+@pytest.mark.parametrize("objective", [o for o in OBJECTIVE_TABLE if not isinstance(o, TLM)],
+                         ids=lambda o: o.string_id())
+def test_loss_grows_as_the_stitch_is_perturbed(objective, receiver_and_data):
+    model, x, y = receiver_and_data
+    losses = [loss_at(objective, model, x, y, "layer2.0", noise) for noise in (0.0, 0.05, 0.2, 0.8)]
+    assert losses == sorted(losses) and losses[-1] > losses[0] + 1e-3, \
+        f"{objective.string_id()} should grow with perturbation, got {losses}"
+
+
+def test_fula_hints_and_weights(receiver_and_data):
+    model = receiver_and_data[0]
+    assert FuLA().hint_cuts(model, "layer2.0") == ("layer2.0", "layer3.0", "layer4.0")
+    assert FuLA(hints="stitch").hint_cuts(model, "layer2.0") == ("layer2.0",)
+    assert FuLA(hints=2).hint_cuts(model, "stem") == ("stem", "layer1.0")
+    torch.testing.assert_close(FuLA(weights="linear").depth_weights(3), torch.tensor([1, 2, 3]) / 6)
+    assert FuLA().depth_weights(4).sum().item() == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="non-negative"):
+        FuLA(weights=(1.0, -1.0)).depth_weights(2)
+
+
+def test_training_reduces_the_loss_from_a_random_init(receiver_and_data):
+    model, x, y = receiver_and_data
+    targets = model.trace(x)
+    fit = fit_stitch(FuLA(), model, "layer2.0", targets["layer2.0"], y, targets,
+                     StitchConfig(steps=60, batch_size=32, lr=1e-2, init="random"))
+    assert fit.failure is None and len(fit.losses) == 60
+    assert sum(fit.losses[-10:]) < 0.5 * sum(fit.losses[:10])
+
+
+def test_closed_form_dm_takes_no_steps(receiver_and_data):
+    model, x, y = receiver_and_data
+    targets = model.trace(x)
+    assert fit_stitch(DM(), model, "layer1.0", targets["layer1.0"], y, targets).losses == []
+
+
+class Exploding(Objective):
+    name = "exploding"
+
+    def loss(self, batch):
+        return batch.stitched_logits.sum() * float("inf")
+
+
+def test_non_finite_loss_marks_the_cell_failed(receiver_and_data):
+    model, x, y = receiver_and_data
+    targets = model.trace(x)
+    fit = fit_stitch(Exploding(), model, "layer1.0", targets["layer1.0"], y, targets, StitchConfig(steps=5))
+    assert fit.failure and "non-finite" in fit.failure and "step 0" in fit.failure
+
+
+def test_registry_lists_builtins_and_resolves_module_paths(monkeypatch):
+    module = types.ModuleType("user_objectives")
+    module.Exploding = Exploding
+    monkeypatch.setitem(sys.modules, "user_objectives", module)
+    assert set(OBJECTIVES.names()) >= {"tlm", "slm", "dm", "fula"}
+    assert OBJECTIVES.get("fula") is FuLA
+    assert OBJECTIVES.get("user_objectives:Exploding") is Exploding
+    assert isinstance(methods.get("user_objectives:Exploding"), methods.StitchingMethod)
+    with pytest.raises(RegistryError, match="known: .*fula"):
+        OBJECTIVES.get("nope")
+    with pytest.raises(RegistryError, match="cannot import"):
+        OBJECTIVES.get("no_such_module:X")
+
+
+def test_entry_point_discovery(monkeypatch):
+    """A third-party objective advertised under ``stitchtest.objectives`` is found by name."""
+    module = types.ModuleType("fake_plugin_pkg")
+
+    class Plugged(Objective):
+        name = "plugged"
+
+        def loss(self, batch):
+            return batch.stitched_logits.pow(2).mean()
+
+    module.Plugged = Plugged
+    monkeypatch.setitem(sys.modules, "fake_plugin_pkg", module)
+    ep = metadata.EntryPoint(name="plugged", value="fake_plugin_pkg:Plugged", group="stitchtest.objectives")
+    real = metadata.entry_points
+
+    def fake_entry_points(**kw):
+        eps = real(**kw)
+        return metadata.EntryPoints([*eps.select(group="stitchtest.objectives"), ep]) if hasattr(eps, "select") else eps
+
+    monkeypatch.setattr(metadata, "entry_points", fake_entry_points)
+    monkeypatch.setattr(OBJECTIVES, "_classes", dict(OBJECTIVES._classes))
+    monkeypatch.setattr(OBJECTIVES, "_origins", dict(OBJECTIVES._origins))
+    assert OBJECTIVES.get("plugged") is Plugged
+    assert OBJECTIVES.origins()["plugged"] == "entry point fake_plugin_pkg:Plugged"
+    assert "plugged" in methods.names()
+    assert methods.get("plugged").kind == "objective"
