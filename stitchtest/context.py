@@ -11,6 +11,7 @@ from typing import Dict, Optional, Tuple
 
 import torch
 
+from .attacks import robust_accuracy
 from .cells import Cell
 from .data import Dataset, with_cue
 from .stitching import StitchConfig
@@ -27,6 +28,7 @@ class Context:
         self.max_traces = max_traces
         self._traces: "OrderedDict[tuple, Dict[str, torch.Tensor]]" = OrderedDict()
         self._data: Dict[tuple, Dataset] = {}
+        self._robust: Dict[tuple, float] = {}
 
     @property
     def device(self) -> torch.device:
@@ -63,6 +65,15 @@ class Context:
         while len(self._traces) > self.max_traces:
             self._traces.popitem(last=False)
         return trace
+
+    def robust_accuracy(self, spec: ModelSpec, cell: Cell, eps: float) -> float:
+        """``spec``'s own robust accuracy on the cell's test images (the baseline for ``robust_gap``)."""
+        key = (spec.key, self._data_key(cell), eps, self.robust_steps)
+        if key not in self._robust:
+            ds = self.data(cell)
+            self._robust[key] = robust_accuracy(self.zoo.model(spec), ds.x_test, ds.y_test, eps=eps,
+                                                steps=self.robust_steps)
+        return self._robust[key]
 
     def pair(self, cell: Cell, split: str) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
         """Sender activations at its cut, and the receiver's full trace, on ``split``."""

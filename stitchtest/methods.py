@@ -70,6 +70,8 @@ class StitchingMethod(Method):
             net = StitchedNetwork(ctx.zoo.model(cell.sender), cell.sender_cut, fit.stitch, receiver, cell.receiver_cut)
             eps = ctx.robust_eps if ctx.robust_eps is not None else cell.receiver.eps
             r["robust_accuracy"] = robust_accuracy(net, ds.x_test, ds.y_test, eps=eps, steps=ctx.robust_steps)
+            r["receiver_robust_accuracy"] = ctx.robust_accuracy(cell.receiver, cell, eps)
+            r["robust_gap"] = abs(r["robust_accuracy"] - r["receiver_robust_accuracy"])
         r["seconds"] = time.perf_counter() - start
         return r
 

@@ -18,6 +18,9 @@ readout                     meaning                                             
                             every spatial cut after it)
 ``latent_error``            mean of the above over those cuts                            lower
 ``robust_accuracy``         PGD accuracy of sender prefix -> stitch -> receiver suffix   higher
+``robust_gap``              |robust_accuracy - the receiver's own robust accuracy|       lower
+``fit_r2``                  1 - latent_error@(stitch cut): how much of the receiver's    higher
+                            representation at the cut the stitch reproduces
 ==========================  ===========================================================  ========
 """
 from __future__ import annotations
@@ -33,7 +36,7 @@ from .stitch import Stitch
 
 #: +1 if a higher value means more similar, -1 if lower does (for checks and reports).
 DIRECTION = {"accuracy": 1, "relative_accuracy": 1, "penalty": -1, "agreement": 1, "kl": -1,
-             "latent_error": -1, "robust_accuracy": 1, "score": 1}
+             "latent_error": -1, "robust_accuracy": 1, "robust_gap": -1, "fit_r2": 1, "score": 1}
 
 
 def direction(readout: str) -> int:
@@ -83,4 +86,5 @@ def stitch_readouts(stitch: Stitch, receiver: CutModel, cut: str, a_test: torch.
     errors = latent_errors(out, target_test, downstream(receiver, cut))
     r.update(errors)
     r["latent_error"] = sum(errors.values()) / len(errors)
+    r["fit_r2"] = 1.0 - errors[f"latent_error@{cut}"]
     return r

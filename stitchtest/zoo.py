@@ -41,7 +41,10 @@ class ModelSpec:
     """Everything that determines a trained model's weights."""
 
     arch: str = "R1111"
-    width: int = 16
+    #: 8, not 16: at width 16 a random R1111 on 16x16 digits is nearly an invertible projection and
+    #: the random-sender control is weak (SCIENCE.md fact 3); at 8 it costs a trained sender 14-19
+    #: TLM points at the deep cuts (README, "Choosing the default scale")
+    width: int = 8
     data: DataSpec = field(default_factory=DataSpec)
     seed: int = 0
     epochs: int = 15

@@ -1,0 +1,116 @@
+"""The testbeds' one collaborator: compute cells (resumably), record rows, judge checks.
+
+A testbed never trains or stitches anything itself: it names cells and asks :meth:`Audit.cells`
+for their readouts, then hands :meth:`Audit.check` an outcome from :mod:`stitchtest.checks`.
+Every computed cell is appended to this worker's results file the moment it exists, so an
+interrupted run loses nothing; with ``resume`` a cell already in the results is not recomputed.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, Dict, Iterable, List, Optional, Sequence
+
+from . import methods as methods_mod
+from .cells import Cell
+from .checks import Outcome
+from .context import Context
+from .data import DataSpec
+from .expectations import expectation
+from .methods import Method
+from .results import ResultsWriter
+from .scales import Scale
+from .zoo import ModelSpec, Zoo
+
+
+def label(spec: ModelSpec) -> str:
+    """Short model label for tables: ``standard/s0``, ``adversarial/s3``, ``shortcut(p=1.0)/s1``."""
+    regime = f"shortcut(p={spec.cue_p})" if spec.regime == "shortcut" else spec.regime
+    task = "" if spec.task == "class" else f"[{spec.task}]"
+    arch = "" if spec.arch == "R1111" else f"{spec.arch}:"
+    return f"{arch}{regime}{task}/s{spec.seed}"
+
+
+@dataclass
+class Planned:
+    """A cell plus the labels it is reported under."""
+
+    cell: Cell
+    pair: str  # group label, e.g. "trained->random"
+    seed: int  # seed index of the pair
+
+
+class Audit:
+    def __init__(self, scale: Scale, data: DataSpec, zoo: Zoo, writer: ResultsWriter,
+                 done: Optional[Dict[str, dict]] = None, progress: Callable[[str], None] = lambda s: None):
+        self.scale, self.data, self.zoo, self.writer = scale, data, zoo, writer
+        self.context = Context(zoo, scale.stitch())
+        self.done: Dict[str, dict] = dict(done or {})
+        self.progress = progress
+        self.computed = 0
+
+    def spec(self, **changes) -> ModelSpec:
+        return self.scale.spec(self.data, **changes)
+
+    def key(self, testbed: str, method: Method, cell: Cell) -> str:
+        return f"{testbed}|{method.string_id()}|{cell.string_id()}|{self.scale.stitch().string_id()}"
+
+    def cells(self, testbed: str, method: Method, planned: Iterable[Planned]) -> List[dict]:
+        """Rows for ``planned`` cells: from earlier results when resuming, else computed now."""
+        rows = []
+        for p in planned:
+            key = self.key(testbed, method, p.cell)
+            if key not in self.done:
+                start = time.perf_counter()
+                readouts = method.evaluate(self.context, p.cell)
+                c = p.cell
+                sender, receiver = self.zoo.model(c.sender), self.zoo.model(c.receiver)
+                row = {
+                    "kind": "cell", "key": key, "testbed": testbed, "method": method.name,
+                    "method_id": method.string_id(), "cell": c.string_id(), "pair": p.pair, "seed": p.seed,
+                    "sender": label(c.sender), "sender_cut": c.sender_cut,
+                    "receiver": label(c.receiver), "receiver_cut": c.receiver_cut,
+                    "sender_depth": sender.depth(c.sender_cut), "receiver_depth": receiver.depth(c.receiver_cut),
+                    "readouts": readouts,
+                }
+                self.writer.append(row)
+                self.done[key] = row
+                self.computed += 1
+                self.progress(f"{testbed} {method.name} {p.pair} s{p.seed} {c.sender_cut}->{c.receiver_cut} "
+                              f"{_brief(readouts)} ({time.perf_counter() - start:.1f}s)")
+            rows.append(self.done[key])
+        return rows
+
+    def check(self, testbed: str, check: str, method: Method, readout: str, outcome: Outcome) -> dict:
+        """Record a check's outcome against the expectations table; return the row (see :meth:`verdict`)."""
+        exp = expectation(testbed, check, method.name, self.scale.name)
+        if exp.status == "reported":
+            verdict = "reported"
+        elif exp.status == "known-fail":
+            verdict = "unexpected-pass" if outcome.passed else "known-fail"
+        else:
+            verdict = "pass" if outcome.passed else "fail"
+        row = {"kind": "check", "key": f"{testbed}|{check}|{method.name}", "testbed": testbed, "check": check,
+               "method": method.name, "readout": readout, "outcome": verdict, "figure": outcome.figure,
+               "value": outcome.value, "reason": exp.reason, "detail": outcome.detail}
+        self.writer.append(row)
+        return row
+
+
+def _brief(readouts: dict) -> str:
+    if "failure" in readouts:
+        return f"FAILED: {readouts['failure']}"
+    keys = [k for k in ("accuracy", "latent_error", "robust_accuracy", "score") if k in readouts]
+    return " ".join(f"{k}={readouts[k]:.3f}" for k in keys)
+
+
+def values(rows: Sequence[dict], readout: str) -> List[float]:
+    """One readout across rows (NaN where a cell failed or lacks it)."""
+    return [float(r["readouts"].get(readout, float("nan"))) if "failure" not in r["readouts"] else float("nan")
+            for r in rows]
+
+
+def resolve_methods(names: Optional[str]) -> List[Method]:
+    """``--methods`` text (comma-separated names or module:Name) -> methods; all registered if None."""
+    chosen = [n.strip() for n in names.split(",") if n.strip()] if names else methods_mod.names()
+    return [methods_mod.get(n) for n in chosen]

@@ -1,0 +1,543 @@
+"""The expected orderings, as pure functions of numbers.
+
+A conformance test in stitchtest measures some cells (network A at cut i stitched into
+network B at cut j, or a representational score between them) and then asks one question of
+the resulting numbers: *is the ordering the ground truth predicts there?*  This module holds
+those questions.  They know nothing about torch, models or stitches; they take floats and
+return an :class:`Outcome` -- a verdict, the one figure the verdict is decided on, a line of
+text for the report, and the numbers behind it.
+
+Conventions shared by every check:
+
+* **Higher means more similar.**  Callers negate lower-is-better readouts (penalty, latent
+  error, KL) before calling, so one set of checks serves every method.
+* **NaN means "not measured" and is dropped**, never propagated: a cell that could not be
+  computed must not silently turn a whole check into NaN (and so into a pass or a crash).
+  Drops are counted in ``detail`` where it matters.
+* **No data fails.**  A check with nothing left to compare returns ``passed=False`` with the
+  figure ``"no data"``: a conformance check that checked nothing must not pass.
+* **Matrices** are ``matrix[r, c]`` = similarity of sender cut ``r`` stitched into receiver
+  cut ``c``, rows and columns ordered by depth.  Depths are *proportional* depths in a common
+  unit, typically ``cut_index / (n_cuts - 1)`` in ``[0, 1]``, so networks of different depth
+  (``R1111`` vs ``R2222``) can be compared cut for cut.
+* ``detail`` is JSON-serialisable (plain ``int``/``float``/``str``/``list``/``None``;
+  non-finite floats are stored as ``None``), so it can go straight into a report file.
+
+The orderings come from:
+
+* Bansal, Nakkiran & Barak (2021), *Revisiting model stitching to compare neural
+  representations*: stitching a trained sender into a trained receiver should nearly
+  recover the receiver's accuracy (self-stitching ~ receiver, :func:`close`), beat random
+  controls by a clear margin (:func:`margin`), and a random network's features should stay
+  near chance (:func:`at_most`).
+* Hernandez, Dangovski, Lu & Soljacic (2023), *Model stitching: looking for functional
+  similarity between representations*: task-loss stitching succeeds from *deeper* sender
+  cuts into *shallower* receiver cuts -- the stitching matrix is high on and below the
+  depth diagonal, "the triangle" (:func:`triangle_score`, :func:`triangle`) -- which a
+  representational-similarity method would not expect.
+* Klabunde, Wald, Schumacher, Strohmaier & Lemmerich (2024), *ReSi: a comprehensive
+  benchmark for representational similarity measures*: group separation scored by AUPRC
+  with in-group pairs as positives (:func:`auprc`, :func:`separation`), and layer
+  monotonicity scored by the Spearman correlation between similarity and (negated) layer
+  distance (:func:`spearman`, :func:`layer_monotonicity`).  Diagonal dominance
+  (:func:`diagonal_dominance`) is the per-cell form of the same "corresponding layers are
+  most similar" expectation.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Sequence, Tuple, Union
+
+import numpy as np
+
+__all__ = [
+    "Outcome",
+    "margin",
+    "close",
+    "at_most",
+    "at_least",
+    "auprc",
+    "separation",
+    "spearman",
+    "layer_monotonicity",
+    "diagonal_dominance",
+    "triangle_score",
+    "triangle",
+]
+
+#: Slack for comparing depths, so that ``|0.75 - 0.25| >= 0.5`` holds despite float rounding.
+_DEPTH_EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The verdict of one check.
+
+    ``passed``: whether the expected ordering holds.  ``value``: the single figure the verdict
+    is decided on (mean difference, max deviation, AUPRC, Spearman rho, ...; NaN when there
+    was no data).  ``figure``: one human line for reports.  ``detail``: the numbers behind it,
+    JSON-serialisable.
+    """
+
+    passed: bool
+    value: float
+    figure: str
+    detail: Dict[str, Any] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _jsonable(x: Any) -> Any:
+    """Plain-Python, strict-JSON version of ``x`` (numpy scalars unwrapped, NaN/inf -> None)."""
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple, np.ndarray)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, (bool, np.bool_)):
+        return bool(x)
+    if isinstance(x, (int, np.integer)):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        x = float(x)
+        return x if math.isfinite(x) else None
+    return x
+
+
+def _outcome(passed: bool, value: float, figure: str, detail: Dict[str, Any]) -> Outcome:
+    return Outcome(bool(passed), float(value), figure, _jsonable(detail))
+
+
+def _vector(xs: Union[Sequence[float], float], name: str) -> np.ndarray:
+    arr = np.asarray(xs, dtype=float)
+    if arr.ndim == 0:
+        arr = arr.reshape(1)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D sequence of numbers, got shape {arr.shape}")
+    return arr
+
+
+def _mean_std(xs: np.ndarray) -> Tuple[float, float]:
+    """Mean and sample standard deviation (ddof=1; 0.0 for a single value); NaN if empty."""
+    if xs.size == 0:
+        return math.nan, math.nan
+    std = float(np.std(xs, ddof=1)) if xs.size > 1 else 0.0
+    return float(np.mean(xs)), std
+
+
+def _fmt(x: float, digits: int = 3, sign: bool = False) -> str:
+    if not math.isfinite(x):
+        return "nan"
+    return f"{x:+.{digits}f}" if sign else f"{x:.{digits}f}"
+
+
+def _no_data(detail: Dict[str, Any]) -> Outcome:
+    return _outcome(False, math.nan, "no data", detail)
+
+
+def _grid(matrix: Any, sender_depths: Sequence[float], receiver_depths: Sequence[float]):
+    m = np.asarray(matrix, dtype=float)
+    ds = _vector(sender_depths, "sender_depths")
+    dr = _vector(receiver_depths, "receiver_depths")
+    if m.shape != (ds.size, dr.size):
+        raise ValueError(
+            f"matrix has shape {m.shape} but there are {ds.size} sender and {dr.size} receiver depths"
+        )
+    return m, ds, dr
+
+
+def _nearest(ds: np.ndarray, dr: np.ndarray) -> np.ndarray:
+    """For each sender depth, the index of the receiver cut nearest in depth (ties: the shallower)."""
+    return np.argmin(np.abs(ds[:, None] - dr[None, :]), axis=1)
+
+
+# --------------------------------------------------------------------------- scalar checks
+
+
+def margin(
+    higher: Sequence[float], lower: Sequence[float], margin: float, *, paired: bool = True
+) -> Outcome:
+    """``higher`` beats ``lower`` by at least ``margin`` on the mean.
+
+    Why: Bansal et al. (2021) -- a trained sender stitched into a trained receiver must beat a
+    random-network control (and robust vs. standard, shortcut vs. clean, ... in the other
+    suites) by a clear gap, not just by noise.  Seeds are the unit of replication, so:
+
+    * ``paired=True`` (same length, entry ``k`` of both comes from seed pair ``k``): the
+      difference is taken per pair, ``value = mean(higher - lower)``; the spread reported is
+      the std of those per-pair differences, and ``agree`` counts pairs with a positive
+      difference.  A pair with a NaN on either side is dropped (``detail["dropped"]`` counts
+      dropped *pairs*).
+    * ``paired=False``: ``value = mean(higher) - mean(lower)``; ``agree`` counts the
+      ``(h, l)`` combinations with ``h > l`` out of all ``len(higher) * len(lower)``.  NaNs are
+      dropped from each side independently (``detail["dropped"]`` counts dropped *values*).
+
+    ``passed = value >= margin``; stds are sample stds (ddof=1).  Ties do not count as agreeing.
+    """
+    h = _vector(higher, "higher")
+    lo = _vector(lower, "lower")
+    if paired:
+        if h.size != lo.size:
+            raise ValueError(f"paired margin needs equal lengths, got {h.size} and {lo.size}")
+        keep = ~(np.isnan(h) | np.isnan(lo))
+        dropped = int(h.size - keep.sum())
+        h, lo = h[keep], lo[keep]
+    else:
+        dropped = int(np.isnan(h).sum() + np.isnan(lo).sum())
+        h, lo = h[~np.isnan(h)], lo[~np.isnan(lo)]
+    mh, sh = _mean_std(h)
+    ml, sl = _mean_std(lo)
+    detail: Dict[str, Any] = dict(
+        paired=paired, margin=margin, mean_higher=mh, std_higher=sh, mean_lower=ml, std_lower=sl,
+        n=0, agree=0, dropped=dropped,
+    )
+    if h.size == 0 or lo.size == 0:
+        return _no_data(detail)
+    if paired:
+        diffs = h - lo
+        value, sd = _mean_std(diffs)
+        n, agree = int(diffs.size), int((diffs > 0).sum())
+        detail.update(std_diff=sd)
+        figure = (
+            f"diff {_fmt(value, sign=True)} ± {_fmt(sd)} ({agree}/{n} seed pairs agree), "
+            f"margin {_fmt(margin)}"
+        )
+    else:
+        value = mh - ml
+        n, agree = int(h.size * lo.size), int((h[:, None] > lo[None, :]).sum())
+        figure = (
+            f"diff {_fmt(value, sign=True)} (higher {_fmt(mh)} ± {_fmt(sh)} vs lower {_fmt(ml)} ± "
+            f"{_fmt(sl)}; {agree}/{n} combinations agree), margin {_fmt(margin)}"
+        )
+    detail.update(n=n, agree=agree, mean_diff=value)
+    return _outcome(value >= margin, value, figure, detail)
+
+
+def close(
+    values: Sequence[float], targets: Union[Sequence[float], float], tol: float
+) -> Outcome:
+    """``values ~ targets``: every ``|v - t| <= tol``.
+
+    Why: Bansal et al. (2021) -- stitching a network into (a copy of) itself, or a trained
+    sender into a trained receiver of the same task, should recover the receiver's own
+    accuracy; the stitch adds no capacity of its own to hide a gap behind.  The check is on the
+    *worst* pair, not the mean, so one bad seed cannot hide behind good ones.
+
+    ``value`` = max absolute deviation; ``targets`` may be a scalar (broadcast).  Pairs with a
+    NaN on either side are dropped (``detail["dropped"]``).
+    """
+    v = _vector(values, "values")
+    t = _vector(targets, "targets")
+    if t.size == 1 and v.size != 1:
+        t = np.full_like(v, t[0])
+    if v.size != t.size:
+        raise ValueError(f"values and targets differ in length: {v.size} vs {t.size}")
+    keep = ~(np.isnan(v) | np.isnan(t))
+    dev = np.abs(v[keep] - t[keep])
+    detail: Dict[str, Any] = dict(tol=tol, n=int(dev.size), dropped=int(v.size - keep.sum()))
+    if dev.size == 0:
+        return _no_data(detail)
+    value = float(dev.max())
+    detail.update(max_abs_dev=value, mean_abs_dev=float(dev.mean()),
+                  mean_values=float(v[keep].mean()), mean_targets=float(t[keep].mean()))
+    figure = (
+        f"max |Δ| {_fmt(value)} (mean {_fmt(float(dev.mean()))}, n={dev.size}), tol {_fmt(tol)}"
+    )
+    return _outcome(value <= tol, value, figure, detail)
+
+
+def _bound(values: Sequence[float], bound: float, upper: bool) -> Outcome:
+    v = _vector(values, "values")
+    keep = ~np.isnan(v)
+    v = v[keep]
+    mean, sd = _mean_std(v)
+    detail: Dict[str, Any] = dict(bound=bound, mean=mean, std=sd, n=int(v.size),
+                                  dropped=int(keep.size - v.size))
+    if v.size == 0:
+        return _no_data(detail)
+    op = "≤" if upper else "≥"
+    passed = mean <= bound if upper else mean >= bound
+    figure = f"mean {_fmt(mean)} ± {_fmt(sd)} (n={v.size}), bound {op} {_fmt(bound)}"
+    return _outcome(passed, mean, figure, detail)
+
+
+def at_most(values: Sequence[float], bound: float) -> Outcome:
+    """``mean(values) <= bound``, e.g. "a random network's features stay at chance".
+
+    Why: Bansal et al. (2021) -- stitching from an untrained network is the control that shows
+    the stitch itself cannot carry the task; if it can, every other stitching number is moot.
+    NaNs are dropped; ``value`` is the mean.
+    """
+    return _bound(values, bound, upper=True)
+
+
+def at_least(values: Sequence[float], bound: float) -> Outcome:
+    """``mean(values) >= bound``, e.g. "the stitched network is well above chance".
+
+    The mirror of :func:`at_most`; NaNs are dropped; ``value`` is the mean.
+    """
+    return _bound(values, bound, upper=False)
+
+
+# --------------------------------------------------------------------------- group separation
+
+
+def auprc(in_group: Sequence[float], cross_group: Sequence[float]) -> float:
+    """Average precision of ranking in-group pairs above cross-group pairs.
+
+    Why: ReSi (Klabunde et al., 2024) scores whether a similarity measure separates groups
+    (models trained the same way vs. differently) by AUPRC, with in-group pairs as the
+    positives and the similarity as the score.  1.0 = every in-group pair scores above every
+    cross-group pair; a score that carries no information gets the fraction of positives
+    ``len(in_group) / (len(in_group) + len(cross_group))``.
+
+    Computed exactly as ``sklearn.metrics.average_precision_score`` (step-wise, no
+    interpolation; tied scores form one threshold):
+    ``AP = sum_k (R_k - R_{k-1}) P_k`` over the distinct scores in decreasing order.
+    NaNs are dropped; NaN if either group is empty (separation is undefined).
+    """
+    pos = _vector(in_group, "in_group")
+    neg = _vector(cross_group, "cross_group")
+    pos, neg = pos[~np.isnan(pos)], neg[~np.isnan(neg)]
+    if pos.size == 0 or neg.size == 0:
+        return math.nan
+    scores = np.concatenate([pos, neg])
+    labels = np.concatenate([np.ones(pos.size), np.zeros(neg.size)])
+    order = np.argsort(-scores, kind="mergesort")
+    scores, labels = scores[order], labels[order]
+    # last index of each run of tied scores = one threshold
+    last = np.r_[np.flatnonzero(np.diff(scores) != 0), scores.size - 1]
+    tp = np.cumsum(labels)[last]
+    precision = tp / (last + 1)
+    recall = tp / pos.size
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def separation(
+    in_group: Sequence[float], cross_group: Sequence[float], threshold: float
+) -> Outcome:
+    """ReSi group separation: ``auprc(in_group, cross_group) >= threshold``.
+
+    See :func:`auprc`.  The figure puts the AUPRC next to its chance level (the fraction of
+    positives), since 0.6 means little when half the pairs are in-group and a lot when a tenth
+    are.
+    """
+    pos = _vector(in_group, "in_group")
+    neg = _vector(cross_group, "cross_group")
+    pos, neg = pos[~np.isnan(pos)], neg[~np.isnan(neg)]
+    mp, sp = _mean_std(pos)
+    mn, sn = _mean_std(neg)
+    value = auprc(pos, neg)
+    n_total = pos.size + neg.size
+    chance = pos.size / n_total if n_total else math.nan
+    detail: Dict[str, Any] = dict(
+        threshold=threshold, auprc=value, chance=chance, n_in=int(pos.size),
+        n_cross=int(neg.size), mean_in=mp, std_in=sp, mean_cross=mn, std_cross=sn,
+    )
+    if not math.isfinite(value):
+        return _no_data(detail)
+    figure = (
+        f"AUPRC {_fmt(value, 2)} (chance {_fmt(chance, 2)}), in-group {_fmt(mp, 2)} ± "
+        f"{_fmt(sp, 2)} vs cross-group {_fmt(mn, 2)} ± {_fmt(sn, 2)}, threshold {_fmt(threshold, 2)}"
+    )
+    return _outcome(value >= threshold, value, figure, detail)
+
+
+# --------------------------------------------------------------------------- layer structure
+
+
+def _average_ranks(x: np.ndarray) -> np.ndarray:
+    """Ranks 1..n, tied values sharing the mean of their ranks (``scipy.stats.rankdata``)."""
+    order = np.argsort(x, kind="mergesort")
+    xs = x[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(xs) != 0) + 1]
+    ends = np.r_[starts[1:], xs.size]  # exclusive
+    avg = (starts + ends + 1) / 2.0  # mean of ranks start+1 .. end
+    ranks = np.empty(x.size)
+    ranks[order] = np.repeat(avg, ends - starts)
+    return ranks
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman rank correlation: Pearson correlation of average ranks (ties share a rank).
+
+    Pairs with a NaN on either side are dropped.  NaN if fewer than 3 pairs remain or either
+    side is constant (the correlation is undefined, and NaN fails every threshold).
+    """
+    a = _vector(x, "x")
+    b = _vector(y, "y")
+    if a.size != b.size:
+        raise ValueError(f"x and y differ in length: {a.size} vs {b.size}")
+    keep = ~(np.isnan(a) | np.isnan(b))
+    a, b = a[keep], b[keep]
+    if a.size < 3:
+        return math.nan
+    ra = _average_ranks(a) - (a.size + 1) / 2.0
+    rb = _average_ranks(b) - (b.size + 1) / 2.0
+    den = math.sqrt(float(np.dot(ra, ra)) * float(np.dot(rb, rb)))
+    if den == 0.0:
+        return math.nan
+    return float(np.clip(np.dot(ra, rb) / den, -1.0, 1.0))
+
+
+def layer_monotonicity(
+    matrix: Any,
+    sender_depths: Sequence[float],
+    receiver_depths: Sequence[float],
+    threshold: float,
+) -> Outcome:
+    """Similarity falls as depth distance grows (ReSi layer monotonicity).
+
+    Why: Klabunde et al. (2024) -- a sensible similarity should rate corresponding layers as
+    more similar than distant ones; they score it by the Spearman correlation between
+    similarity and (negated) layer distance.  Here:
+    ``value = spearman(matrix[r, c], -|sender_depths[r] - receiver_depths[c]|)`` over all
+    finite cells; ``passed = value >= threshold``.  A rank correlation asks only for the
+    ordering, not for any particular fall-off curve.
+    """
+    m, ds, dr = _grid(matrix, sender_depths, receiver_depths)
+    dist = np.abs(ds[:, None] - dr[None, :])
+    finite = np.isfinite(m)
+    rho = spearman(m[finite], -dist[finite])
+    detail: Dict[str, Any] = dict(threshold=threshold, rho=rho, n_cells=int(finite.sum()),
+                                  dropped=int(m.size - finite.sum()))
+    if not math.isfinite(rho):
+        return _no_data(detail)
+    figure = (
+        f"Spearman rho {_fmt(rho, 2, sign=True)} between similarity and -|depth distance| "
+        f"over {int(finite.sum())} cells, threshold {_fmt(threshold, 2, sign=True)}"
+    )
+    return _outcome(rho >= threshold, rho, figure, detail)
+
+
+def diagonal_dominance(
+    matrix: Any,
+    sender_depths: Sequence[float],
+    receiver_depths: Sequence[float],
+    far: float = 0.5,
+) -> Outcome:
+    """Each sender cut is at least as similar to its corresponding receiver cut as to far ones.
+
+    Why: the per-cell form of ReSi's layer expectation (Klabunde et al., 2024): whatever the
+    overall trend, no sender cut should match a *distant* receiver cut better than the one at
+    its own depth.  For sender cut ``i`` the diagonal cell is ``i* = argmin_j |dr_j - ds_i|``
+    (nearest proportional depth, ties to the shallower cut), so networks of different depth
+    work.  A receiver cut ``j`` is far when ``|dr_j - dr_{i*}| >= far``.  Each ``(i, far j)``
+    comparison holds when ``sim(i, i*) >= sim(i, j)`` (ties hold).
+
+    ``value`` = fraction of comparisons that hold; ``passed = value == 1.0`` -- one violation
+    fails, because a single far cell beating the diagonal is exactly the thing this looks for.
+    Comparisons with a NaN cell (diagonal or far) are skipped; no comparisons -> "no data".
+    """
+    m, ds, dr = _grid(matrix, sender_depths, receiver_depths)
+    diag = _nearest(ds, dr)
+    held, total = 0, 0
+    violations: List[Dict[str, Any]] = []
+    for i, istar in enumerate(diag):
+        d = m[i, istar]
+        if not np.isfinite(d):
+            continue
+        for j in range(dr.size):
+            if abs(dr[j] - dr[istar]) + _DEPTH_EPS < far or not np.isfinite(m[i, j]):
+                continue
+            total += 1
+            if d >= m[i, j]:
+                held += 1
+            else:
+                violations.append(dict(sender=i, receiver=j, diagonal=d, cell=m[i, j]))
+    detail: Dict[str, Any] = dict(far=far, diagonal=[int(k) for k in diag], held=held,
+                                  n=total, violations=violations[:10],
+                                  n_violations=len(violations))
+    if total == 0:
+        return _no_data(detail)
+    value = held / total
+    figure = f"{held}/{total} far cells below their diagonal (far = depth distance ≥ {far:g})"
+    if violations:
+        worst = max(violations, key=lambda v: v["cell"] - v["diagonal"])
+        figure += (
+            f"; worst: sender {worst['sender']} -> receiver {worst['receiver']} "
+            f"{_fmt(worst['cell'])} > diagonal {_fmt(worst['diagonal'])}"
+        )
+    return _outcome(value == 1.0, value, figure, detail)
+
+
+def _triangle_parts(m: np.ndarray, ds: np.ndarray, dr: np.ndarray) -> Dict[str, Any]:
+    diag = _nearest(ds, dr)
+    is_diag = np.zeros(m.shape, dtype=bool)
+    is_diag[np.arange(ds.size), diag] = True
+    below = (ds[:, None] - dr[None, :] > _DEPTH_EPS) & ~is_diag
+    above = (dr[None, :] - ds[:, None] > _DEPTH_EPS) & ~is_diag
+    finite = np.isfinite(m)
+
+    def mean_of(mask: np.ndarray) -> Tuple[float, int]:
+        vals = m[mask & finite]
+        return (float(vals.mean()) if vals.size else math.nan), int(vals.size)
+
+    mean_diag, n_diag = mean_of(is_diag)
+    mean_below, n_below = mean_of(below)
+    mean_above, n_above = mean_of(above)
+    score = math.nan
+    if n_diag and n_below and mean_diag > 0:
+        score = mean_below / mean_diag
+    return dict(score=score, mean_below=mean_below, n_below=n_below, mean_diagonal=mean_diag,
+                n_diagonal=n_diag, mean_above=mean_above, n_above=n_above,
+                diagonal=[int(k) for k in diag])
+
+
+def triangle_score(
+    matrix: Any, sender_depths: Sequence[float], receiver_depths: Sequence[float]
+) -> float:
+    """Hernandez et al.'s triangle: how well deep senders stitch into shallower receivers.
+
+    Why: Hernandez et al. (2023) find that task-loss stitching from a *deeper* sender cut into
+    a *shallower* receiver cut works about as well as stitching matching cuts -- the stitching
+    matrix is high on and below the depth diagonal, a triangle -- while shallow-into-deep does
+    not.  A functional-similarity method should show the triangle; a representational one
+    (whose deep and shallow features differ) should not.
+
+    Exact formula, with ``i*`` the receiver cut nearest in depth to sender cut ``i`` (ties to
+    the shallower)::
+
+        diagonal = {(i, i*)}
+        below    = {(i, j) : sender_depth[i] > receiver_depth[j]} minus diagonal
+        score    = mean(matrix[below]) / mean(matrix[diagonal])
+
+    over finite cells.  (With equal depths "below" is exactly the strict lower triangle; the
+    diagonal is removed explicitly so that, with unequal depths, a nearest-depth cell that
+    happens to lie slightly below the depth diagonal is not counted on both sides.)
+
+    ~1: every shallower receiver takes a deep sender as well as the matching cut (triangle
+    present); well below 1, e.g. the off-diagonal level over the diagonal level: it is not.
+    The ratio assumes a ratio-scale similarity with 0 = nothing transfers (accuracy, relative
+    accuracy, CKA); NaN if the diagonal mean is not positive, or there are no finite diagonal
+    or below-diagonal cells.
+    """
+    m, ds, dr = _grid(matrix, sender_depths, receiver_depths)
+    return _triangle_parts(m, ds, dr)["score"]
+
+
+def triangle(
+    matrix: Any,
+    sender_depths: Sequence[float],
+    receiver_depths: Sequence[float],
+    threshold: float,
+    expect_present: bool,
+) -> Outcome:
+    """The triangle is there (``score >= threshold``) or, with ``expect_present=False``, not
+    (``score < threshold``).  See :func:`triangle_score`; NaN score -> "no data", failed."""
+    m, ds, dr = _grid(matrix, sender_depths, receiver_depths)
+    parts = _triangle_parts(m, ds, dr)
+    score = parts["score"]
+    detail: Dict[str, Any] = dict(threshold=threshold, expect_present=expect_present, **parts)
+    if not math.isfinite(score):
+        return _no_data(detail)
+    passed = score >= threshold if expect_present else score < threshold
+    op = "≥" if expect_present else "<"
+    figure = (
+        f"triangle {_fmt(score, 2)} = below-diagonal mean {_fmt(parts['mean_below'])} "
+        f"(n={parts['n_below']}) / diagonal mean {_fmt(parts['mean_diagonal'])} "
+        f"(n={parts['n_diagonal']}); above-diagonal mean {_fmt(parts['mean_above'])}; "
+        f"expected {'present' if expect_present else 'absent'}: {op} {_fmt(threshold, 2)}"
+    )
+    return _outcome(passed, score, figure, detail)

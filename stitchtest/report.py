@@ -1,0 +1,272 @@
+"""Markdown reports and heatmaps from result rows.
+
+``summary.md`` answers "which method passes which check"; one ``<testbed>.md`` per testbed holds
+the evidence (every check's figure, every cell's mean ± std over seeds, heatmaps of cut grids).
+Everything is sorted and every number has three decimals, so the same rows give the same
+markdown and committed reports diff cleanly from run to run.
+"""
+from __future__ import annotations
+
+import os
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Sequence, Tuple
+
+import matplotlib
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from tabulate import tabulate
+
+from .ids import short_hash
+from .results import Row, cells, checks
+
+#: Cell readouts shown in the tables, in this order (per-cut readouts like ``latent_error@x`` are not).
+READOUTS = ("accuracy", "agreement", "kl", "latent_error", "robust_accuracy", "score")
+
+OUTCOME_LABELS = {
+    "pass": "pass",
+    "fail": "FAIL",
+    "known-fail": "known-fail",
+    "unexpected-pass": "UNEXPECTED PASS",
+    "reported": "reported",
+}
+
+LEGEND = """\
+**pass**: the expected ordering holds by the check's margin. \
+**FAIL**: it does not. \
+**known-fail**: it fails as the literature predicts (reason in the testbed report). \
+**UNEXPECTED PASS**: a known failure passed, so the expectation or the method changed. \
+**reported**: measured and shown, no expectation asserted. \
+Numbers in parentheses are the check's value."""
+
+
+# ---------------------------------------------------------------- formatting
+
+
+def fmt(x: Any) -> str:
+    """A number with three decimals; ``n/a`` for a missing or non-finite one."""
+    if x is None or isinstance(x, bool) or not isinstance(x, (int, float, np.number)):
+        return "n/a"
+    return f"{x:.3f}" if np.isfinite(x) else "n/a"
+
+
+def mean_std(values: Sequence[float]) -> str:
+    """``"0.972 ± 0.004"``: the mean and sample standard deviation over seeds."""
+    if len(values) == 0:
+        return "n/a"
+    if len(values) == 1:
+        return fmt(values[0])
+    return f"{fmt(np.mean(values))} ± {fmt(np.std(values, ddof=1))}"
+
+
+def _config_value(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_config_value(value[k])}" for k in sorted(value))
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_config_value(v) for v in value)
+    if isinstance(value, float):
+        return fmt(value)
+    return str(value)
+
+
+def _table(rows: Iterable[Sequence[Any]], headers: Sequence[str]) -> str:
+    """A GitHub table; cells are pre-formatted strings, so tabulate must not re-parse numbers."""
+    cell = lambda v: str(v).replace("|", "\\|").replace("\n", " ")  # noqa: E731
+    return tabulate([[cell(v) for v in r] for r in rows], headers=[cell(h) for h in headers],
+                    tablefmt="github", disable_numparse=True)
+
+
+def _safe(text: str) -> str:
+    """A file-name-safe version of an id (``a->b`` reads ``a-to-b``)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text.replace("->", "-to-")).strip("_") or "_"
+
+
+# ---------------------------------------------------------------- cell matrices
+
+
+def _readouts(row: Row) -> Dict[str, Any]:
+    return row.get("readouts") or {}
+
+
+def _failed(row: Row) -> bool:
+    return "failure" in _readouts(row)
+
+
+def _value(row: Row, readout: str) -> float:
+    """One cell's readout; NaN when the cell failed or the readout has no finite value."""
+    v = _readouts(row).get(readout)
+    if _failed(row) or isinstance(v, bool) or not isinstance(v, (int, float)):
+        return float("nan")
+    return float(v)
+
+
+def _cuts(rows: Iterable[Row], side: str) -> List[str]:
+    """The ``side`` ("sender" / "receiver") cuts of ``rows``, shallowest first, then by name."""
+    depth: Dict[str, float] = {}
+    for r in rows:
+        d = r.get(f"{side}_depth")
+        d = float("inf") if d is None else float(d)
+        cut = r[f"{side}_cut"]
+        depth[cut] = min(depth.get(cut, d), d)
+    return sorted(depth, key=lambda c: (depth[c], c))
+
+
+def matrix(rows: Iterable[Row], readout: str) -> Tuple[List[str], List[str], np.ndarray]:
+    """Sender cuts x receiver cuts -> mean of ``readout`` over seeds, cuts ordered by depth.
+
+    ``rows`` are the cell rows of one method and pair. A failed or non-finite cell is NaN and
+    makes its entry NaN: a comparison that did not complete on every seed is not shown as if it
+    had. Combinations without rows are NaN too.
+    """
+    rows = list(rows)
+    senders, receivers = _cuts(rows, "sender"), _cuts(rows, "receiver")
+    values: Dict[Tuple[str, str], List[float]] = defaultdict(list)
+    for r in rows:
+        values[r["sender_cut"], r["receiver_cut"]].append(_value(r, readout))
+    mean = np.full((len(senders), len(receivers)), np.nan)
+    for (s, c), v in values.items():
+        mean[senders.index(s), receivers.index(c)] = np.mean(v)
+    return senders, receivers, mean
+
+
+def heatmap(senders: Sequence[str], receivers: Sequence[str], values: np.ndarray, title: str,
+            path: os.PathLike | str) -> None:
+    """Save an annotated heatmap (rows = sender cuts, columns = receiver cuts) as a PNG.
+
+    Drawn on a bare Agg ``Figure``, not pyplot, so there is no global figure state to close and
+    no interactive backend is touched.
+    """
+    fig = Figure(figsize=(2.5 + 1.0 * len(receivers), 1.8 + 0.6 * len(senders)), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    cmap = matplotlib.colormaps["viridis"].with_extremes(bad="lightgrey")
+    image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, aspect="auto")
+    fig.colorbar(image, ax=ax)
+    ax.set_xticks(range(len(receivers)), labels=receivers, rotation=45, ha="right")
+    ax.set_yticks(range(len(senders)), labels=senders)
+    ax.set_xlabel("receiver cut")
+    ax.set_ylabel("sender cut")
+    ax.set_title(title, fontsize=9)
+    for (i, j), v in np.ndenumerate(values):
+        dark = np.isfinite(v) and image.norm(v) < 0.5
+        ax.text(j, i, fmt(v), ha="center", va="center", fontsize=8, color="white" if dark else "black")
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+# ---------------------------------------------------------------- markdown
+
+
+def _outcome_entry(check: Row) -> str:
+    label = OUTCOME_LABELS.get(check.get("outcome"), str(check.get("outcome")))
+    value = check.get("value")
+    return f"{label} ({value:+.3f})" if fmt(value) != "n/a" else label
+
+
+def _check_sort_key(c: Row) -> Tuple[str, str, str]:
+    return (c["testbed"], c["check"], c["method"])
+
+
+def _summary(check_rows: List[Row], testbeds: List[str], run_config: Dict[str, Any]) -> str:
+    out = ["# stitchtest report", "", "## Run configuration", ""]
+    config = [(k, _config_value(v)) for k, v in run_config.items()]
+    out += [_table(config, ["setting", "value"]) if config else "(none given)", "", "## Checks", ""]
+    if check_rows:
+        columns = sorted({(c["testbed"], c["check"]) for c in check_rows})
+        methods = sorted({c["method"] for c in check_rows})
+        entry = {(c["method"], c["testbed"], c["check"]): _outcome_entry(c) for c in check_rows}
+        table = [[m] + [entry.get((m, t, k), "—") for t, k in columns] for m in methods]
+        out += [_table(table, ["method"] + [f"{t}/{k}" for t, k in columns]), "", LEGEND, ""]
+        for c in sorted(check_rows, key=_check_sort_key):
+            out.append(f"- `{c['testbed']}/{c['check']}`, {c['method']} ({c.get('readout', 'n/a')}): "
+                       f"{_outcome_entry(c)}: {c.get('figure', '')}")
+    else:
+        out.append("No checks were recorded.")
+    out += ["", "## Testbeds", ""] + ([f"- [{t}]({_safe(t)}.md)" for t in testbeds] or ["No rows were recorded."])
+    return "\n".join(out) + "\n"
+
+
+def _cell_table(rows: List[Row]) -> str:
+    """One line per (sender cut, receiver cut): seeds, mean ± std of each readout, failures."""
+    present = [k for k in READOUTS if any(k in _readouts(r) for r in rows)]
+    senders, receivers = _cuts(rows, "sender"), _cuts(rows, "receiver")
+    groups: Dict[Tuple[str, str], List[Row]] = defaultdict(list)
+    for r in rows:
+        groups[r["sender_cut"], r["receiver_cut"]].append(r)
+    order = sorted(groups, key=lambda sc: (senders.index(sc[0]), receivers.index(sc[1])))
+    any_failed = any(_failed(r) for r in rows)
+    table = []
+    for s, c in order:
+        group = groups[s, c]
+        failed = [r for r in group if _failed(r)]
+        ok = [r for r in group if not _failed(r)]
+        line = [s, c, str(len(group))] + [mean_std([_value(r, k) for r in ok]) for k in present]
+        if any_failed:
+            reasons = "; ".join(sorted({str(r["readouts"]["failure"]) for r in failed}))
+            partial = f" ({len(failed)}/{len(group)} seeds)" if ok else ""
+            line.append(f"failed: {reasons}{partial}" if failed else "")
+        table.append(line)
+    headers = ["sender cut", "receiver cut", "seeds"] + present + (["note"] if any_failed else [])
+    return _table(table, headers)
+
+
+def _heatmap_readouts(rows: List[Row]) -> List[str]:
+    """The method's primary readout (score, else accuracy), and latent error when present."""
+    present = {k for r in rows for k in _readouts(r)}
+    primary = [k for k in ("score", "accuracy") if k in present][:1]
+    return primary + (["latent_error"] if "latent_error" in present else [])
+
+
+def _testbed(testbed: str, check_rows: List[Row], cell_rows: List[Row], out_dir: Path,
+             used_names: set) -> Tuple[str, List[Path]]:
+    out = [f"# {testbed}", "", "[back to the summary](summary.md)", "", "## Checks", ""]
+    if check_rows:
+        table = [[c["check"], c["method"], c.get("readout", "n/a"), _outcome_entry(c),
+                  c.get("figure", ""), c.get("reason") or ""]
+                 for c in sorted(check_rows, key=_check_sort_key)]
+        out.append(_table(table, ["check", "method", "readout", "outcome", "figure", "reason"]))
+    else:
+        out.append("No checks were recorded.")
+    groups: Dict[Tuple[str, str, str], List[Row]] = defaultdict(list)
+    for r in cell_rows:
+        groups[r.get("method_id") or r["method"], r["method"], r["pair"]].append(r)
+    figures: List[Path] = []
+    if groups:
+        out += ["", "## Cells", "", "Mean ± sample standard deviation over seeds."]
+    for method_id, method, pair in sorted(groups):
+        rows = groups[method_id, method, pair]
+        out += ["", f"### {method_id}, {pair}", "", _cell_table(rows)]
+        for readout in _heatmap_readouts(rows):
+            senders, receivers, values = matrix(rows, readout)
+            if len(senders) < 2 or len(receivers) < 2:
+                continue
+            name = _safe(f"{testbed}-{method}-{pair}-{readout}")
+            if name in used_names:  # two configurations of one method, or ids equal once made safe
+                name = f"{name}-{short_hash(method_id + pair + readout, 8)}"
+            used_names.add(name)
+            path = out_dir / "figures" / f"{name}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            heatmap(senders, receivers, values, f"{method_id}, {pair}: {readout}", path)
+            figures.append(path)
+            out += ["", f"![{method_id}, {pair}: {readout}](figures/{path.name})"]
+    return "\n".join(out) + "\n", figures
+
+
+def write_reports(rows: List[Row], out_dir: os.PathLike | str, run_config: Dict[str, Any]) -> List[Path]:
+    """Write ``summary.md``, one ``<testbed>.md`` per testbed and their heatmaps; return the paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cell_rows, check_rows = cells(rows), checks(rows)
+    testbeds = sorted({r["testbed"] for r in cell_rows + check_rows})
+    written: List[Path] = [out_dir / "summary.md"]
+    written[0].write_text(_summary(check_rows, testbeds, run_config), encoding="utf-8")
+    used_names: set = set()
+    for testbed in testbeds:
+        text, figures = _testbed(testbed, [c for c in check_rows if c["testbed"] == testbed],
+                                 [c for c in cell_rows if c["testbed"] == testbed], out_dir, used_names)
+        path = out_dir / f"{_safe(testbed)}.md"
+        path.write_text(text, encoding="utf-8")
+        written += [path] + figures
+    return written

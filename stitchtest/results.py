@@ -1,0 +1,174 @@
+"""Result rows on disk: one JSON object per line, one file per pytest worker.
+
+Each xdist worker appends to its own ``results-<worker>.jsonl`` and fsyncs every row, so workers
+never contend for a file and an interrupted run keeps every row it finished (``--resume`` skips
+their keys). A crash can leave at most one unfinished last line per file; readers skip it with a
+warning, and a writer reopening the file removes it. Anything else malformed is an error that
+names the file and line, because a silently dropped row would silently change a report.
+
+JSON has no NaN or infinity, so non-finite floats are written as ``null``: readers see ``None``
+("no finite value"), and the files stay strict JSON that any tool can read.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Set
+
+import numpy as np
+
+Row = Dict[str, Any]
+
+
+class ResultsError(ValueError):
+    """A malformed results or baseline file; the message names the file and line."""
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with numpy scalars made plain and non-finite floats made ``None`` (recursively)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _dumps(row: Row) -> str:
+    return json.dumps(_finite(row), sort_keys=True, allow_nan=False)
+
+
+def _parse(line: bytes, path: Path, lineno: int) -> Row:
+    where = f"{path}:{lineno}"
+    try:
+        row = json.loads(line)
+    except ValueError as e:
+        raise ResultsError(f"{where}: not valid JSON ({e})") from None
+    if not isinstance(row, dict):
+        raise ResultsError(f"{where}: expected a JSON object, got {type(row).__name__}")
+    for field in ("kind", "key"):
+        if not isinstance(row.get(field), str):
+            raise ResultsError(f"{where}: missing string field {field!r}")
+    return row
+
+
+def _is_json(line: bytes) -> bool:
+    try:
+        json.loads(line)
+    except ValueError:
+        return False
+    return True
+
+
+def _read(path: Path, tolerate_unfinished_tail: bool) -> List[Row]:
+    """Rows of one file; blank lines are ignored."""
+    lines = path.read_bytes().split(b"\n")
+    # After the final newline split() leaves b"": anything else there is an unterminated line.
+    rows = [_parse(line, path, n) for n, line in enumerate(lines[:-1], 1) if line.strip()]
+    n, tail = len(lines), lines[-1]
+    if not tail.strip():
+        return rows
+    # Any proper prefix of a JSON object is invalid JSON: an unterminated one is an interrupted write.
+    if tolerate_unfinished_tail and not _is_json(tail):
+        warnings.warn(f"{path}:{n}: skipping an unfinished last line (interrupted write)", stacklevel=3)
+    else:
+        rows.append(_parse(tail, path, n))
+    return rows
+
+
+class ResultsWriter:
+    """Appends rows to ``directory/results-<worker>.jsonl``, durably, one line per row."""
+
+    def __init__(self, directory: os.PathLike | str, worker: str = "main"):
+        self.worker = worker
+        self.path = Path(directory) / f"results-{worker}.jsonl"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._end_last_line()
+
+    def _end_last_line(self) -> None:
+        """Make the file end in a newline so appends never glue onto a crash's unfinished line."""
+        if not self.path.exists():
+            return
+        with open(self.path, "rb+") as f:
+            data = f.read()
+            if not data or data.endswith(b"\n"):
+                return
+            start = data.rfind(b"\n") + 1
+            if _is_json(data[start:]):  # a whole row that only lost its newline
+                f.write(b"\n")
+            else:  # unfinished row: drop it; its key is not done, so it will be redone
+                warnings.warn(f"{self.path}: dropping an unfinished last line (interrupted write)",
+                              stacklevel=3)
+                f.truncate(start)
+
+    def append(self, row: Row) -> None:
+        """Write one row and fsync it; adds ``worker`` and ``time`` if missing."""
+        if not isinstance(row.get("kind"), str) or not isinstance(row.get("key"), str):
+            raise ValueError(f"a result row needs string 'kind' and 'key' fields, got {row!r}")
+        row = {"worker": self.worker, "time": time.time(), **row}
+        line = _dumps(row) + "\n"
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def load_rows(directory: os.PathLike | str) -> List[Row]:
+    """All rows of ``directory/results-*.jsonl``, one per key.
+
+    Files are read in sorted name order; when a key repeats, the last occurrence (by file, then
+    by line) wins, so a re-run row replaces the one it repeats. Rows keep the position where their
+    key first appeared. A missing directory has no rows.
+    """
+    by_key: Dict[str, Row] = {}
+    for path in sorted(Path(directory).glob("results-*.jsonl")):
+        for row in _read(path, tolerate_unfinished_tail=True):
+            by_key[row["key"]] = row
+    return list(by_key.values())
+
+
+def done_keys(directory: os.PathLike | str) -> Set[str]:
+    """Keys already recorded (failed cells included: a failure is a result), for ``--resume``."""
+    return {row["key"] for row in load_rows(directory)}
+
+
+def cells(rows: Iterable[Row]) -> List[Row]:
+    return [r for r in rows if r.get("kind") == "cell"]
+
+
+def checks(rows: Iterable[Row]) -> List[Row]:
+    return [r for r in rows if r.get("kind") == "check"]
+
+
+def save_rows(rows: Iterable[Row], path: os.PathLike | str) -> None:
+    """Write a single-file JSONL (a baseline), sorted by kind and key so it diffs cleanly.
+
+    The file is replaced atomically: a reader never sees half of it.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ordered = sorted(rows, key=lambda r: (str(r.get("kind")), str(r.get("key"))))
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.writelines(_dumps(r) + "\n" for r in ordered)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def read_rows(path: os.PathLike | str) -> List[Row]:
+    """Rows of a single JSONL file (a baseline), strictly: any malformed line is an error."""
+    path = Path(path)
+    if not path.is_file():
+        raise ResultsError(f"{path}: results file not found")
+    return _read(path, tolerate_unfinished_tail=False)

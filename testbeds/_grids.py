@@ -1,0 +1,29 @@
+"""Helpers shared by the testbeds: seed-matched pairs of models and similarity grids."""
+from typing import List, Sequence, Tuple
+
+import numpy as np
+
+from stitchtest.audit import Planned, values
+from stitchtest.cells import Cell
+from stitchtest.readouts import direction
+from stitchtest.report import matrix
+
+
+def ring_pairs(group_a: Sequence, group_b: Sequence, label: str, cuts, **cell) -> List[Planned]:
+    """Seed index k: model k of ``group_a`` -> model k+1 of ``group_b`` (never a model with itself)."""
+    n = len(group_a)
+    return [Planned(Cell(group_a[k], c, group_b[(k + 1) % n], c, **cell), label, k)
+            for k in range(n) for c in cuts]
+
+
+def similarity(rows, readout: str) -> List[float]:
+    """A readout oriented so that higher = more similar."""
+    return [direction(readout) * v for v in values(rows, readout)]
+
+
+def grid(rows, readout: str) -> Tuple[np.ndarray, List[float], List[float]]:
+    """Seed-mean similarity matrix (rows: sender cuts, columns: receiver cuts, by depth) and the depths."""
+    senders, receivers, m = matrix(rows, readout)
+    depth_s = {r["sender_cut"]: r["sender_depth"] for r in rows}
+    depth_r = {r["receiver_cut"]: r["receiver_depth"] for r in rows}
+    return direction(readout) * m, [depth_s[c] for c in senders], [depth_r[c] for c in receivers]

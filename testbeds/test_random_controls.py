@@ -1,0 +1,68 @@
+"""Random-network controls (Bansal et al. 2021; SCIENCE.md facts 3, 4, 8, 10).
+
+Pairs per seed index k: trained -> trained (the reference), random sender -> trained,
+trained -> random receiver, random -> random; and each trained receiver with itself.
+"""
+import pytest
+
+from stitchtest import checks
+from stitchtest.audit import Planned, values
+from stitchtest.cells import Cell
+
+pytestmark = pytest.mark.testbed("random_controls")
+TESTBED = "random_controls"
+DEEP = ("layer3.0", "layer4.0")  # where a random network's features stop being an invertible projection
+CUTS = ("layer1.0",) + DEEP
+
+
+def models(audit, k):
+    """Receiver, trained sender, random sender, random receiver for seed index k."""
+    return (audit.spec(seed=k), audit.spec(seed=100 + k), audit.spec(seed=200 + k, regime="random"),
+            audit.spec(seed=300 + k, regime="random"))
+
+
+def pairs(audit, kind, cuts=CUTS):
+    out = []
+    for k in range(audit.scale.seeds):
+        b, a, r, rb = models(audit, k)
+        sender, receiver = {"self": (b, b), "trained->trained": (a, b), "random->trained": (r, b),
+                            "trained->random": (a, rb), "random->random": (r, rb)}[kind]
+        out += [Planned(Cell(sender, c, receiver, c), kind, k) for c in cuts]
+    return out
+
+
+def primary(method):
+    return method.primary
+
+
+def test_self_stitch_matches_receiver(audit, method):
+    """Validates the harness: a network stitched into itself must be itself (score 1 for measures)."""
+    rows = audit.cells(TESTBED, method, pairs(audit, "self", ("stem",) + CUTS))
+    if method.kind == "measure":
+        outcome = checks.close(values(rows, "score"), [1.0] * len(rows), tol=1e-3)
+    else:
+        outcome = checks.close(values(rows, "accuracy"), values(rows, "receiver_accuracy"), tol=0.02)
+    audit.expect(TESTBED, "self_stitch_matches_receiver", method, primary(method), outcome)
+
+
+def test_trained_beats_random_sender(audit, method):
+    """At deep cuts a trained sender must stitch better than a random one (seed-paired margin)."""
+    readout = primary(method)
+    trained = values(audit.cells(TESTBED, method, pairs(audit, "trained->trained", DEEP)), readout)
+    random = values(audit.cells(TESTBED, method, pairs(audit, "random->trained", DEEP)), readout)
+    audit.expect(TESTBED, "trained_beats_random_sender", method, readout,
+                 checks.margin(trained, random, margin=0.05))
+
+
+def test_random_receiver_at_chance(audit, method):
+    """Matching a random receiver's own activations cannot carry the task: accuracy stays near chance."""
+    rows = audit.cells(TESTBED, method, pairs(audit, "trained->random"))
+    readout = "accuracy" if method.kind == "objective" else "score"
+    audit.expect(TESTBED, "random_receiver_at_chance", method, readout, checks.at_most(values(rows, readout), 0.2))
+
+
+def test_random_to_random_reported(audit, method):
+    """Reported, not asserted: how similar two random networks look to each method."""
+    rows = audit.cells(TESTBED, method, pairs(audit, "random->random"))
+    readout = primary(method)
+    audit.expect(TESTBED, "random_to_random", method, readout, checks.at_least(values(rows, readout), 0.0))

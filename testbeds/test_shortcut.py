@@ -1,0 +1,59 @@
+"""Shortcut cues (Smith et al. 2025, "Functional alignment can mislead"; SCIENCE.md facts 6-7).
+
+Clean models (cue rate 0) and shortcut models (trained with a label-encoding patch on every
+image). In-group pairs (clean->clean, shortcut->shortcut) should look more similar than
+cross-group pairs; separation is scored as AUPRC on cue-free and on cue-carrying data. Whether a
+task-trained stitch from a shortcut model into a clean model recovers accuracy only when the cue
+is present is measured and reported, not asserted: the literature does not settle it.
+"""
+import pytest
+
+from stitchtest import checks
+from stitchtest.audit import values
+
+from _grids import ring_pairs, similarity
+
+pytestmark = pytest.mark.testbed("shortcut")
+TESTBED = "shortcut"
+CUTS = ("layer1.0", "layer2.0", "layer3.0", "layer4.0")
+THRESHOLD = 0.75
+
+
+def groups(audit):
+    n = audit.scale.seeds
+    rates = [p for p in audit.scale.shortcut_rates if p > 0]
+    clean = [audit.spec(seed=k) for k in range(n)]
+    cued = {p: [audit.spec(seed=k, regime="shortcut", cue_p=p) for k in range(n)] for p in rates}
+    return clean, cued
+
+
+def cells(audit, method, cue_p, rate=1.0):
+    clean, cued = groups(audit)
+    cue = cued[rate]
+    data = "cue" if cue_p else "clean"
+    inside = (audit.cells(TESTBED, method, ring_pairs(clean, clean, f"clean->clean@{data}", CUTS, cue_p=cue_p))
+              + audit.cells(TESTBED, method, ring_pairs(cue, cue, f"shortcut->shortcut@{data}", CUTS, cue_p=cue_p)))
+    across = (audit.cells(TESTBED, method, ring_pairs(cue, clean, f"shortcut->clean@{data}", CUTS, cue_p=cue_p))
+              + audit.cells(TESTBED, method, ring_pairs(clean, cue, f"clean->shortcut@{data}", CUTS, cue_p=cue_p)))
+    return inside, across
+
+
+@pytest.mark.parametrize("cue_p", [0.0, 1.0], ids=["clean_data", "cue_data"])
+def test_group_separation(audit, method, cue_p):
+    inside, across = cells(audit, method, cue_p)
+    readout = method.primary
+    name = "separation_" + ("cue_data" if cue_p else "clean_data")
+    audit.expect(TESTBED, name, method, readout,
+                 checks.separation(similarity(inside, readout), similarity(across, readout), THRESHOLD))
+
+
+def test_shortcut_stitch_needs_the_cue(audit, method):
+    """Reported: does shortcut->clean stitch better on cue data than on clean data?"""
+    if method.kind != "objective":
+        pytest.skip("a question about task-trained stitches")
+    _, across_cue = cells(audit, method, 1.0)
+    _, across_clean = cells(audit, method, 0.0)
+    on_cue = [r for r in across_cue if r["pair"].startswith("shortcut->clean")]
+    on_clean = [r for r in across_clean if r["pair"].startswith("shortcut->clean")]
+    audit.expect(TESTBED, "shortcut_stitch_needs_cue", method, "accuracy",
+                 checks.margin(values(on_cue, "accuracy"), values(on_clean, "accuracy"), margin=0.05))

@@ -1,0 +1,138 @@
+"""``stitchtest.report``: markdown summary, per-testbed evidence and heatmaps from synthetic rows."""
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pytest
+
+from stitchtest.report import OUTCOME_LABELS, matrix, write_reports
+
+# Names sort differently from depths, so ordering by depth is visible.
+CUTS = [("stem", 0.1), ("layer2.0", 0.5), ("head", 0.9)]
+PAIRS = ["trained->trained", "trained->random"]
+SEEDS = [0, 1]
+METHODS = {"tlm": "tlm()", "linear_cka": "linear_cka(debiased=False)"}
+FAILURE = "non-finite loss at step 12"
+RUN_CONFIG = {"scale": "smoke", "data": "digits", "seeds": 2, "device": "cpu",
+              "versions": {"torch": "2.5.0", "stitchtest": "0.1.0"}, "wall_time_s": 12.34567,
+              "command": "pytest testbeds -n 2 | tee log"}
+
+
+def base(i, j, seed):
+    return 0.5 + 0.1 * i + 0.01 * j + 0.002 * seed
+
+
+def cell_rows():
+    rows = []
+    for method, method_id in METHODS.items():
+        for pair in PAIRS:
+            for seed in SEEDS:
+                for i, (s_cut, s_depth) in enumerate(CUTS):
+                    for j, (r_cut, r_depth) in enumerate(CUTS):
+                        if method == "tlm":
+                            readouts = {"accuracy": base(i, j, seed), "latent_error": 0.3 + 0.05 * j,
+                                        "latent_error@head": 0.2}
+                        else:
+                            readouts = {"score": base(i, j, seed)}
+                        if (method, pair, seed, s_cut, r_cut) == ("tlm", "trained->random", 1, "stem", "head"):
+                            readouts = {"failure": FAILURE}
+                        rows.append({
+                            "kind": "cell", "key": f"cross_layer|{method_id}|{pair}:{s_cut}->{r_cut}:{seed}|c",
+                            "testbed": "cross_layer", "method": method, "method_id": method_id,
+                            "cell": f"{s_cut}->{r_cut}", "pair": pair,
+                            "sender": f"standard/s{seed}", "sender_cut": s_cut, "sender_depth": s_depth,
+                            "receiver": f"standard/s{seed + 1}", "receiver_cut": r_cut, "receiver_depth": r_depth,
+                            "seed": seed, "readouts": readouts, "worker": "gw0", "time": 0.0})
+    return rows
+
+
+CHECKS = [  # testbed, check, method, outcome, value, reason
+    ("random_controls", "trained_beats_random_sender", "tlm", "pass", 0.32, None),
+    ("random_controls", "trained_beats_random_sender", "linear_cka", "fail", 0.01, None),
+    ("cross_layer", "triangle", "tlm", "known-fail", -0.05, "task loss ignores the receiver (Smith 2024)"),
+    ("cross_layer", "triangle", "linear_cka", "unexpected-pass", 0.4, "CKA was expected to fail"),
+    ("cross_layer", "diagonal_peak", "tlm", "reported", None, None),
+]
+
+
+def check_rows():
+    return [{"kind": "check", "key": f"{t}|{c}|{m}", "testbed": t, "check": c, "method": m,
+             "readout": "accuracy", "outcome": o, "value": v, "reason": why,
+             "figure": f"diff {v} for {m} on {c}", "worker": "gw0", "time": 0.0}
+            for t, c, m, o, v, why in CHECKS]
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reports")
+    paths = write_reports(cell_rows() + check_rows(), out, RUN_CONFIG)
+    return out, paths
+
+
+def test_summary_names_methods_checks_outcomes_and_config(report):
+    out, paths = report
+    summary = (out / "summary.md").read_text()
+    assert out / "summary.md" in paths
+    for method in METHODS:
+        assert method in summary
+    for testbed, check, *_ in CHECKS:
+        assert f"{testbed}/{check}" in summary
+    for label in OUTCOME_LABELS.values():
+        assert label in summary
+    assert "pass (+0.320)" in summary and "FAIL (+0.010)" in summary
+    for value in ("smoke", "digits", "cpu", "stitchtest=0.1.0, torch=2.5.0", "12.346", r"-n 2 \| tee log"):
+        assert value in summary
+    assert "[cross_layer](cross_layer.md)" in summary and "[random_controls](random_controls.md)" in summary
+
+
+def test_testbed_report_has_stats_failures_and_heatmaps(report):
+    out, paths = report
+    text = (out / "cross_layer.md").read_text()
+    assert "±" in text
+    assert f"failed: {FAILURE} (1/2 seeds)" in text
+    assert "task loss ignores the receiver (Smith 2024)" in text
+    # mean ± sample std over the two seeds of tlm, trained->trained, stem -> stem
+    assert f"{base(0, 0, 0) + 0.001:.3f} ± {np.std([base(0, 0, 0), base(0, 0, 1)], ddof=1):.3f}" in text
+    links = re.findall(r"!\[[^\]]*\]\((figures/[^)]+\.png)\)", text)
+    assert links
+    for link in links:
+        assert (out / link).read_bytes().startswith(b"\x89PNG")
+    # tlm: accuracy + latent_error, linear_cka: score; for each of two pairs
+    figures = sorted((out / "figures").glob("*.png"))
+    assert len(figures) == len(links) == 2 * 2 + 1 * 2
+    assert set(figures) <= set(paths)
+    assert (out / "figures" / "cross_layer-tlm-trained-to-trained-accuracy.png") in figures
+    assert "trained_beats_random_sender" in (out / "random_controls.md").read_text()
+
+
+def test_reports_are_deterministic(report, tmp_path):
+    out, _ = report
+    write_reports(list(reversed(cell_rows() + check_rows())), tmp_path, RUN_CONFIG)
+    for name in ("summary.md", "cross_layer.md", "random_controls.md"):
+        assert (tmp_path / name).read_text() == (out / name).read_text()
+    for png in (out / "figures").glob("*.png"):
+        assert (tmp_path / "figures" / png.name).read_bytes() == png.read_bytes()
+
+
+def test_no_rows_still_give_a_summary(tmp_path):
+    assert write_reports([], tmp_path, {}) == [tmp_path / "summary.md"]
+    assert "No checks were recorded." in (tmp_path / "summary.md").read_text()
+
+
+def test_matrix_orders_cuts_by_depth_and_averages_seeds():
+    rows = [r for r in cell_rows() if r["method"] == "tlm" and r["pair"] == "trained->trained"]
+    senders, receivers, mean = matrix(rows, "accuracy")
+    assert senders == receivers == ["stem", "layer2.0", "head"]
+    assert mean.shape == (3, 3)
+    assert mean[2, 1] == pytest.approx(base(2, 1, 0) + 0.001)  # head -> layer2.0, mean of seeds 0, 1
+
+
+def test_matrix_marks_failed_and_missing_cells_nan():
+    rows = [r for r in cell_rows() if r["method"] == "tlm" and r["pair"] == "trained->random"]
+    _, _, mean = matrix(rows, "accuracy")
+    assert math.isnan(mean[0, 2])  # stem -> head failed on seed 1
+    assert np.isfinite(np.delete(mean.ravel(), 2)).all()
+    _, _, missing = matrix(rows, "score")
+    assert np.isnan(missing).all()
