@@ -26,7 +26,7 @@ from stitchtest.zoo import ModelSpec, Zoo
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="digits")
-    ap.add_argument("--width", type=int, default=16)
+    ap.add_argument("--width", type=int, default=8)
     ap.add_argument("--budgets", default="0,50,100,200,300,500,1000")
     ap.add_argument("--objectives", default="tlm,slm,fula")
     args = ap.parse_args()

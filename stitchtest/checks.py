@@ -344,6 +344,29 @@ def separation(
     return _outcome(value >= threshold, value, figure, detail)
 
 
+def separation_by_cut(in_group: Dict[str, Sequence[float]], cross_group: Dict[str, Sequence[float]],
+                      threshold: float) -> Outcome:
+    """Group separation within each cut, averaged: ``mean_c auprc(in[c], cross[c]) >= threshold``.
+
+    Why: similarities at different depths live on different scales (stitched accuracy is lower at
+    a narrow early cut, CKA falls with depth), so pooling cuts lets depth, not group, decide the
+    ranking. ReSi scores each layer separately; this does the same and reports every cut.
+    """
+    cuts = sorted(set(in_group) & set(cross_group))
+    per_cut = {c: auprc(in_group[c], cross_group[c]) for c in cuts}
+    finite = [v for v in per_cut.values() if math.isfinite(v)]
+    n_in = sum(len(in_group[c]) for c in cuts)
+    chance = n_in / max(1, n_in + sum(len(cross_group[c]) for c in cuts))
+    detail: Dict[str, Any] = dict(threshold=threshold, chance=chance, per_cut=per_cut)
+    if not finite:
+        return _no_data(detail)
+    value = float(np.mean(finite))
+    cuts_text = ", ".join(f"{c} {_fmt(v, 2)}" for c, v in per_cut.items())
+    figure = (f"mean AUPRC {_fmt(value, 2)} over {len(finite)} cuts (chance {_fmt(chance, 2)}): {cuts_text}; "
+              f"threshold {_fmt(threshold, 2)}")
+    return _outcome(value >= threshold, value, figure, _jsonable(detail))
+
+
 # --------------------------------------------------------------------------- layer structure
 
 

@@ -83,6 +83,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("method", chosen, ids=[m.name for m in chosen])
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items) -> None:
     """Keep each (testbed, method) on one xdist worker: its cells share models and activations."""
     for item in items:

@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .training import calibrate_batchnorm
+
 
 class IncompatibleCuts(ValueError):
     """Two cuts that no stitch of this module can connect."""
@@ -93,7 +95,7 @@ class Stitch(nn.Module):
         solution, which equals ``pinv(A) @ B`` also when A is rank deficient.
         """
         if isinstance(self.bn_before, nn.modules.batchnorm._BatchNorm):
-            _calibrate(self.bn_before, a, batch_size)
+            calibrate_batchnorm(self.bn_before, a, batch_size)
         dev = a.device
         gram = xty = None
         for i in range(0, len(a), batch_size):
@@ -109,21 +111,10 @@ class Stitch(nn.Module):
         if isinstance(self.bn_after, nn.modules.batchnorm._BatchNorm):
             # make bn_after the identity on this data: normalise, then scale back
             out = torch.cat([self.map(self._pre(a[i:i + batch_size])) for i in range(0, len(a), batch_size)])
-            _calibrate(self.bn_after, out, batch_size)
+            calibrate_batchnorm(self.bn_after, out, batch_size)
             self.bn_after.weight.copy_((self.bn_after.running_var + self.bn_after.eps).sqrt())
             self.bn_after.bias.copy_(self.bn_after.running_mean)
         return self
-
-
-@torch.no_grad()
-def _calibrate(bn: nn.modules.batchnorm._BatchNorm, x: torch.Tensor, batch_size: int) -> None:
-    bn.reset_running_stats()
-    bn.momentum = None
-    bn.train()
-    for i in range(0, len(x), batch_size):
-        bn(x[i:i + batch_size])
-    bn.momentum = 0.1
-    bn.eval()
 
 
 class StitchedNetwork(nn.Module):

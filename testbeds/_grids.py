@@ -1,8 +1,9 @@
 """Helpers shared by the testbeds: seed-matched pairs of models and similarity grids."""
-from typing import List, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
+from stitchtest import checks
 from stitchtest.audit import Planned, values
 from stitchtest.cells import Cell
 from stitchtest.readouts import direction
@@ -19,6 +20,19 @@ def ring_pairs(group_a: Sequence, group_b: Sequence, label: str, cuts, **cell) -
 def similarity(rows, readout: str) -> List[float]:
     """A readout oriented so that higher = more similar."""
     return [direction(readout) * v for v in values(rows, readout)]
+
+
+def by_cut(rows, readout: str) -> Dict[str, List[float]]:
+    """Similarities grouped by the (same) cut of each cell, for per-cut separation."""
+    out: Dict[str, List[float]] = {}
+    for r, v in zip(rows, similarity(rows, readout)):
+        out.setdefault(r["receiver_cut"], []).append(v)
+    return out
+
+
+def separation(inside, across, readout: str, threshold: float):
+    """ReSi group separation, per cut, averaged (see :func:`stitchtest.checks.separation_by_cut`)."""
+    return checks.separation_by_cut(by_cut(inside, readout), by_cut(across, readout), threshold)
 
 
 def grid(rows, readout: str) -> Tuple[np.ndarray, List[float], List[float]]:

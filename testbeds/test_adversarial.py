@@ -2,15 +2,14 @@
 
 Groups: standard models and PGD-trained models, ``seeds`` of each. In-group pairs (std->std,
 AT->AT) should look more similar than cross-group pairs (std->AT, AT->std); separation is scored
-as AUPRC (ReSi) over all cuts, once on clean accuracy and once on the robustness readout
+as AUPRC (ReSi) within each cut, averaged over cuts, once on clean accuracy and once on the robustness readout
 ``robust_gap`` = |robust accuracy of the stitched network (attacked end to end) - the receiver's own|.
 SCIENCE.md facts 12-13: clean accuracy separates nothing at this scale; robust accuracy does.
 """
 import pytest
 
-from stitchtest import checks
 
-from _grids import ring_pairs, similarity
+from _grids import ring_pairs, separation
 
 pytestmark = pytest.mark.testbed("adversarial")
 TESTBED = "adversarial"
@@ -41,7 +40,7 @@ def test_separation_clean_readout(audit, method):
     inside, across = cells(audit, method)
     readout = method.primary
     audit.expect(TESTBED, "separation_clean", method, readout,
-                 checks.separation(similarity(inside, readout), similarity(across, readout), THRESHOLD))
+                 separation(inside, across, readout, THRESHOLD))
 
 
 def test_separation_robust_readout(audit, method):
@@ -49,7 +48,7 @@ def test_separation_robust_readout(audit, method):
         pytest.skip("robust accuracy is a readout of a stitched network")
     inside, across = cells(audit, method)
     audit.expect(TESTBED, "separation_robust", method, "robust_gap",
-                 checks.separation(similarity(inside, "robust_gap"), similarity(across, "robust_gap"), THRESHOLD))
+                 separation(inside, across, "robust_gap", THRESHOLD))
 
 
 def test_cross_task_separation_robust_readout(audit, method):
@@ -60,4 +59,4 @@ def test_cross_task_separation_robust_readout(audit, method):
         pytest.skip("robust accuracy is a readout of a stitched network")
     inside, across = cells(audit, method, task="class", sender_task="parity")
     audit.expect(TESTBED, "cross_task_separation_robust", method, "robust_gap",
-                 checks.separation(similarity(inside, "robust_gap"), similarity(across, "robust_gap"), THRESHOLD))
+                 separation(inside, across, "robust_gap", THRESHOLD))

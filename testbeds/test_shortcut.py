@@ -2,7 +2,7 @@
 
 Clean models (cue rate 0) and shortcut models (trained with a label-encoding patch on every
 image). In-group pairs (clean->clean, shortcut->shortcut) should look more similar than
-cross-group pairs; separation is scored as AUPRC on cue-free and on cue-carrying data. Whether a
+cross-group pairs; separation is scored as AUPRC (per cut, averaged) on cue-free and on cue-carrying data. Whether a
 task-trained stitch from a shortcut model into a clean model recovers accuracy only when the cue
 is present is measured and reported, not asserted: the literature does not settle it.
 """
@@ -11,7 +11,7 @@ import pytest
 from stitchtest import checks
 from stitchtest.audit import values
 
-from _grids import ring_pairs, similarity
+from _grids import ring_pairs, separation
 
 pytestmark = pytest.mark.testbed("shortcut")
 TESTBED = "shortcut"
@@ -44,7 +44,7 @@ def test_group_separation(audit, method, cue_p):
     readout = method.primary
     name = "separation_" + ("cue_data" if cue_p else "clean_data")
     audit.expect(TESTBED, name, method, readout,
-                 checks.separation(similarity(inside, readout), similarity(across, readout), THRESHOLD))
+                 separation(inside, across, readout, THRESHOLD))
 
 
 def test_shortcut_stitch_needs_the_cue(audit, method):

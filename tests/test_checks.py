@@ -426,3 +426,20 @@ def test_triangle_both_ways():
     assert not nod.passed and nod.figure == "no data"
     for o in (out, nod, triangle(absent, ds, dr, 0.8, True)):
         assert_reportable(o)
+
+
+def test_separation_by_cut_is_not_fooled_by_depth():
+    from stitchtest import checks
+
+    """Pooled over cuts, depth decides the ranking; within each cut, the groups separate."""
+    in_group = {"layer1.0": [0.60, 0.62], "layer4.0": [0.95, 0.96]}
+    cross = {"layer1.0": [0.50, 0.52], "layer4.0": [0.90, 0.91]}
+    by_cut = checks.separation_by_cut(in_group, cross, threshold=0.9)
+    assert by_cut.passed and by_cut.value == pytest.approx(1.0)
+    pooled = checks.auprc(sum(in_group.values(), []), sum(cross.values(), []))
+    assert pooled < 0.9
+    assert "layer1.0 1.00" in by_cut.figure and "chance 0.50" in by_cut.figure
+    mixed = checks.separation_by_cut(in_group, {"layer1.0": [0.7, 0.7], "layer4.0": [0.90, 0.91]}, threshold=0.9)
+    assert not mixed.passed and mixed.value == pytest.approx((0.5 / 3 + 0.5 * 0.5 + 1.0) / 2)  # AP 5/12 and 1
+    json.dumps(mixed.detail, allow_nan=False)
+    assert not checks.separation_by_cut({}, {}, 0.5).passed
