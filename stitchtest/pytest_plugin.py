@@ -63,11 +63,19 @@ def pytest_configure(config: pytest.Config) -> None:
     devices.pin_worker(index, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
     if getattr(config.option, "dist", None) == "load" and getattr(config.option, "numprocesses", None):
         config.option.dist = "loadgroup"
+    if _is_worker(config) and config.workerinput.get("stitchtest_loadgroup"):
+        config.option.loadgroup = True  # workers re-parse the command line, so they learn it here
     config.addinivalue_line("markers", "testbed(name): a stitchtest audit suite")
     config._stitchtest_start = time.time()
     results = Path(config.getoption("results_dir"))
     if not _is_worker(config) and not config.getoption("resume") and _runs_testbeds(config) and results.exists():
         shutil.rmtree(results)  # a fresh run; --resume keeps what an interrupted run computed
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    """Tell each xdist worker that the controller schedules by group (see pytest_configure)."""
+    node.workerinput["stitchtest_loadgroup"] = node.config.getvalue("dist") == "loadgroup"
 
 
 def _runs_testbeds(config: pytest.Config) -> bool:
