@@ -439,8 +439,13 @@ def diagonal_dominance(
     sender_depths: Sequence[float],
     receiver_depths: Sequence[float],
     far: float = 0.5,
+    by: str = "sender",
 ) -> Outcome:
     """Each sender cut is at least as similar to its corresponding receiver cut as to far ones.
+
+    ``by="receiver"`` asks it the other way round: each receiver cut is matched at least as well
+    by the depth-matched sender as by far senders. That form holds the receiver fixed, so a
+    receiver cut that is easy or hard to stitch into (SCIENCE.md fact 16) cannot decide it.
 
     Why: the per-cell form of ReSi's layer expectation (Klabunde et al., 2024): whatever the
     overall trend, no sender cut should match a *distant* receiver cut better than the one at
@@ -453,7 +458,11 @@ def diagonal_dominance(
     fails, because a single far cell beating the diagonal is exactly the thing this looks for.
     Comparisons with a NaN cell (diagonal or far) are skipped; no comparisons -> "no data".
     """
+    if by not in ("sender", "receiver"):
+        raise ValueError(f"by must be 'sender' or 'receiver', got {by!r}")
     m, ds, dr = _grid(matrix, sender_depths, receiver_depths)
+    if by == "receiver":  # rows become receivers; names are swapped back when reporting
+        m, ds, dr = m.T, dr, ds
     diag = _nearest(ds, dr)
     held, total = 0, 0
     violations: List[Dict[str, Any]] = []
@@ -468,14 +477,16 @@ def diagonal_dominance(
             if d >= m[i, j]:
                 held += 1
             else:
-                violations.append(dict(sender=i, receiver=j, diagonal=d, cell=m[i, j]))
-    detail: Dict[str, Any] = dict(far=far, diagonal=[int(k) for k in diag], held=held,
+                s_, r_ = (i, j) if by == "sender" else (j, i)
+                violations.append(dict(sender=s_, receiver=r_, diagonal=d, cell=m[i, j]))
+    detail: Dict[str, Any] = dict(far=far, by=by, diagonal=[int(k) for k in diag], held=held,
                                   n=total, violations=violations[:10],
                                   n_violations=len(violations))
     if total == 0:
         return _no_data(detail)
     value = held / total
-    figure = f"{held}/{total} far cells below their diagonal (far = depth distance ≥ {far:g})"
+    figure = (f"{held}/{total} far cells below their diagonal, per {by} cut "
+              f"(far = depth distance ≥ {far:g})")
     if violations:
         worst = max(violations, key=lambda v: v["cell"] - v["diagonal"])
         figure += (

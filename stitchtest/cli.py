@@ -42,6 +42,23 @@ def cmd_methods(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    """Re-render the reports from stored rows, without recomputing anything."""
+    from pathlib import Path
+
+    from .report import write_reports
+    from .results import load_rows
+
+    rows = load_rows(Path(args.results))
+    if not rows:
+        print(f"no result rows in {args.results}", file=sys.stderr)
+        return 1
+    paths = write_reports(rows, Path(args.output), {"command": "stitchtest report " + args.results,
+                                                     "source": args.results})
+    print(f"{len(rows)} rows -> {len(paths)} files in {args.output}")
+    return 0
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="stitchtest", description="Audit functional-similarity methods.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -50,6 +67,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     z.add_argument("--cache", default=None, help="cache directory (default: $STITCHTEST_CACHE or ~/.cache/stitchtest)")
     z.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N")
     z.set_defaults(func=cmd_zoo)
+    r = sub.add_parser("report", help="re-render markdown reports from a results directory (no recomputation)")
+    r.add_argument("results", help="directory with results-*.jsonl (default of pytest --results-dir: results/)")
+    r.add_argument("-o", "--output", default="reports", help="report directory (default: reports/)")
+    r.set_defaults(func=cmd_report)
     m = sub.add_parser("methods", help="list registered objectives and measures and where they come from")
     m.set_defaults(func=cmd_methods)
     args = parser.parse_args(argv)

@@ -124,14 +124,17 @@ class ResultsWriter:
 def load_rows(directory: os.PathLike | str) -> List[Row]:
     """All rows of ``directory/results-*.jsonl``, one per key.
 
-    Files are read in sorted name order; when a key repeats, the last occurrence (by file, then
-    by line) wins, so a re-run row replaces the one it repeats. Rows keep the position where their
-    key first appeared. A missing directory has no rows.
+    Files are read in sorted name order; when a key repeats, the newest row (by its ``time``,
+    then by file and line) wins, so a re-run row replaces the one it repeats even when a resumed
+    run put it in another worker's file. Rows keep the position where their key first appeared.
+    A missing directory has no rows.
     """
     by_key: Dict[str, Row] = {}
     for path in sorted(Path(directory).glob("results-*.jsonl")):
         for row in _read(path, tolerate_unfinished_tail=True):
-            by_key[row["key"]] = row
+            old = by_key.get(row["key"])
+            if old is None or (row.get("time") or 0) >= (old.get("time") or 0):
+                by_key[row["key"]] = row
     return list(by_key.values())
 
 

@@ -443,3 +443,20 @@ def test_separation_by_cut_is_not_fooled_by_depth():
     assert not mixed.passed and mixed.value == pytest.approx((0.5 / 3 + 0.5 * 0.5 + 1.0) / 2)  # AP 5/12 and 1
     json.dumps(mixed.detail, allow_nan=False)
     assert not checks.separation_by_cut({}, {}, 0.5).passed
+
+
+def test_diagonal_dominance_per_receiver_ignores_easy_receiver_columns():
+    """An easy receiver column (high for every sender) breaks the per-sender form, not the per-receiver one."""
+    from stitchtest import checks
+
+    m = np.array([[0.9, 0.5, 0.95], [0.6, 0.9, 0.96], [0.4, 0.5, 0.97]])
+    d = [0.0, 0.5, 1.0]
+    assert not checks.diagonal_dominance(m, d, d, far=1.0).passed
+    by_receiver = checks.diagonal_dominance(m, d, d, far=1.0, by="receiver")
+    assert by_receiver.passed and "per receiver cut" in by_receiver.figure
+    bad = m.copy()
+    bad[0, 2] = 0.99  # sender 0 now beats the diagonal of receiver 2
+    worst = checks.diagonal_dominance(bad, d, d, far=1.0, by="receiver")
+    assert not worst.passed and "sender 0 -> receiver 2" in worst.figure
+    with pytest.raises(ValueError):
+        checks.diagonal_dominance(m, d, d, by="diagonal")

@@ -19,3 +19,20 @@ def test_zoo_lists_cached_models(tmp_path, capsys):
     assert main(["zoo", "--cache", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "1 models" in out and spec.string_id() in out
+
+
+def test_report_rerenders_from_stored_rows(tmp_path, capsys):
+    from stitchtest.results import ResultsWriter
+
+    writer = ResultsWriter(tmp_path / "results", "gw0")
+    for k, acc in enumerate((0.9, 0.8)):
+        writer.append({"kind": "cell", "key": f"k{k}", "testbed": "tb", "method": "dm", "method_id": "dm()",
+                       "cell": f"c{k}", "pair": "a->b", "seed": k, "sender": "a", "sender_cut": "stem",
+                       "receiver": "b", "receiver_cut": "stem", "sender_depth": 0.0, "receiver_depth": 0.0,
+                       "readouts": {"accuracy": acc}})
+    writer.append({"kind": "check", "key": "tb|c|dm", "testbed": "tb", "check": "c", "method": "dm",
+                   "readout": "accuracy", "outcome": "pass", "figure": "fine", "value": 0.85, "reason": ""})
+    assert main(["report", str(tmp_path / "results"), "-o", str(tmp_path / "out")]) == 0
+    assert "pass" in (tmp_path / "out" / "summary.md").read_text()
+    assert "0.850 ± 0.071" in (tmp_path / "out" / "tb.md").read_text()
+    assert main(["report", str(tmp_path / "empty"), "-o", str(tmp_path / "out2")]) == 1

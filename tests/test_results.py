@@ -165,3 +165,12 @@ def test_read_rows_names_file_and_line(tmp_path, text, line):
     path.write_text(text)
     with pytest.raises(ResultsError, match=rf"baseline\.jsonl:{line}\b"):
         read_rows(path)
+
+
+def test_newest_row_wins_across_worker_files(tmp_path):
+    """A resumed run may recompute a key on another worker: the newer row must win."""
+    from stitchtest.results import ResultsWriter, load_rows
+
+    ResultsWriter(tmp_path, "gw1").append({"kind": "check", "key": "k", "outcome": "new", "time": 200.0})
+    ResultsWriter(tmp_path, "gw3").append({"kind": "check", "key": "k", "outcome": "old", "time": 100.0})
+    assert [r["outcome"] for r in load_rows(tmp_path)] == ["new"]
