@@ -43,8 +43,10 @@ def _is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
 
-def _worker_id() -> str:
-    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+def _worker_id(config: pytest.Config) -> str:
+    """From xdist's own worker input, not the environment: a pytest run started *inside* an
+    xdist worker (pytester, a subprocess) inherits PYTEST_XDIST_WORKER but is no worker."""
+    return config.workerinput["workerid"] if _is_worker(config) else "main"
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -58,9 +60,9 @@ def pytest_configure(config: pytest.Config) -> None:
     """
     from . import devices
 
-    worker = _worker_id()
+    worker = _worker_id(config)
     index = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
-    devices.pin_worker(index, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+    devices.pin_worker(index, config.workerinput["workercount"] if _is_worker(config) else 1)
     if getattr(config.option, "dist", None) == "load" and getattr(config.option, "numprocesses", None):
         config.option.dist = "loadgroup"
     if _is_worker(config) and config.workerinput.get("stitchtest_loadgroup"):
@@ -114,7 +116,7 @@ def stitchtest_audit(request: pytest.FixtureRequest):
     verbose = config.getoption("verbose") > 0
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     results = Path(config.getoption("results_dir"))
-    log_path = results / f"progress-{_worker_id()}.log"
+    log_path = results / f"progress-{_worker_id(config)}.log"
     results.mkdir(parents=True, exist_ok=True)
 
     def progress(message: str) -> None:
@@ -126,7 +128,7 @@ def stitchtest_audit(request: pytest.FixtureRequest):
     scale = SCALES[config.getoption("scale")].with_seeds(config.getoption("seeds"))
     zoo = Zoo(device=None if config.getoption("device") == "auto" else config.getoption("device"), log=progress)
     done = {r["key"]: r for r in load_rows(results) if r["kind"] == "cell"} if config.getoption("resume") else {}
-    return Audit(scale, DataSpec.parse(config.getoption("data")), zoo, ResultsWriter(results, _worker_id()),
+    return Audit(scale, DataSpec.parse(config.getoption("data")), zoo, ResultsWriter(results, _worker_id(config)),
                  done, progress)
 
 
@@ -174,7 +176,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         "scale": config.getoption("scale"), "data": config.getoption("data"),
         "seeds": config.getoption("seeds") or "scale default", "methods": config.getoption("methods") or "all",
         "device": config.getoption("device"), "cuda": torch.cuda.is_available(),
-        "workers": os.environ.get("PYTEST_XDIST_WORKER_COUNT") or getattr(config.option, "numprocesses", None) or 1,
+        "workers": getattr(config.option, "numprocesses", None) or 1,
         "cpu": f"{platform.machine()}, {os.cpu_count()} cores", "versions": versions(),
         "wall_time_s": round(time.time() - config._stitchtest_start, 1),
         "command": "pytest " + " ".join(sys.argv[1:]),
