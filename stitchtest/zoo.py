@@ -13,13 +13,12 @@ import hashlib
 import json
 import os
 import platform
-import sys
 import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Tuple
 
 import torch
 from filelock import FileLock

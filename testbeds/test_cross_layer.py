@@ -48,55 +48,41 @@ def suffix(arch, audit):
     return "" if arch == audit.scale.arch else f"[{arch}]"
 
 
-def column_dominance(m, ds, dr):
-    """Per receiver column: the depth-matched sender against far senders (transpose of the row form)."""
-    return checks.diagonal_dominance(m, ds, dr, far=0.5, by="receiver")
+@pytest.fixture(params=["primary", "fit_r2"])
+def readout(request, method):
+    """Each check on the method's primary readout, and for objectives again on ``fit_r2``."""
+    if request.param == "primary":
+        return method.primary
+    if method.kind != "objective":
+        pytest.skip("a latent readout exists only for stitches")
+    return "fit_r2"
 
 
-def column_monotonicity(m, ds, dr):
+def name(check, readout, arch, audit):
+    """Check name as reported: ``diagonal_dominance``, ``..._fit_r2``, ``...[R2222]``."""
+    return check + ("_fit_r2" if readout == "fit_r2" else "") + suffix(arch, audit)
+
+
+def similarity_grid(audit, method, arch, readout):
+    return grid(audit.cells(TESTBED, method, full_grid(audit, arch)), readout)
+
+
+def test_diagonal_dominance(audit, method, arch, readout):
+    """Per receiver column: the depth-matched sender beats far senders."""
+    m, ds, dr = similarity_grid(audit, method, arch, readout)
+    audit.expect(TESTBED, name("diagonal_dominance", readout, arch, audit), method, readout,
+                 checks.diagonal_dominance(m, ds, dr, far=0.5, by="receiver"))
+
+
+def test_layer_monotonicity(audit, method, arch, readout):
     """Spearman of similarity against depth distance after removing each receiver column's mean."""
-    return checks.layer_monotonicity(m - np.nanmean(m, axis=0, keepdims=True), ds, dr, threshold=0.5)
+    m, ds, dr = similarity_grid(audit, method, arch, readout)
+    audit.expect(TESTBED, name("layer_monotonicity", readout, arch, audit), method, readout,
+                 checks.layer_monotonicity(m - np.nanmean(m, axis=0, keepdims=True), ds, dr, threshold=0.5))
 
 
-def test_diagonal_dominance(audit, method, arch):
-    m, ds, dr = grid(audit.cells(TESTBED, method, full_grid(audit, arch)), method.primary)
-    audit.expect(TESTBED, "diagonal_dominance" + suffix(arch, audit), method, method.primary,
-                 column_dominance(m, ds, dr))
-
-
-def test_layer_monotonicity(audit, method, arch):
-    m, ds, dr = grid(audit.cells(TESTBED, method, full_grid(audit, arch)), method.primary)
-    audit.expect(TESTBED, "layer_monotonicity" + suffix(arch, audit), method, method.primary,
-                 column_monotonicity(m, ds, dr))
-
-
-def test_latent_readout_monotonicity(audit, method, arch):
-    """Monotonicity and diagonal dominance again on ``fit_r2``: accuracy saturates on easy data (fact 2)."""
-    if method.kind != "objective":
-        pytest.skip("a latent readout exists only for stitches")
-    m, ds, dr = grid(audit.cells(TESTBED, method, full_grid(audit, arch)), "fit_r2")
-    audit.expect(TESTBED, "layer_monotonicity_fit_r2" + suffix(arch, audit), method, "fit_r2",
-                 column_monotonicity(m, ds, dr))
-
-
-def test_latent_readout_diagonal(audit, method, arch):
-    if method.kind != "objective":
-        pytest.skip("a latent readout exists only for stitches")
-    m, ds, dr = grid(audit.cells(TESTBED, method, full_grid(audit, arch)), "fit_r2")
-    audit.expect(TESTBED, "diagonal_dominance_fit_r2" + suffix(arch, audit), method, "fit_r2",
-                 column_dominance(m, ds, dr))
-
-
-def test_triangle_absent(audit, method, arch):
+def test_triangle_absent(audit, method, arch, readout):
     """A faithful similarity should not rate deep->shallow stitches like the diagonal."""
-    m, ds, dr = grid(audit.cells(TESTBED, method, full_grid(audit, arch)), method.primary)
-    audit.expect(TESTBED, "triangle_absent" + suffix(arch, audit), method, method.primary,
-                 checks.triangle(m, ds, dr, threshold=TRIANGLE, expect_present=False))
-
-
-def test_triangle_absent_on_latent_readout(audit, method, arch):
-    if method.kind != "objective":
-        pytest.skip("a latent readout exists only for stitches")
-    m, ds, dr = grid(audit.cells(TESTBED, method, full_grid(audit, arch)), "fit_r2")
-    audit.expect(TESTBED, "triangle_absent_fit_r2" + suffix(arch, audit), method, "fit_r2",
+    m, ds, dr = similarity_grid(audit, method, arch, readout)
+    audit.expect(TESTBED, name("triangle_absent", readout, arch, audit), method, readout,
                  checks.triangle(m.clip(min=0.0), ds, dr, threshold=TRIANGLE, expect_present=False))

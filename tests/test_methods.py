@@ -1,6 +1,5 @@
 """Methods end to end on a tiny zoo: readouts, self-stitch sanity, measures through the same face."""
 import pytest
-import torch
 
 from stitchtest import methods
 from stitchtest.cells import Cell
