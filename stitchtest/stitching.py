@@ -23,7 +23,7 @@ from .stitch import Stitch
 class StitchConfig:
     """How every stitch is trained (part of each result's id). Defaults from the convergence study."""
 
-    steps: int = 300
+    steps: int = 200
     batch_size: int = 128
     lr: float = 1e-3
     init: str = "least_squares"  # or "random" (the naive baseline)
