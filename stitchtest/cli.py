@@ -20,6 +20,9 @@ def cmd_zoo(args) -> int:
     from .zoo import Zoo
 
     zoo = Zoo(args.cache, device=args.device, log=lambda s: print(s, file=sys.stderr, flush=True))
+    if args.prune:
+        removed = zoo.prune()
+        print(f"pruned {len(removed)} files" + "".join(f"\n  {p}" for p in removed))
     if args.train:
         for spec in default_zoo_specs():
             zoo.get(spec)
@@ -62,7 +65,9 @@ def cmd_report(args) -> int:
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="stitchtest", description="Audit functional-similarity methods.")
     sub = parser.add_subparsers(dest="command", required=True)
-    z = sub.add_parser("zoo", help="list cached models (--train: train the default zoo first)")
+    z = sub.add_parser("zoo", help="list cached models (--train: train the default zoo first; --prune: clean up)")
+    z.add_argument("--prune", action="store_true",
+                   help="delete temporary, partial, corrupt and outdated-recipe entries from the cache")
     z.add_argument("--train", action="store_true", help="train the default zoo models that are not cached yet")
     z.add_argument("--cache", default=None, help="cache directory (default: $STITCHTEST_CACHE or ~/.cache/stitchtest)")
     z.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N")

@@ -237,6 +237,26 @@ class Zoo:
                  f"robust {meta['robust_accuracy']:.3f} in {meta['train_seconds']:.1f}s")
         return model, meta
 
+    def prune(self) -> List[Path]:
+        """Delete what can never be loaded again: leftover temporary files, checkpoints without
+        metadata (or the reverse), entries whose checksum does not match, and entries from an
+        older training recipe. Returns the deleted paths. Not while another process trains: its
+        temporary file would go too."""
+        removed: List[Path] = [p for p in self.root.glob("*.tmp")]
+        stems = {p.stem for p in self.root.glob("*.pt")} | {p.stem for p in self.root.glob("*.json")}
+        for stem in sorted(stems):
+            ckpt, meta_path = self.root / f"{stem}.pt", self.root / f"{stem}.json"
+            try:
+                meta = json.loads(meta_path.read_text())
+                keep = ckpt.exists() and meta.get("recipe_version") == RECIPE_VERSION and meta.get("sha256") == _sha256(ckpt)
+            except (OSError, ValueError):
+                keep = False
+            if not keep:
+                removed += [p for p in (ckpt, meta_path) if p.exists()]
+        for p in removed:
+            p.unlink()
+        return removed
+
     def entries(self) -> List[dict]:
         """Metadata of every cached model (for ``stitchtest zoo``)."""
         out = []

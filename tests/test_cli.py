@@ -36,3 +36,20 @@ def test_report_rerenders_from_stored_rows(tmp_path, capsys):
     assert "pass" in (tmp_path / "out" / "summary.md").read_text()
     assert "0.850 ± 0.071" in (tmp_path / "out" / "tb.md").read_text()
     assert main(["report", str(tmp_path / "empty"), "-o", str(tmp_path / "out2")]) == 1
+
+
+def test_zoo_prune_removes_only_what_cannot_load(tmp_path, capsys):
+    spec = ModelSpec(width=4, epochs=1, data=DataSpec(n_train=100, n_test=50))
+    good = Zoo(tmp_path)
+    good.get(spec)
+    broken = spec.replace(seed=1)
+    good.get(broken)
+    ckpt, _ = good.paths(broken)
+    ckpt.write_bytes(b"truncated")
+    (tmp_path / "abc.pt.tmp").write_bytes(b"half")
+    (tmp_path / "orphan.json").write_text("{}")
+    assert main(["zoo", "--cache", str(tmp_path), "--prune"]) == 0
+    out = capsys.readouterr().out
+    assert "pruned 4 files" in out and "1 models" in out
+    assert all(p.exists() for p in good.paths(spec))
+    assert not ckpt.exists() and not (tmp_path / "abc.pt.tmp").exists()
