@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .models import eval_mode
+
 
 def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int,
         step_size: float | None = None, random_start: bool = True,
@@ -32,15 +34,13 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: i
 
 def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int = 10,
                     batch_size: int = 500, seed: int = 0) -> float:
-    """Accuracy under PGD-``steps`` at radius ``eps`` (model put in eval mode, gradients only to x)."""
-    was_training = model.training
-    model.eval()
+    """Accuracy under PGD-``steps`` at radius ``eps`` (every submodule in eval mode, gradients only to x)."""
     gen = torch.Generator().manual_seed(seed)
     correct = 0
-    for i in range(0, len(x), batch_size):
-        xb, yb = x[i:i + batch_size], y[i:i + batch_size]
-        xa = pgd(model, xb, yb, eps, steps, generator=gen)
-        with torch.no_grad():
-            correct += (model(xa).argmax(1) == yb).sum().item()
-    model.train(was_training)
+    with eval_mode(model):
+        for i in range(0, len(x), batch_size):
+            xb, yb = x[i:i + batch_size], y[i:i + batch_size]
+            xa = pgd(model, xb, yb, eps, steps, generator=gen)
+            with torch.no_grad():
+                correct += (model(xa).argmax(1) == yb).sum().item()
     return correct / max(1, len(x))

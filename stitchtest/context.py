@@ -14,6 +14,7 @@ import torch
 from .attacks import robust_accuracy
 from .cells import Cell
 from .data import Dataset, with_cue
+from .models import concat_batches
 from .stitching import StitchConfig
 from .zoo import ModelSpec, Zoo, training_data
 
@@ -59,8 +60,7 @@ class Context:
         x = ds.x_train if split == "train" else ds.x_test
         model = self.zoo.model(spec)
         with torch.no_grad():
-            parts = [model.trace(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
-        trace = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+            trace = concat_batches(model.trace, x, batch_size)
         self._traces[key] = trace
         while len(self._traces) > self.max_traces:
             self._traces.popitem(last=False)

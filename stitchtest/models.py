@@ -9,7 +9,8 @@ that sequence. Cut ``"input"`` is the image itself.
 from __future__ import annotations
 
 import re
-from typing import Dict, Iterable, List, Sequence, Tuple
+from contextlib import contextmanager
+from typing import Callable, Dict, Iterable, Iterator, List, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -93,12 +94,34 @@ class CutModel(nn.Module):
     @torch.no_grad()
     def cut_shapes(self, input_shape: Sequence[int]) -> Dict[str, Tuple[int, ...]]:
         """Per-sample shape at every cut, for an input of per-sample shape ``input_shape``."""
-        was_training = self.training
-        self.eval()
         p = next(self.parameters())
-        acts = self.activations(torch.zeros(1, *input_shape, device=p.device, dtype=p.dtype), self.cuts)
-        self.train(was_training)
+        with eval_mode(self):
+            acts = self.activations(torch.zeros(1, *input_shape, device=p.device, dtype=p.dtype), self.cuts)
         return {INPUT: tuple(input_shape), **{k: tuple(v.shape[1:]) for k, v in acts.items()}}
+
+
+@contextmanager
+def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
+    """Evaluate ``module`` with every submodule in eval mode, then restore *each* one's mode.
+
+    Restoring only ``module.training`` is wrong for a wrapper (e.g. a freshly built
+    ``StitchedNetwork``, in training mode by default) around frozen zoo models: it would switch
+    them to training mode, and their next forward pass would overwrite BatchNorm statistics.
+    """
+    modes = [(m, m.training) for m in module.modules()]
+    module.eval()
+    try:
+        yield module
+    finally:
+        for m, training in modes:
+            m.training = training
+
+
+def concat_batches(fn: Callable[[torch.Tensor], Dict[str, torch.Tensor]], x: torch.Tensor,
+                   batch_size: int) -> Dict[str, torch.Tensor]:
+    """``fn`` (a dict of per-sample tensors) over ``x`` in batches, concatenated: bounds peak memory."""
+    parts = [fn(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
+    return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
 
 
 def conv_bn(c_in: int, c_out: int, stride: int = 1, kernel: int = 3) -> nn.Sequential:

@@ -30,7 +30,7 @@ from typing import Dict
 import torch
 import torch.nn.functional as F
 
-from .models import CutModel
+from .models import CutModel, concat_batches
 from .objectives import downstream
 from .stitch import Stitch
 
@@ -47,11 +47,11 @@ def direction(readout: str) -> int:
 def stitched_trace(stitch: Stitch, receiver: CutModel, cut: str, a: torch.Tensor,
                    batch_size: int = 1000) -> Dict[str, torch.Tensor]:
     """The stitched network's activations at ``cut`` and every later receiver cut, for all of ``a``."""
-    parts = []
-    for i in range(0, len(a), batch_size):
-        h = stitch(a[i:i + batch_size])
-        parts.append({cut: h, **receiver.trace(h, cut)})
-    return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+    def run(batch: torch.Tensor) -> Dict[str, torch.Tensor]:
+        h = stitch(batch)
+        return {cut: h, **receiver.trace(h, cut)}
+
+    return concat_batches(run, a, batch_size)
 
 
 def latent_errors(stitched: Dict[str, torch.Tensor], target: Dict[str, torch.Tensor], cuts) -> Dict[str, float]:

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .attacks import pgd
+from .models import eval_mode
 
 
 @dataclass(frozen=True)
@@ -36,11 +37,9 @@ class Recipe:
 
 @torch.no_grad()
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> float:
-    was_training = model.training
-    model.eval()
-    correct = sum((model(x[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).sum().item()
-                  for i in range(0, len(x), batch_size))
-    model.train(was_training)
+    with eval_mode(model):
+        correct = sum((model(x[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).sum().item()
+                      for i in range(0, len(x), batch_size))
     return correct / max(1, len(x))
 
 

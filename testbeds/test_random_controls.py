@@ -31,10 +31,6 @@ def pairs(audit, kind, cuts=CUTS):
     return out
 
 
-def primary(method):
-    return method.primary
-
-
 def test_self_stitch_matches_receiver(audit, method):
     """Validates the harness: a network stitched into itself must be itself (score 1 for measures)."""
     rows = audit.cells(TESTBED, method, pairs(audit, "self", ("stem",) + CUTS))
@@ -42,12 +38,12 @@ def test_self_stitch_matches_receiver(audit, method):
         outcome = checks.close(values(rows, "score"), [1.0] * len(rows), tol=1e-3)
     else:
         outcome = checks.close(values(rows, "accuracy"), values(rows, "receiver_accuracy"), tol=0.02)
-    audit.expect(TESTBED, "self_stitch_matches_receiver", method, primary(method), outcome)
+    audit.expect(TESTBED, "self_stitch_matches_receiver", method, method.primary, outcome)
 
 
 def test_trained_beats_random_sender(audit, method):
     """At deep cuts a trained sender must stitch better than a random one (seed-paired margin)."""
-    readout = primary(method)
+    readout = method.primary
     trained = values(audit.cells(TESTBED, method, pairs(audit, "trained->trained", DEEP)), readout)
     random = values(audit.cells(TESTBED, method, pairs(audit, "random->trained", DEEP)), readout)
     audit.expect(TESTBED, "trained_beats_random_sender", method, readout,
@@ -64,5 +60,5 @@ def test_random_receiver_at_chance(audit, method):
 def test_random_to_random_reported(audit, method):
     """Reported, not asserted: how similar two random networks look to each method."""
     rows = audit.cells(TESTBED, method, pairs(audit, "random->random"))
-    readout = primary(method)
+    readout = method.primary
     audit.expect(TESTBED, "random_to_random", method, readout, checks.at_least(values(rows, readout), 0.0))

@@ -72,3 +72,17 @@ def test_cells_must_share_data():
 def test_unknown_method_lists_known():
     with pytest.raises(LookupError, match="linear_cka"):
         methods.get("cka9000")
+
+
+def test_evaluating_a_cell_leaves_the_zoo_models_untouched(ctx):
+    """Regression: attacking a StitchedNetwork once switched the frozen sender and receiver to
+    training mode, so later cells' forward passes rewrote their BatchNorm statistics."""
+    import torch
+
+    sender, receiver = ctx.zoo.model(A), ctx.zoo.model(B)
+    before = {k: v.clone() for k, v in {**sender.state_dict(), **{"r." + k: v for k, v in receiver.state_dict().items()}}.items()}
+    methods.get("tlm").evaluate(ctx, Cell(A, "layer1.0", B, "layer2.0", robust=True))
+    methods.get("tlm").evaluate(ctx, Cell(A, "layer2.0", B, "layer3.0"))
+    assert not any(m.training for m in sender.modules()) and not any(m.training for m in receiver.modules())
+    after = {**sender.state_dict(), **{"r." + k: v for k, v in receiver.state_dict().items()}}
+    assert all(torch.equal(before[k], after[k]) for k in before)
