@@ -78,10 +78,10 @@ TABLE: Tuple[Expectation, ...] = (
     Expectation("adversarial", "separation_clean", ("tlm", "slm", "fula", "dm"), "known-fail",
                 "Robust and standard networks look alike when clean stitched accuracy is the readout "
                 "(Balogh & Jelasity 2023 for TLM; SCIENCE.md fact 12 measured it for TLM, FuLA and DM "
-                "at this scale). Smoke: mean AUPRC 0.57-0.60 per cut (chance 0.50); the robustness "
-                "readout separates them (0.84-0.89)."),
+                "at this scale). Smoke: mean AUPRC 0.57-0.64 per cut (chance 0.50); the robustness "
+                "readout separates them (0.90-0.94)."),
     Expectation("adversarial", "separation_clean", ("svcca",), "known-fail",
-                "Smoke: mean AUPRC 0.48 (chance 0.50); CKA and Procrustes separate the groups (0.90) "
+                "Smoke: mean AUPRC 0.48 (chance 0.50); CKA and Procrustes separate the groups (0.96-1.00) "
                 "on the same activations, SVCCA's invariance to invertible maps removes what differs.",
                 ("smoke",)),
     # --- shortcut --------------------------------------------------------------------------
@@ -89,8 +89,8 @@ TABLE: Tuple[Expectation, ...] = (
                 "Smith et al. 2025: stitching measures what information is available, not what the "
                 "network uses; whether the stitch needs the cue is measured, not assumed."),
     Expectation("shortcut", "separation_clean_data", ("fula", "slm"), "known-fail",
-                "Smoke: mean AUPRC 0.74 (FuLA), 0.75 just below the bar (SLM) on agreement, threshold "
-                "0.75; TLM 0.77, DM 0.76. In-group beats cross-group by a few points only on cue-free "
+                "Smoke: mean AUPRC 0.74 (FuLA and SLM) on agreement, threshold "
+                "0.75; TLM 0.77, DM 0.78. In-group beats cross-group by a few points only on cue-free "
                 "images (SCIENCE.md fact 7: 2-7 points), the size of the seed spread; more seeds or "
                 "harder data are needed.", ("smoke",)),
     Expectation("shortcut", "separation_clean_data", ("svcca",), "known-fail",
