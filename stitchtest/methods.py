@@ -12,7 +12,7 @@ no other change.
 from __future__ import annotations
 
 import time
-from typing import Dict, List, Union
+from typing import Dict, List, Sequence, Union
 
 from .attacks import robust_accuracy
 from .cells import Cell
@@ -22,7 +22,7 @@ from .objectives import OBJECTIVES, Objective
 from .readouts import stitch_readouts
 from .registry import RegistryError, import_path
 from .stitch import StitchedNetwork
-from .stitching import fit_stitch
+from .stitching import FitResult, fit_stitches
 
 Readouts = Dict[str, Union[float, str]]
 
@@ -33,14 +33,35 @@ class Method:
     primary: str = ""
 
     def evaluate(self, ctx: Context, cell: Cell) -> Readouts:
-        raise NotImplementedError
+        return self.evaluate_many(ctx, [cell])[0]
+
+    def evaluate_many(self, ctx: Context, cells: Sequence[Cell]) -> List[Readouts]:
+        """Readouts for several cells; a method that can share work between cells overrides this."""
+        return [self.evaluate(ctx, c) for c in cells]
 
     def string_id(self) -> str:
         raise NotImplementedError
 
 
+def group_key(cell: Cell) -> tuple:
+    """Cells with equal keys stitch into the same receiver cut on the same data: they can train together."""
+    return cell.receiver.key, cell.receiver_cut, Context.data_key(cell)
+
+
+def groups(cells: Sequence[Cell], size: int) -> List[List[int]]:
+    """Indices of ``cells`` in groups of at most ``size`` with one :func:`group_key`, in first-seen order."""
+    by_key: Dict[tuple, List[int]] = {}
+    for n, cell in enumerate(cells):
+        by_key.setdefault(group_key(cell), []).append(n)
+    return [members[i:i + size] for members in by_key.values() for i in range(0, len(members), size)]
+
+
 class StitchingMethod(Method):
-    """Train a stitch with ``objective``; read out the stitched network on test images."""
+    """Train a stitch with ``objective``; read out the stitched network on test images.
+
+    Cells that share a receiver cut and data view (:func:`group_key`) are trained together in
+    one pass (:func:`~stitchtest.stitching.fit_stitches`); each still gets its own readouts.
+    """
 
     kind = "objective"
     primary = "accuracy"
@@ -52,27 +73,44 @@ class StitchingMethod(Method):
     def string_id(self) -> str:
         return self.objective.string_id()
 
-    def evaluate(self, ctx: Context, cell: Cell) -> Readouts:
+    def evaluate_many(self, ctx: Context, cells: Sequence[Cell]) -> List[Readouts]:
+        out: List[Readouts] = [{} for _ in cells]
+        for members in groups(cells, ctx.stitch.group):
+            for n, r in zip(members, self._evaluate_group(ctx, [cells[n] for n in members])):
+                out[n] = r
+        return out
+
+    def _evaluate_group(self, ctx: Context, cells: Sequence[Cell]) -> List[Readouts]:
         start = time.perf_counter()
-        ds = ctx.data(cell)
-        a_train, t_train = ctx.pair(cell, "train")
-        a_test, t_test = ctx.pair(cell, "test")
-        receiver = ctx.zoo.model(cell.receiver)
-        names = (f"{cell.sender.string_id()}@{cell.sender_cut}", f"{cell.receiver.string_id()}@{cell.receiver_cut}")
-        fit = fit_stitch(self.objective, receiver, cell.receiver_cut, a_train, ds.y_train, t_train, ctx.stitch, names)
+        first = cells[0]
+        ds = ctx.data(first)
+        receiver = ctx.model(first.receiver)
+        _, t_train = ctx.pair(first, "train")
+        names = [(f"{c.sender.string_id()}@{c.sender_cut}", f"{c.receiver.string_id()}@{c.receiver_cut}")
+                 for c in cells]
+        fits = fit_stitches(self.objective, receiver, first.receiver_cut, [ctx.pair(c, "train")[0] for c in cells],
+                            ds.y_train, t_train, ctx.stitch, names)
+        fit_seconds = (time.perf_counter() - start) / len(cells)  # shared: split evenly
+        return [self._readouts(ctx, c, fit, fit_seconds) for c, fit in zip(cells, fits)]
+
+    def _readouts(self, ctx: Context, cell: Cell, fit: FitResult, seconds: float) -> Readouts:
+        start = time.perf_counter()
         if fit.failure:
-            return {"failure": fit.failure, "seconds": time.perf_counter() - start}
+            return {"failure": fit.failure, "seconds": seconds}
+        ds = ctx.data(cell)
+        a_test, t_test = ctx.pair(cell, "test")
+        receiver = ctx.model(cell.receiver)
         r: Readouts = stitch_readouts(fit.stitch, receiver, cell.receiver_cut, a_test, ds.y_test, t_test)
         r["steps"] = len(fit.losses)
         if fit.losses:
             r["final_loss"] = fit.losses[-1]
         if cell.robust:
-            net = StitchedNetwork(ctx.zoo.model(cell.sender), cell.sender_cut, fit.stitch, receiver, cell.receiver_cut)
+            net = StitchedNetwork(ctx.model(cell.sender), cell.sender_cut, fit.stitch, receiver, cell.receiver_cut)
             eps = ctx.robust_eps if ctx.robust_eps is not None else cell.receiver.eps
             r["robust_accuracy"] = robust_accuracy(net, ds.x_test, ds.y_test, eps=eps, steps=ctx.robust_steps)
             r["receiver_robust_accuracy"] = ctx.robust_accuracy(cell.receiver, cell, eps)
             r["robust_gap"] = abs(r["robust_accuracy"] - r["receiver_robust_accuracy"])
-        r["seconds"] = time.perf_counter() - start
+        r["seconds"] = seconds + time.perf_counter() - start
         return r
 
 
@@ -92,7 +130,7 @@ class MeasureMethod(Method):
     def evaluate(self, ctx: Context, cell: Cell) -> Readouts:
         start = time.perf_counter()
         a, trace = ctx.pair(cell, "test")
-        return {"score": self.measure.score(a, trace[cell.receiver_cut]), "seconds": time.perf_counter() - start}
+        return {"score": self.measure.score(a.float(), trace[cell.receiver_cut].float()), "seconds": time.perf_counter() - start}
 
 
 def wrap(obj) -> Method:

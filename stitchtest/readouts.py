@@ -48,7 +48,7 @@ def stitched_trace(stitch: Stitch, receiver: CutModel, cut: str, a: torch.Tensor
                    batch_size: int = 1000) -> Dict[str, torch.Tensor]:
     """The stitched network's activations at ``cut`` and every later receiver cut, for all of ``a``."""
     def run(batch: torch.Tensor) -> Dict[str, torch.Tensor]:
-        h = stitch(batch)
+        h = stitch(batch.float())
         return {cut: h, **receiver.trace(h, cut)}
 
     return concat_batches(run, a, batch_size)

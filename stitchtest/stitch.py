@@ -95,11 +95,11 @@ class Stitch(nn.Module):
         solution, which equals ``pinv(A) @ B`` also when A is rank deficient.
         """
         if isinstance(self.bn_before, nn.modules.batchnorm._BatchNorm):
-            calibrate_batchnorm(self.bn_before, a, batch_size)
+            calibrate_batchnorm(self.bn_before, a.float(), batch_size)
         dev = a.device
         gram = xty = None
         for i in range(0, len(a), batch_size):
-            x = self.design(a[i:i + batch_size]).double()
+            x = self.design(a[i:i + batch_size].float()).double()
             x = torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype, device=dev)], 1)
             y = self.rows(b[i:i + batch_size]).double()
             gram = x.T @ x if gram is None else gram + x.T @ x
@@ -110,7 +110,7 @@ class Stitch(nn.Module):
         self.map.bias.copy_(bias.to(self.map.bias.dtype))
         if isinstance(self.bn_after, nn.modules.batchnorm._BatchNorm):
             # make bn_after the identity on this data: normalise, then scale back
-            out = torch.cat([self.map(self._pre(a[i:i + batch_size])) for i in range(0, len(a), batch_size)])
+            out = torch.cat([self.map(self._pre(a[i:i + batch_size].float())) for i in range(0, len(a), batch_size)])
             calibrate_batchnorm(self.bn_after, out, batch_size)
             self.bn_after.weight.copy_((self.bn_after.running_var + self.bn_after.eps).sqrt())
             self.bn_after.bias.copy_(self.bn_after.running_mean)

@@ -4,12 +4,14 @@ The sender is frozen, so its activations at the cut are computed once (by the ca
 step costs only stitch + receiver suffix. The stitch starts from the least-squares solution
 (SCIENCE.md, fact 1: random initialisation with a small budget leaves stitches under-trained and
 the matrices noise), then Adam with a cosine schedule runs ``steps`` steps on the objective.
+Stitches into the same receiver cut train together (:func:`fit_stitches`), sharing one pass of
+the frozen suffix per step.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -21,7 +23,13 @@ from .stitch import Stitch
 
 @dataclass(frozen=True)
 class StitchConfig:
-    """How every stitch is trained (part of each result's id). Defaults from the convergence study."""
+    """How every stitch is trained (part of each result's id). Defaults from the convergence study.
+
+    ``precision`` changes results, so it is part of the id: ``"auto"`` is bf16 autocast on CUDA and
+    fp32 on CPU (where bf16 is slower), ``"fp32"`` and ``"bf16"`` force one. ``group`` (stitches
+    trained in one pass) and ``compile`` (``torch.compile`` the receiver suffix) only change speed,
+    so they are not.
+    """
 
     steps: int = 200
     batch_size: int = 128
@@ -29,9 +37,25 @@ class StitchConfig:
     init: str = "least_squares"  # or "random" (the naive baseline)
     bn: bool = False
     seed: int = 0
+    precision: str = "auto"
+    group: int = field(default=8, repr=False)
+    compile: bool = field(default=False, repr=False)
+
+    def __post_init__(self):
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ValueError(f"stitch precision must be 'auto', 'fp32' or 'bf16', got {self.precision!r}")
+        if self.init not in ("least_squares", "random"):
+            raise ValueError(f"unknown stitch init {self.init!r}; expected 'least_squares' or 'random'")
+        if self.group < 1 or self.steps < 0 or self.batch_size < 1:
+            raise ValueError(f"stitch group and batch_size must be >= 1 and steps >= 0: {self}")
 
     def string_id(self) -> str:
         return string_id(self).replace("StitchConfig", "stitch", 1)
+
+    def autocast(self, device: torch.device):
+        """The autocast context for a training step on ``device`` (disabled for fp32)."""
+        bf16 = self.precision == "bf16" or (self.precision == "auto" and device.type == "cuda")
+        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
 
 
 @dataclass
@@ -47,16 +71,37 @@ def stitched_batch(objective: Objective, receiver: CutModel, cut: str, h: torch.
 
     ``y`` and ``targets`` (the receiver's own trace) are indexed by ``idx`` when given.
     """
+    return _batches(objective, receiver.trace, cut, h, 1, y, targets, idx, objective.hint_cuts(receiver, cut))[0]
+
+
+def _batches(objective: Objective, trace, cut: str, h: torch.Tensor, k: int, y: torch.Tensor,
+             targets: Dict[str, torch.Tensor], idx: Optional[torch.Tensor], hints) -> List[Batch]:
+    """One :class:`Batch` per stitch, from ``k`` stitch outputs stacked along the batch in ``h``.
+
+    The receiver suffix runs once on the stack; it is frozen and in eval mode, so no sample sees
+    another and each chunk is exactly what that stitch alone would produce.
+    """
     pick = (lambda t: t[idx]) if idx is not None else (lambda t: t)
-    hints = objective.hint_cuts(receiver, cut)
-    acts = {cut: h, **receiver.trace(h, cut)}
-    return Batch(
-        labels=pick(y),
-        stitched_logits=acts["logits"],
-        stitched_acts={c: acts[c] for c in hints},
-        receiver_logits=pick(targets["logits"]) if objective.needs_receiver_logits else None,
-        receiver_acts={c: pick(targets[c]) for c in hints},
-    )
+    acts = {cut: h, **trace(h, cut)}
+    labels = pick(y)
+    receiver_logits = pick(targets["logits"]).float() if objective.needs_receiver_logits else None
+    receiver_acts = {c: pick(targets[c]).float() for c in hints}
+    chunks = {c: acts[c].float().chunk(k) for c in (*hints, "logits")}
+    return [Batch(labels=labels, stitched_logits=chunks["logits"][n],
+                  stitched_acts={c: chunks[c][n] for c in hints},
+                  receiver_logits=receiver_logits, receiver_acts=receiver_acts) for n in range(k)]
+
+
+def new_stitch(a: torch.Tensor, target: torch.Tensor, config: StitchConfig, names=("sender", "receiver")) -> Stitch:
+    """A stitch from activations ``a`` to ``target``: least-squares or PyTorch-default initialised."""
+    torch.manual_seed(config.seed)
+    stitch = Stitch(a.shape[1:], target.shape[1:], bn_before=config.bn, bn_after=config.bn, names=names)
+    stitch = stitch.to(a.device)
+    if a.dim() == 4:
+        stitch = stitch.to(memory_format=torch.channels_last)
+    if config.init == "least_squares":
+        stitch.fit_least_squares(a, target)
+    return stitch
 
 
 def fit_stitch(objective: Objective, receiver: CutModel, receiver_cut: str, a: torch.Tensor, y: torch.Tensor,
@@ -67,30 +112,57 @@ def fit_stitch(objective: Objective, receiver: CutModel, receiver_cut: str, a: t
     ``targets`` holds the receiver's own activations on the same images at every cut it has
     (``receiver.trace(x)``), including ``"logits"``; ``y`` are the labels.
     """
-    torch.manual_seed(config.seed)
-    stitch = Stitch(a.shape[1:], targets[receiver_cut].shape[1:], bn_before=config.bn, bn_after=config.bn,
-                    names=names).to(a.device)
-    if config.init == "least_squares":
-        stitch.fit_least_squares(a, targets[receiver_cut])
-    elif config.init != "random":
-        raise ValueError(f"unknown stitch init {config.init!r}; expected 'least_squares' or 'random'")
-    result = FitResult(stitch)
-    if objective.closed_form:
-        return result
-    opt = torch.optim.Adam(stitch.parameters(), lr=config.lr)
+    return fit_stitches(objective, receiver, receiver_cut, [a], y, targets, config, [names])[0]
+
+
+def fit_stitches(objective: Objective, receiver: CutModel, receiver_cut: str, senders: Sequence[torch.Tensor],
+                 y: torch.Tensor, targets: Dict[str, torch.Tensor], config: StitchConfig = StitchConfig(),
+                 names: Optional[Sequence[Tuple[str, str]]] = None) -> List[FitResult]:
+    """Fit one stitch per sender activation set in ``senders``, all into ``receiver`` at ``receiver_cut``,
+    in one pass: at each step every stitch sees the same images, their outputs are stacked along the
+    batch through the shared frozen suffix once, and the losses are summed. Parameters are
+    independent and Adam is per-parameter, so each stitch trains exactly as it would alone (same
+    images, same steps, to float rounding) while the suffix runs ``len(senders)`` times fewer times,
+    which is what keeps a GPU busy. A stitch whose loss turns non-finite stops alone.
+    """
+    names = names or [("sender", "receiver")] * len(senders)
+    results = [FitResult(new_stitch(a, targets[receiver_cut], config, n)) for a, n in zip(senders, names)]
+    if objective.closed_form or not results:
+        return results
+    device = senders[0].device
+    stitches = [r.stitch for r in results]
+    opt = torch.optim.Adam([p for s in stitches for p in s.parameters()], lr=config.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, config.steps))
     gen = torch.Generator().manual_seed(config.seed)
-    stitch.train()
+    hints = objective.hint_cuts(receiver, receiver_cut)
+    trace = torch.compile(receiver.trace) if config.compile else receiver.trace
+    active = list(range(len(stitches)))
+    n = len(senders[0])
+    for s in stitches:
+        s.train()
     for step in range(config.steps):
-        idx = torch.randint(0, len(a), (min(config.batch_size, len(a)),), generator=gen).to(a.device)
-        loss = objective.loss(stitched_batch(objective, receiver, receiver_cut, stitch(a[idx]), y, targets, idx))
-        if not math.isfinite(loss.item()):
-            result.failure = f"non-finite loss ({loss.item()}) at step {step}"
-            break
+        idx = torch.randint(0, n, (min(config.batch_size, n),), generator=gen).to(device)
+        with config.autocast(device):
+            h = torch.cat([stitches[k](senders[k][idx].float()) for k in active])
+            batches = _batches(objective, trace, receiver_cut, h, len(active), y, targets, idx, hints)
+            losses = torch.stack([objective.loss(b).float() for b in batches])
+        values = losses.tolist()
+        finite = [math.isfinite(v) for v in values]
+        for k, v, ok in zip(active, values, finite):
+            if ok:
+                results[k].losses.append(v)
+            else:
+                results[k].failure = f"non-finite loss ({v}) at step {step}"
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        if not all(finite):  # drop the diverged stitches; their parameters get no gradient again
+            keep = torch.tensor(finite, device=losses.device)
+            losses = losses[keep]
+            active = [k for k, ok in zip(active, finite) if ok]
+            if not active:
+                break
+        losses.sum().backward()
         opt.step()
         sched.step()
-        result.losses.append(loss.item())
-    stitch.eval()
-    return result
+    for s in stitches:
+        s.eval()
+    return results

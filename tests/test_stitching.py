@@ -1,0 +1,158 @@
+"""Stitch training fast paths: batched stitches, frozen inference copies, precision, the trace cache.
+
+Each fast path claims to compute what the plain path computes; each is tested against it.
+"""
+import pytest
+import torch
+
+from stitchtest import methods
+from stitchtest.cells import Cell
+from stitchtest.context import Context, trace_bytes
+from stitchtest.data import DataSpec
+from stitchtest.models import build, fold_batchnorm, frozen_copy
+from stitchtest.objectives import FuLA, Objective, TLM
+from stitchtest.stitching import StitchConfig, fit_stitch, fit_stitches
+from stitchtest.zoo import ModelSpec, Zoo
+
+DATA = DataSpec(n_train=300, n_test=100)
+A = ModelSpec(width=4, epochs=2, data=DATA, seed=0)
+B = A.replace(seed=1)
+CONFIG = StitchConfig(steps=25, batch_size=32)
+
+
+@pytest.fixture(scope="module")
+def zoo(tmp_path_factory):
+    return Zoo(tmp_path_factory.mktemp("zoo"))
+
+
+@pytest.fixture(scope="module")
+def traces(zoo):
+    """Sender and receiver traces on the training images, plus labels."""
+    ctx = Context(zoo, CONFIG)
+    cell = Cell(A, "stem", B, "layer2.0")
+    return ctx.trace(A, cell, "train"), ctx.trace(B, cell, "train"), ctx.data(cell).y_train, ctx.model(B)
+
+
+@pytest.mark.parametrize("objective", [TLM(), FuLA()], ids=["tlm", "fula"])
+def test_stitches_trained_together_equal_stitches_trained_alone(traces, objective):
+    sender, target, y, receiver = traces
+    senders = [sender[c] for c in ("stem", "layer1.0", "layer3.0")]  # three shapes, one receiver cut
+    together = fit_stitches(objective, receiver, "layer2.0", senders, y, target, CONFIG)
+    for a, joint in zip(senders, together):
+        alone = fit_stitch(objective, receiver, "layer2.0", a, y, target, CONFIG)
+        assert joint.losses == pytest.approx(alone.losses, rel=1e-4, abs=1e-6)
+        for p, q in zip(joint.stitch.parameters(), alone.stitch.parameters()):
+            torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5)
+
+
+class Fragile(Objective):
+    """Task loss that turns infinite for any stitch whose input holds an infinity."""
+
+    name = "fragile"
+
+    def loss(self, batch):
+        return torch.nn.functional.cross_entropy(batch.stitched_logits, batch.labels)
+
+
+def test_a_diverging_stitch_stops_alone(traces):
+    sender, target, y, receiver = traces
+    good, bad = sender["layer1.0"], sender["layer1.0"].clone()
+    bad[:, 0] = float("inf")
+    bad_fit, good_fit = fit_stitches(Fragile(), receiver, "layer2.0", [bad, good], y, target,
+                                     StitchConfig(steps=25, batch_size=32, init="random"))
+    assert "non-finite" in bad_fit.failure and len(bad_fit.losses) == 0
+    alone = fit_stitch(Fragile(), receiver, "layer2.0", good, y, target, StitchConfig(steps=25, batch_size=32,
+                                                                                        init="random"))
+    assert good_fit.failure is None and good_fit.losses == pytest.approx(alone.losses, rel=1e-4)
+
+
+def test_bf16_autocast_trains_close_to_fp32(traces):
+    sender, target, y, receiver = traces
+    fp32 = fit_stitch(TLM(), receiver, "layer2.0", sender["layer1.0"], y, target, CONFIG)
+    bf16 = fit_stitch(TLM(), receiver, "layer2.0", sender["layer1.0"], y, target,
+                      StitchConfig(steps=25, batch_size=32, precision="bf16"))
+    assert all(torch.isfinite(torch.tensor(bf16.losses)))
+    assert bf16.losses[-1] == pytest.approx(fp32.losses[-1], rel=0.1, abs=0.02)
+    assert all(p.dtype == torch.float32 for p in bf16.stitch.parameters())  # autocast, not a bf16 model
+
+
+def test_compiled_suffix_trains_like_eager(traces):
+    sender, target, y, receiver = traces
+    cfg = StitchConfig(steps=5, batch_size=32)
+    eager = fit_stitch(TLM(), receiver, "layer3.0", sender["layer3.0"], y, target, cfg)
+    compiled = fit_stitch(TLM(), receiver, "layer3.0", sender["layer3.0"], y, target,
+                          StitchConfig(steps=5, batch_size=32, compile=True))
+    assert compiled.losses == pytest.approx(eager.losses, rel=1e-4, abs=1e-6)
+
+
+def test_stitch_config_id_has_what_changes_results_only():
+    assert StitchConfig(group=1, compile=True).string_id() == StitchConfig().string_id()
+    assert StitchConfig(precision="fp32").string_id() != StitchConfig().string_id()
+    for bad in (dict(precision="fp8"), dict(init="zeros"), dict(group=0)):
+        with pytest.raises(ValueError):
+            StitchConfig(**bad)
+
+
+@pytest.mark.parametrize("arch", ["R1111", "R2121", "vgg3"])
+def test_folding_batchnorm_keeps_the_function(arch):
+    torch.manual_seed(0)
+    model = build(arch, width=4, in_channels=1)
+    with torch.no_grad():  # non-trivial statistics, so a wrong fold would show
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-1, 1), m.running_var.uniform_(0.5, 2), m.weight.uniform_(0.5, 2)
+    model.eval()
+    x = torch.randn(6, 1, 16, 16)
+    folded = fold_batchnorm(build(arch, width=4, in_channels=1).eval())  # fresh statistics: still folds
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    fast = frozen_copy(model)
+    torch.testing.assert_close(fast(x), model(x), rtol=1e-4, atol=1e-5)
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())  # the original is untouched
+    assert not any(p.requires_grad for p in fast.parameters())
+
+
+def test_training_mode_batchnorm_is_not_folded():
+    model = build("R1111", width=4, in_channels=1).train()
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in fold_batchnorm(model).modules()) > 0
+
+
+def test_trace_cache_stays_within_its_byte_budget(zoo):
+    probe = Context(zoo, CONFIG)
+    cell = Cell(A, "stem", B, "stem")
+    one = trace_bytes(probe.model(A), probe.data(cell).x_train.shape[1:], DATA.n_train)
+    assert probe.cached_bytes() == 0 and probe.trace(A, cell, "train") and probe.cached_bytes() == one
+    ctx = Context(zoo, CONFIG, cache_bytes=int(1.5 * one))
+    for spec in (A, B):
+        ctx.trace(spec, cell, "train")
+    assert ctx.cached_bytes() == one  # A was evicted when B arrived
+    assert ctx.trace(B, cell, "train") is ctx.trace(B, cell, "train")  # B is still cached
+
+
+def test_half_precision_cache_halves_memory_and_keeps_the_answer(zoo):
+    cell = Cell(A, "layer1.0", B, "layer2.0")
+    full, half = Context(zoo, CONFIG), Context(zoo, CONFIG, cache_dtype=torch.float16)
+    assert half.trace(A, cell, "test")["layer1.0"].dtype == torch.float16
+    assert half.trace(A, cell, "test")["logits"].dtype == torch.float32
+    spatial = [c for c in half.model(A).spatial_cuts]
+    assert sum(half.trace(A, cell, "test")[c].nbytes for c in spatial) * 2 == \
+        sum(full.trace(A, cell, "test")[c].nbytes for c in spatial)
+    for name in ("tlm", "dm", "linear_cka"):
+        r_full, r_half = methods.get(name).evaluate(full, cell), methods.get(name).evaluate(half, cell)
+        key = "score" if "score" in r_full else "accuracy"
+        assert r_half[key] == pytest.approx(r_full[key], abs=0.03), name
+
+
+def test_evaluating_many_cells_equals_evaluating_each(zoo):
+    ctx = Context(zoo, CONFIG)
+    cells = [Cell(A, i, B, j) for j in ("layer1.0", "layer2.0") for i in ("stem", "layer2.0")]
+    together = methods.get("tlm").evaluate_many(ctx, cells)
+    for cell, r in zip(cells, together):
+        alone = methods.get("tlm").evaluate(ctx, cell)
+        assert r["accuracy"] == pytest.approx(alone["accuracy"], abs=0.011), cell.string_id()
+        assert r["fit_r2"] == pytest.approx(alone["fit_r2"], abs=1e-3), cell.string_id()
+
+
+def test_groups_split_by_receiver_cut_and_size():
+    cells = [Cell(A, i, B, j) for j in ("stem", "layer1.0") for i in ("stem", "layer1.0", "layer2.0")]
+    cells.append(Cell(A, "stem", A, "stem"))
+    assert methods.groups(cells, size=2) == [[0, 1], [2], [3, 4], [5], [6]]
