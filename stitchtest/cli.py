@@ -1,4 +1,6 @@
-"""The ``stitchtest`` command: inspect the zoo and the registered methods."""
+"""The ``stitchtest`` command: inspect the zoo and the registered methods, re-render reports from
+stored rows, compare a run with a baseline. Exit status: 0 fine, 1 a regression (or nothing to
+report), 2 unusable input (the message names the file and line)."""
 from __future__ import annotations
 
 import argparse
@@ -6,6 +8,9 @@ import sys
 from typing import List, Optional
 
 from tabulate import tabulate
+
+from .baseline import DEFAULT_TOL
+from .results import ResultsError
 
 
 def default_zoo_specs():
@@ -46,20 +51,37 @@ def cmd_methods(args) -> int:
 
 
 def cmd_report(args) -> int:
-    """Re-render the reports from stored rows, without recomputing anything."""
+    """Re-render the reports from stored rows (a results directory or a baseline file), without
+    recomputing anything; the run's settings come from its ``run`` row when it has one."""
     from pathlib import Path
 
     from .report import write_reports
-    from .results import load_rows
+    from .results import load_rows, read_rows
 
-    rows = load_rows(Path(args.results))
+    source = Path(args.results)
+    rows = read_rows(source) if source.is_file() else load_rows(source)
     if not rows:
         print(f"no result rows in {args.results}", file=sys.stderr)
         return 1
-    paths = write_reports(rows, Path(args.output), {"command": "stitchtest report " + args.results,
+    run = next((r for r in rows if r["kind"] == "run"), {})
+    settings = {k: v for k, v in run.items() if k not in ("kind", "key", "time", "worker", "command")}
+    if "command" in run:
+        settings["run_command"] = run["command"]
+    paths = write_reports(rows, Path(args.output), {**settings, "command": "stitchtest report " + args.results,
                                                      "source": args.results})
     print(f"{len(rows)} rows -> {len(paths)} files in {args.output}")
     return 0
+
+
+def cmd_compare(args) -> int:
+    """List changed checks and moved readouts; 1 on a regression (or drift, if asked), else 0."""
+    from .baseline import compare, load, render
+
+    comparison = compare(load(args.new), load(args.baseline), args.tol)
+    print(f"{args.new} against the baseline {args.baseline}: "
+          + ("REGRESSION" if comparison.failed(args.fail_on_drift) else "no regression"))
+    print(render(comparison))
+    return 1 if comparison.failed(args.fail_on_drift) else 0
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -73,13 +95,28 @@ def main(argv: Optional[List[str]] = None) -> int:
     z.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N")
     z.set_defaults(func=cmd_zoo)
     r = sub.add_parser("report", help="re-render markdown reports from a results directory (no recomputation)")
-    r.add_argument("results", help="directory with results-*.jsonl (default of pytest --results-dir: results/)")
+    r.add_argument("results", help="directory with results-*.jsonl (pytest's --results-dir, default results/), "
+                                   "or a baseline file")
     r.add_argument("-o", "--output", default="reports", help="report directory (default: reports/)")
     r.set_defaults(func=cmd_report)
     m = sub.add_parser("methods", help="list registered objectives and measures and where they come from")
     m.set_defaults(func=cmd_methods)
+    c = sub.add_parser("compare", help="compare results with a baseline: changed checks, moved readouts; "
+                                       "exit 1 on a regression")
+    c.add_argument("new", help="the run to judge: a results directory or a baseline file")
+    c.add_argument("baseline", help="what it is judged against: a baseline file (pytest --save-baseline) "
+                                    "or a results directory")
+    c.add_argument("--tol", type=float, default=DEFAULT_TOL,
+                   help=f"list readouts that moved by more than this, absolute (default: {DEFAULT_TOL})")
+    c.add_argument("--fail-on-drift", action="store_true",
+                   help="a readout that moved beyond --tol is a regression too (exit 1)")
+    c.set_defaults(func=cmd_compare)
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except ResultsError as e:  # a malformed or mismatched file: the message names it
+        print(f"stitchtest {args.command}: error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

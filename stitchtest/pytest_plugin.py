@@ -3,7 +3,8 @@
 Registered through the ``pytest11`` entry point, so any ``pytest`` run in an environment with
 stitchtest installed has the options; nothing here does work unless a testbed asks for a
 fixture. Workers compute cells and append rows to their own results file; the controller
-(never a worker) merges the rows and writes the reports when the session ends.
+(never a worker) merges the rows and writes the reports when the session ends, then compares
+them with a baseline (``--baseline``) or saves one (``--save-baseline``).
 """
 from __future__ import annotations
 
@@ -37,6 +38,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="where computed cells are appended as JSON lines, one file per worker (default: results/)")
     group.addoption("--resume", action="store_true",
                     help="keep the results of an earlier, interrupted run and skip the cells already there")
+    group.addoption("--baseline", default=None, metavar="FILE",
+                    help="compare with a baseline (from --save-baseline): fail the session when a check that "
+                         "passed there fails now or has gone missing; checks that failed there too run as xfail")
+    group.addoption("--save-baseline", default=None, metavar="FILE",
+                    help="write this run's settings, cells and checks to FILE at session end, as a baseline")
+    group.addoption("--baseline-tol", type=float, default=None, metavar="X",
+                    help="list readouts that moved by more than X (absolute) from the baseline (default: 0.02)")
 
 
 def _is_worker(config: pytest.Config) -> bool:
@@ -69,15 +77,67 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.loadgroup = True  # workers re-parse the command line, so they learn it here
     config.addinivalue_line("markers", "testbed(name): a stitchtest audit suite")
     config._stitchtest_start = time.time()
+    if _is_worker(config) or not _runs_testbeds(config):
+        return
+    run = _run_row(config)
+    _load_baseline(config, run)  # before anything is deleted: a bad baseline must not cost results
     results = Path(config.getoption("results_dir"))
-    if not _is_worker(config) and not config.getoption("resume") and _runs_testbeds(config) and results.exists():
+    if not config.getoption("resume") and results.exists():
         shutil.rmtree(results)  # a fresh run; --resume keeps what an interrupted run computed
+    from .results import ResultsWriter
+
+    ResultsWriter(results, "controller").append(run)
+
+
+def _run_row(config: pytest.Config) -> dict:
+    """The settings that make two runs comparable, stored with the results and in baselines."""
+    from .baseline import run_row
+    from .data import DataError, DataSpec
+    from .scales import SCALES
+    from .zoo import versions
+
+    try:
+        data = DataSpec.parse(config.getoption("data")).string_id()
+    except DataError as e:
+        raise pytest.UsageError(f"--data: {e}") from None
+    seeds = SCALES[config.getoption("scale")].with_seeds(config.getoption("seeds")).seeds
+    return run_row(config.getoption("scale"), data, seeds, methods=config.getoption("methods") or "all",
+                   versions=versions(), command="pytest " + " ".join(sys.argv[1:]))
+
+
+def _load_baseline(config: pytest.Config, run: dict) -> None:
+    """Read and vet ``--baseline`` (and the ``--save-baseline`` target) now, on the controller, so a
+    bad one fails in seconds, not at the end of the run."""
+    path, target = config.getoption("baseline"), config.getoption("save_baseline")
+    config._stitchtest_baseline = None
+    if target and Path(target).is_dir():
+        raise pytest.UsageError(f"--save-baseline: {target} is a directory; give a file name")
+    if not path:
+        return
+    from .baseline import baseline_failures, check_match, load
+    from .results import ResultsError
+
+    try:
+        base = load(path)
+        check_match(run, base)
+    except ResultsError as e:
+        raise pytest.UsageError(f"--baseline: {e}") from None
+    config._stitchtest_baseline = base
+    config._stitchtest_baseline_failures = baseline_failures(base)
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node) -> None:
     """Tell each xdist worker that the controller schedules by group (see pytest_configure)."""
     node.workerinput["stitchtest_loadgroup"] = node.config.getvalue("dist") == "loadgroup"
+    node.workerinput["stitchtest_baseline_failures"] = sorted(_baseline_failures(node.config))
+
+
+def _baseline_failures(config: pytest.Config) -> set:
+    """Keys of the checks that failed in ``--baseline`` (workers learn them from the controller)."""
+    if _is_worker(config):
+        return set(config.workerinput.get("stitchtest_baseline_failures", ()))
+    return getattr(config, "_stitchtest_baseline_failures", set())
 
 
 def _runs_testbeds(config: pytest.Config) -> bool:
@@ -142,13 +202,16 @@ class _Expect:
         return getattr(self._audit, name)
 
     def expect(self, testbed: str, check: str, method, readout: str, outcome) -> None:
-        """Record the outcome; assert it unless only reported; known failures are strict xfails."""
+        """Record the outcome; assert it unless only reported; known failures are strict xfails,
+        and so (not strict) are failures that ``--baseline`` recorded too: only new ones fail."""
         row = self._audit.check(testbed, check, method, readout, outcome)
         message = f"{method.name}: {testbed}/{check} on {readout}: {outcome.figure}"
         if row["outcome"] == "reported":
             return
         if row["outcome"] in ("known-fail", "unexpected-pass"):
             self._request.applymarker(pytest.mark.xfail(strict=True, reason=row["reason"]))
+        elif row["outcome"] == "fail" and row["key"] in _baseline_failures(self._request.config):
+            self._request.applymarker(pytest.mark.xfail(reason="failed in the --baseline run too"))
         assert outcome.passed, message
 
 
@@ -158,7 +221,8 @@ def audit(stitchtest_audit, request: pytest.FixtureRequest) -> _Expect:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """On the controller only: merge every worker's rows and write the reports."""
+    """On the controller only: merge every worker's rows, write the reports, then compare with
+    ``--baseline`` (a regression fails the session) and write ``--save-baseline``."""
     config = session.config
     if _is_worker(config) or not _runs_testbeds(config):
         return
@@ -166,7 +230,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from .results import load_rows
 
     rows = load_rows(Path(config.getoption("results_dir")))
-    if not rows:
+    if not any(r["kind"] in ("cell", "check") for r in rows):  # nothing ran (--collect-only, -k nothing)
         return
     import torch
 
@@ -186,3 +250,36 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if reporter is not None:
         reporter.write_sep("-", f"stitchtest: {len(rows)} rows -> {', '.join(str(p) for p in paths[:3])}"
                            + (" ..." if len(paths) > 3 else ""))
+    _baseline_finish(session, rows, reporter)
+
+
+def _baseline_finish(session: pytest.Session, rows: list, reporter) -> None:
+    """Compare with ``--baseline`` and save ``--save-baseline``; the results files are never touched."""
+    from .baseline import DEFAULT_TOL, BaselineError, Results, compare, render, save
+
+    config = session.config
+
+    def write(text: str, **markup) -> None:
+        reporter.write_line(text, **markup) if reporter is not None else print(text)
+
+    base, target = getattr(config, "_stitchtest_baseline", None), config.getoption("save_baseline")
+    if (base is not None or target) and session.exitstatus == pytest.ExitCode.INTERRUPTED:
+        write("stitchtest: interrupted, so the baseline is neither compared nor saved")
+        return
+    results = Results(Path(config.getoption("results_dir")), rows)
+    if base is not None:
+        tol = config.getoption("baseline_tol")
+        try:
+            comparison = compare(results, base, DEFAULT_TOL if tol is None else tol)
+        except BaselineError as e:
+            write(f"stitchtest: --baseline: {e}", red=True)
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR
+        else:
+            verdict = "REGRESSION" if comparison.failed() else "no regression"
+            write(f"stitchtest: compared with baseline {base.path}: {verdict}", red=comparison.failed(), bold=True)
+            write(render(comparison, limit=20))
+            if comparison.failed():
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if target:
+        save(results, target)
+        write(f"stitchtest: baseline saved to {target}")

@@ -18,7 +18,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Set
+from typing import Any, Dict, Iterable, List, Set, Tuple
 
 import numpy as np
 
@@ -68,20 +68,25 @@ def _is_json(line: bytes) -> bool:
     return True
 
 
-def _read(path: Path, tolerate_unfinished_tail: bool) -> List[Row]:
-    """Rows of one file; blank lines are ignored."""
+def numbered_rows(path: os.PathLike | str, tolerate_unfinished_tail: bool) -> List[Tuple[int, Row]]:
+    """(line number, row) of one file; blank lines are ignored. Line numbers are for messages."""
+    path = Path(path)
     lines = path.read_bytes().split(b"\n")
     # After the final newline split() leaves b"": anything else there is an unterminated line.
-    rows = [_parse(line, path, n) for n, line in enumerate(lines[:-1], 1) if line.strip()]
+    rows = [(n, _parse(line, path, n)) for n, line in enumerate(lines[:-1], 1) if line.strip()]
     n, tail = len(lines), lines[-1]
     if not tail.strip():
         return rows
     # Any proper prefix of a JSON object is invalid JSON: an unterminated one is an interrupted write.
     if tolerate_unfinished_tail and not _is_json(tail):
-        warnings.warn(f"{path}:{n}: skipping an unfinished last line (interrupted write)", stacklevel=3)
+        warnings.warn(f"{path}:{n}: skipping an unfinished last line (interrupted write)", stacklevel=4)
     else:
-        rows.append(_parse(tail, path, n))
+        rows.append((n, _parse(tail, path, n)))
     return rows
+
+
+def _read(path: Path, tolerate_unfinished_tail: bool) -> List[Row]:
+    return [row for _, row in numbered_rows(path, tolerate_unfinished_tail)]
 
 
 class ResultsWriter:
@@ -152,13 +157,14 @@ def checks(rows: Iterable[Row]) -> List[Row]:
 
 
 def save_rows(rows: Iterable[Row], path: os.PathLike | str) -> None:
-    """Write a single-file JSONL (a baseline), sorted by kind and key so it diffs cleanly.
+    """Write a single-file JSONL (a baseline), sorted by kind and key so it diffs cleanly; ``run``
+    rows (the run's settings) come first, so a reader meets them at the top.
 
     The file is replaced atomically: a reader never sees half of it.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    ordered = sorted(rows, key=lambda r: (str(r.get("kind")), str(r.get("key"))))
+    ordered = sorted(rows, key=lambda r: (r.get("kind") != "run", str(r.get("kind")), str(r.get("key"))))
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:

@@ -53,3 +53,59 @@ def test_zoo_prune_removes_only_what_cannot_load(tmp_path, capsys):
     assert "pruned 4 files" in out and "1 models" in out
     assert all(p.exists() for p in good.paths(spec))
     assert not ckpt.exists() and not (tmp_path / "abc.pt.tmp").exists()
+
+
+def _results_dir(path, outcome="pass", accuracy=0.9, scale="smoke"):
+    from stitchtest.baseline import run_row
+    from stitchtest.results import ResultsWriter
+
+    writer = ResultsWriter(path, "gw0")
+    writer.append(run_row(scale, "digits", 3))
+    writer.append({"kind": "cell", "key": "k0", "testbed": "tb", "method": "dm", "method_id": "dm()", "pair": "a->b",
+                   "seed": 0, "sender_cut": "stem", "receiver_cut": "stem", "readouts": {"accuracy": accuracy}})
+    writer.append({"kind": "check", "key": "tb|c|dm", "testbed": "tb", "check": "c", "method": "dm",
+                   "outcome": outcome, "value": accuracy})
+    return path
+
+
+def test_compare_exits_1_on_a_regression_and_lists_it(tmp_path, capsys):
+    from stitchtest.baseline import load, save
+
+    baseline = tmp_path / "baseline.jsonl"
+    save(load(_results_dir(tmp_path / "old")), baseline)
+    assert main(["compare", str(_results_dir(tmp_path / "same")), str(baseline)]) == 0
+    assert "no regression" in capsys.readouterr().out
+    assert main(["compare", str(_results_dir(tmp_path / "worse", outcome="fail")), str(baseline)]) == 1
+    out = capsys.readouterr().out
+    assert "REGRESSION" in out and "| tb/c " in out and "| pass " in out and "| fail " in out
+
+
+def test_compare_drift_fails_only_with_the_flag(tmp_path, capsys):
+    old, new = _results_dir(tmp_path / "old"), _results_dir(tmp_path / "new", accuracy=0.8)
+    assert main(["compare", str(new), str(old)]) == 0
+    assert "-0.100" in capsys.readouterr().out
+    assert main(["compare", str(new), str(old), "--fail-on-drift"]) == 1
+    assert main(["compare", str(new), str(old), "--tol", "0.2", "--fail-on-drift"]) == 0
+
+
+def test_compare_bad_input_exits_2_naming_file_and_line(tmp_path, capsys):
+    new = _results_dir(tmp_path / "new")
+    bad = tmp_path / "baseline.jsonl"
+    bad.write_text('{"kind": "run", "key": "run"}\n{"kind": "cell", "key": \n')
+    assert main(["compare", str(new), str(bad)]) == 2
+    assert f"{bad}:2: not valid JSON" in capsys.readouterr().err
+    other = _results_dir(tmp_path / "other", scale="small")
+    assert main(["compare", str(new), str(other)]) == 2
+    assert "results-gw0.jsonl:1: baseline is from another setting: scale 'small'" in capsys.readouterr().err
+    assert main(["report", str(bad), "-o", str(tmp_path / "out")]) == 2
+    assert not (tmp_path / "out").exists()
+
+
+def test_report_from_a_baseline_file_shows_the_run_settings(tmp_path, capsys):
+    from stitchtest.baseline import load, save
+
+    baseline = tmp_path / "baseline.jsonl"
+    save(load(_results_dir(tmp_path / "results")), baseline)
+    assert main(["report", str(baseline), "-o", str(tmp_path / "out")]) == 0
+    summary = (tmp_path / "out" / "summary.md").read_text()
+    assert "| scale " in summary and "| smoke " in summary and "tb/c" in summary

@@ -60,7 +60,8 @@ def rows(project):
 def test_options_are_in_a_named_group_with_help(project):
     result = project.runpytest_subprocess("--help")
     result.stdout.fnmatch_lines(["*stitchtest: audit functional-similarity methods*", "*--scale*smoke*",
-                                 "*--methods*", "*--report-dir*", "*--resume*"])
+                                 "*--methods*", "*--report-dir*", "*--resume*", "*--baseline=FILE*",
+                                 "*--save-baseline=FILE*"])
 
 
 def test_run_records_rows_checks_and_writes_reports(project):
@@ -117,7 +118,7 @@ def test_known_failures_are_strict_xfails(project):
 def test_xdist_workers_share_the_work_and_the_controller_reports(project):
     result = run(project, "-n", "2")
     result.assert_outcomes(passed=2, failed=2)
-    workers = {r["worker"] for r in rows(project)}
+    workers = {r["worker"] for r in rows(project) if r["kind"] != "run"}
     assert workers <= {"gw0", "gw1"} and workers
     for method in ("dm", "linear_cka"):  # a (testbed, method) group stays on one worker
         assert len({r["worker"] for r in rows(project) if r["kind"] == "cell" and r["method"] == method}) == 1
@@ -129,3 +130,63 @@ def test_unknown_method_is_a_clear_error(project):
     result = project.runpytest_subprocess("testbeds", "--methods", "nope")
     assert result.ret != 0
     result.stdout.fnmatch_lines(["*unknown method 'nope'*"])
+
+
+def _edit_rows(path, edit):
+    """Rewrite a baseline file row by row (``edit`` returns the row, changed or not)."""
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    path.write_text("".join(json.dumps(edit(r)) + "\n" for r in lines))
+
+
+def test_baseline_saved_then_failures_it_records_are_xfails_and_regressions_fail(project):
+    base = project.path / "base.jsonl"
+    run(project, "--save-baseline", str(base)).assert_outcomes(passed=2, failed=2)
+    saved = [json.loads(line) for line in base.read_text().splitlines()]
+    assert saved[0]["kind"] == "run" and (saved[0]["scale"], saved[0]["seeds"]) == ("smoke", 2)
+    assert {r["outcome"] for r in saved if r["kind"] == "check"} == {"pass", "fail"}
+
+    result = run(project, "--baseline", str(base), "-n", "2")  # workers learn the baseline's failures
+    result.assert_outcomes(passed=2, xfailed=2)
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["*compared with baseline*no regression*"])
+
+    def passed_before(row):  # as if dm's impossible check had passed, and a check had existed since
+        if row.get("key") == "tiny|impossible|dm":
+            return {**row, "outcome": "pass"}
+        return row
+
+    _edit_rows(base, passed_before)
+    with open(base, "a") as f:
+        f.write(json.dumps({"kind": "check", "key": "tiny|vanished|dm", "testbed": "tiny", "check": "vanished",
+                            "method": "dm", "outcome": "pass"}) + "\n")
+    result = run(project, "--baseline", str(base))
+    result.assert_outcomes(passed=2, failed=1, xfailed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*compared with baseline*REGRESSION*",
+                                 "*tiny/impossible*dm*pass*fail*REGRESSION*",
+                                 "*tiny/vanished*dm*pass*MISSING*REGRESSION*"])
+
+
+def test_a_bad_baseline_fails_at_once_and_keeps_the_results(project):
+    run(project)
+    before = rows(project)
+    bad = project.path / "bad.jsonl"
+    bad.write_text('{"kind": "run", "key": "run", "scale": "smoke"}\nnot json\n')
+    result = run(project, "--baseline", str(bad))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*--baseline: {bad}:2: not valid JSON*"])
+    assert rows(project) == before  # the earlier run's results were not deleted
+
+    other = project.path / "other.jsonl"
+    run(project, "--save-baseline", str(other))
+    _edit_rows(other, lambda r: {**r, "scale": "small"} if r["kind"] == "run" else r)
+    result = run(project, "--baseline", str(other))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*{other}:1: baseline is from another setting: scale 'small'*"])
+
+
+def test_a_run_that_computes_nothing_keeps_the_reports(project):
+    run(project)
+    summary = (project.path / "reports" / "summary.md").read_text()
+    run(project, "--collect-only")
+    assert (project.path / "reports" / "summary.md").read_text() == summary
