@@ -11,9 +11,12 @@ What. One full cross-layer matrix of the default zoo: R1111 width 8 on digits, A
 every spatial cut -> B (seed 1) at every spatial cut (5 x 5 = 25 cells), with TLM, FuLA and DM,
 computed two ways:
 
-1. library: ``methods.get(name).evaluate(ctx, Cell(A, i, B, j))`` with one shared
-   ``Context(zoo, StitchConfig(steps=S))`` (frozen activations computed once; least-squares
-   initialisation; DM is the closed-form least-squares stitch, no SGD);
+1. library: ``methods.get(name).evaluate_many(ctx, cells into B@j)`` per receiver cut j, with one
+   shared ``Context(zoo, StitchConfig(steps=S))``, exactly as a testbed computes a matrix: frozen
+   activations computed once (by inference copies with BatchNorm folded in, channels-last);
+   least-squares initialisation; the stitches into one receiver cut trained together through one
+   pass of the shared suffix (``--group``; bf16 autocast on CUDA); DM is the closed-form
+   least-squares stitch, no SGD;
 2. naive reference, written out below: one stitch at a time, random (PyTorch default)
    initialisation, a ``DataLoader`` over the training images (shuffle, batch 128), the frozen
    sender prefix -- and the receiver's targets where the loss needs them -- recomputed under
@@ -30,7 +33,9 @@ How. ``torch.set_num_threads`` is set from ``--threads`` (default 2). Models com
 cache (trained in seconds if missing) and are loaded before any timing starts.
 
     python benchmarks/pipeline.py [--steps 200] [--objectives tlm,fula,dm] [--cells 25] [--threads 2]
-                                  [--write-report reports/performance.md]
+                                  [--group 8] [--write-report reports/performance-run.md]
+    python benchmarks/pipeline.py --memory     # the activation-cache size formula, default and paper scale
+    python benchmarks/pipeline.py --scaling    # full-matrix time as cuts and data grow (library only)
 """
 from __future__ import annotations
 
@@ -64,15 +69,16 @@ NAIVE = {"tlm": TLM(), "fula": FuLA(), "dm": DM(sgd=True)}
 # 1. the library pipeline
 # ----------------------------------------------------------------------------------------------
 
-def library_cell(ctx: Context, name: str, cell: Cell) -> float:
-    """One cell the library's way: shared frozen activations, least-squares init, ``fit_stitch``."""
-    return methods.get(name).evaluate(ctx, cell)["accuracy"]
+def library_cells(ctx: Context, name: str, cells: List[Cell]) -> List[float]:
+    """Cells the library's way (as ``Audit.cells`` does): shared frozen activations, least-squares
+    init, the stitches into one receiver cut trained together."""
+    return [r["accuracy"] for r in methods.get(name).evaluate_many(ctx, cells)]
 
 
-def library_context(zoo: Zoo, steps: int, cell: Cell) -> Tuple[Context, float]:
+def library_context(zoo: Zoo, config: StitchConfig, cell: Cell) -> Tuple[Context, float]:
     """One context for every cell and objective, with A's and B's full traces (train and test)
     computed up front and timed on their own, so no objective's figure depends on running first."""
-    ctx = Context(zoo, StitchConfig(steps=steps))
+    ctx = Context(zoo, config)
     t = time.perf_counter()
     for split in ("train", "test"):
         ctx.pair(cell, split)
@@ -152,6 +158,57 @@ def naive_cell(zoo: Zoo, ds: Dataset, name: str, cell: Cell, steps: int, init: s
 # 3. run both, compare, report
 # ----------------------------------------------------------------------------------------------
 
+def memory_table() -> Tuple[List[list], List[str]]:
+    """The cache-size formula (``context.trace_bytes``) at the default and the paper scale."""
+    from stitchtest.context import trace_bytes
+    from stitchtest.models import build
+
+    settings = [  # (scale, data, arch, width, channels, size, train, test)
+        ("smoke (default)", "digits", "R1111", 8, 1, 16, 1400, 397),
+        ("small", "MNIST", "R2222", 8, 1, 32, 8000, 2000),
+        ("paper", "CIFAR-10", "resnet18", 64, 3, 32, 50000, 10000),
+        ("paper", "CIFAR-10", "resnet34", 64, 3, 32, 50000, 10000),
+    ]
+    rows = []
+    for scale, data, arch, width, ch, size, n_train, n_test in settings:
+        model = build(arch, width, ch)
+        per_image = trace_bytes(model, (ch, size, size), 1)
+        fp32 = trace_bytes(model, (ch, size, size), n_train + n_test)
+        fp16 = trace_bytes(model, (ch, size, size), n_train + n_test, torch.float16)
+        rows.append([scale, data, f"{arch} w{width}", f"{n_train}+{n_test}", f"{per_image / 1e3:.1f} KB",
+                     f"{fp32 / 2**30:.2f} GiB", f"{fp16 / 2**30:.2f} GiB", f"{2 * fp32 / 2**30:.2f} GiB"])
+    headers = ["scale", "data", "model", "images (train+test)", "trace per image (fp32)",
+               "one model, fp32", "one model, fp16", "one cell's pair, fp32"]
+    return rows, headers
+
+
+def scaling_table(steps: int, archs=("R1111", "R2222", "R3463"), sizes=(700, 1400)) -> Tuple[List[list], List[str]]:
+    """Library time for a full cut x cut matrix (TLM and closed-form DM) as cuts and data grow."""
+    from stitchtest.data import DataSpec
+
+    zoo, rows = Zoo(), []
+    for arch in archs:
+        for n_train in sizes:
+            data = DataSpec(n_train=n_train)
+            a, b = ModelSpec(arch=arch, data=data, seed=0), ModelSpec(arch=arch, data=data, seed=1)
+            zoo.model(a), zoo.model(b)
+            cuts = zoo.model(a).spatial_cuts
+            cells = [Cell(a, i, b, j) for i in cuts for j in cuts]
+            ctx, precompute = library_context(zoo, StitchConfig(steps=steps), cells[0])
+            times = {}
+            for name in ("dm", "tlm"):
+                t = time.perf_counter()
+                for j in cuts:
+                    library_cells(ctx, name, [c for c in cells if c.receiver_cut == j])
+                times[name] = time.perf_counter() - t
+            rows.append([arch, len(cuts), len(cells), n_train, f"{precompute:.1f}", f"{times['dm']:.1f}",
+                         f"{times['tlm']:.1f}", f"{times['tlm'] / len(cells):.2f}"])
+            print("  scaling", rows[-1], flush=True)
+    headers = ["arch", "cuts", "cells", "train images", "precompute s", "DM matrix s", f"TLM matrix s ({steps} steps)",
+               "TLM s per cell"]
+    return rows, headers
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=200, help="Adam steps per stitch, both pipelines (200)")
@@ -159,11 +216,21 @@ def main() -> None:
     ap.add_argument("--cells", type=int, default=25, help="compute only the first N of the 25 cells")
     ap.add_argument("--width", type=int, default=8)
     ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    ap.add_argument("--group", type=int, default=StitchConfig().group,
+                    help="library: stitches trained together per pass (StitchConfig.group; 1 = one at a time)")
     ap.add_argument("--naive-init", default="random", choices=["random", "least_squares"],
                     help="the naive stitch's initialisation; least_squares is a control, not the reference")
+    ap.add_argument("--memory", action="store_true", help="print the activation-cache size table and exit")
+    ap.add_argument("--scaling", action="store_true", help="run the scaling study (library only) and exit")
     ap.add_argument("--write-report", default="", help="also write the figures as markdown to this path")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    extra: List[Tuple[List[list], List[str]]] = []
+    if args.memory or args.scaling:
+        extra.append(memory_table() if args.memory else scaling_table(args.steps))
+        print(tabulate(extra[0][0], headers=extra[0][1], tablefmt="github"))
+        _write(args.write_report, extra, "python " + " ".join(sys.argv), "")
+        return
     names = [n.strip() for n in args.objectives.split(",") if n.strip()]
     unknown = [n for n in names if n not in NAIVE]
     if unknown:
@@ -178,13 +245,13 @@ def main() -> None:
     cuts = zoo.model(a).spatial_cuts
     cells = [Cell(a, i, b, j) for i in cuts for j in cuts][: args.cells]
 
-    # Both pipelines, cell by cell, interleaved: on a shared machine a burst of load from another
-    # process then hits both alike, not whichever pipeline happened to be running.
+    # Both pipelines, one receiver cut at a time, interleaved: on a shared machine a burst of load
+    # from another process then hits both alike, not whichever pipeline happened to be running.
     start = time.perf_counter()
-    ctx, precompute = library_context(zoo, args.steps, cells[0])
+    ctx, precompute = library_context(zoo, StitchConfig(steps=args.steps, group=args.group), cells[0])
     ds = training_data(b, zoo.device)
-    print(f"shared activation precompute (library) {precompute:.2f} s; {len(cells)} cells, {args.steps} steps",
-          flush=True)
+    print(f"shared activation precompute (library) {precompute:.2f} s; {len(cells)} cells, {args.steps} steps, "
+          f"device {zoo.device}, group {args.group}", flush=True)
     lib_acc: Dict[Tuple[str, Cell], float] = {}
     naive_acc: Dict[Tuple[str, Cell], float] = {}
     lib_s = {name: 0.0 for name in names}
@@ -193,19 +260,22 @@ def main() -> None:
     naive_cell_s: Dict[str, List[float]] = {name: [] for name in names}
     load_before = os.getloadavg()[0]
     for name in names:
-        for cell in cells:
+        for j in dict.fromkeys(c.receiver_cut for c in cells):
+            group = [c for c in cells if c.receiver_cut == j]
             t = time.perf_counter()
-            lib_acc[name, cell] = library_cell(ctx, name, cell)
+            for cell, acc in zip(group, library_cells(ctx, name, group)):
+                lib_acc[name, cell] = acc
             t_lib = time.perf_counter() - t
-            t = time.perf_counter()
-            naive_acc[name, cell] = naive_cell(zoo, ds, name, cell, args.steps, args.naive_init)
-            t_naive = time.perf_counter() - t
             lib_s[name] += t_lib
-            naive_s[name] += t_naive
-            lib_cell_s[name].append(t_lib)
-            naive_cell_s[name].append(t_naive)
-            print(f"  {name:5s} {cell.sender_cut:>8s} -> {cell.receiver_cut:<8s} library {lib_acc[name, cell]:.3f} "
-                  f"({t_lib:5.2f} s)  naive {naive_acc[name, cell]:.3f} ({t_naive:5.2f} s)", flush=True)
+            lib_cell_s[name] += [t_lib / len(group)] * len(group)
+            for cell in group:
+                t = time.perf_counter()
+                naive_acc[name, cell] = naive_cell(zoo, ds, name, cell, args.steps, args.naive_init)
+                t_naive = time.perf_counter() - t
+                naive_s[name] += t_naive
+                naive_cell_s[name].append(t_naive)
+                print(f"  {name:5s} {cell.sender_cut:>8s} -> {cell.receiver_cut:<8s} library {lib_acc[name, cell]:.3f} "
+                      f"({t_lib / len(group):5.2f} s)  naive {naive_acc[name, cell]:.3f} ({t_naive:5.2f} s)", flush=True)
     total = time.perf_counter() - start
     load_after = os.getloadavg()[0]
 
@@ -252,7 +322,8 @@ def main() -> None:
     dm_headers = ["DM", "seconds", "cells/s", "mean stitched acc"]
 
     machine = (f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, "
-               f"{torch.get_num_threads()} threads, Python {platform.python_version()}")
+               f"{torch.get_num_threads()} threads, Python {platform.python_version()}, device {zoo.device}"
+               + (f" ({torch.cuda.get_device_name()})" if zoo.device.type == "cuda" else ""))
     command = "python " + " ".join(sys.argv)
     print()
     print(f"{machine}; {len(cells)} cells; steps {args.steps}; naive init {args.naive_init}; total {total:.1f} s "
@@ -268,17 +339,22 @@ def main() -> None:
     print()
     print(tabulate(cell_rows, headers=cell_headers, tablefmt="github"))
 
-    if args.write_report:
-        with open(args.write_report, "w") as f:
-            f.write(f"<!-- generated by: {command} -->\n")
-            f.write(f"machine: {machine}; cells: {len(cells)}; steps: {args.steps}; naive init: {args.naive_init}; "
-                    f"wall time of both pipelines: {total:.1f} s; shared precompute: {precompute:.2f} s; "
-                    f"1-min load average {load_before:.2f} before, {load_after:.2f} after\n\n")
-            for rows, headers in ((speed, speed_headers), (agree, agree_headers), (dm_rows, dm_headers),
-                                  (cell_rows, cell_headers)):
-                if rows:
-                    f.write(tabulate(rows, headers=headers, tablefmt="github") + "\n\n")
+    header = (f"machine: {machine}; cells: {len(cells)}; steps: {args.steps}; group: {args.group}; "
+              f"naive init: {args.naive_init}; wall time of both pipelines: {total:.1f} s; shared precompute: "
+              f"{precompute:.2f} s; 1-min load average {load_before:.2f} before, {load_after:.2f} after")
+    _write(args.write_report, [(speed, speed_headers), (agree, agree_headers), (dm_rows, dm_headers),
+                               (cell_rows, cell_headers)], command, header)
 
+
+def _write(path: str, tables, command: str, header: str) -> None:
+    """The tables as markdown (to paste into reports/performance.md), if a path was given."""
+    if not path:
+        return
+    with open(path, "w") as f:
+        f.write(f"<!-- generated by: {command} -->\n{header}\n\n")
+        for rows, headers in tables:
+            if rows:
+                f.write(tabulate(rows, headers=headers, tablefmt="github") + "\n\n")
 
 if __name__ == "__main__":
     main()

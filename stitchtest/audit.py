@@ -43,7 +43,7 @@ class Audit:
     def __init__(self, scale: Scale, data: DataSpec, zoo: Zoo, writer: ResultsWriter,
                  done: Optional[Dict[str, dict]] = None, progress: Callable[[str], None] = lambda s: None):
         self.scale, self.data, self.zoo, self.writer = scale, data, zoo, writer
-        self.context = Context(zoo, scale.stitch())
+        self.context = Context(zoo, scale.stitch(), **scale.context_options())
         self.done: Dict[str, dict] = dict(done or {})
         self.progress = progress
         self.computed = 0
@@ -103,10 +103,21 @@ class Audit:
         return row
 
 
+    def exhibit(self, testbed: str, name: str, title: str, text: str = "", table: Optional[dict] = None,
+                images: Optional[dict] = None) -> dict:
+        """Record a reported table or image grid (``{"headers", "rows"}``, ``{"labels", "images"}``)
+        for the testbed's report; like every row it is written at once and re-rendered by
+        ``stitchtest report``."""
+        row = {"kind": "exhibit", "key": f"{testbed}|{name}", "testbed": testbed, "name": name, "title": title,
+               "text": text, "table": table, "images": images}
+        self.writer.append(row)
+        return row
+
+
 def _brief(readouts: dict) -> str:
     if "failure" in readouts:
         return f"FAILED: {readouts['failure']}"
-    keys = [k for k in ("accuracy", "latent_error", "robust_accuracy", "score") if k in readouts]
+    keys = [k for k in ("accuracy", "latent_error", "robust_accuracy", "score", "ev", "es") if k in readouts]
     return " ".join(f"{k}={readouts[k]:.3f}" for k in keys)
 
 

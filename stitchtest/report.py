@@ -23,7 +23,7 @@ from .ids import short_hash
 from .results import Row, cells, checks
 
 #: Cell readouts shown in the tables, in this order (per-cut readouts like ``latent_error@x`` are not).
-READOUTS = ("accuracy", "agreement", "kl", "latent_error", "robust_accuracy", "score")
+READOUTS = ("accuracy", "agreement", "kl", "latent_error", "robust_accuracy", "score", "ev", "es", "sv")
 
 OUTCOME_LABELS = {
     "pass": "pass",
@@ -156,6 +156,25 @@ def heatmap(senders: Sequence[str], receivers: Sequence[str], values: np.ndarray
     fig.savefig(path)
 
 
+def image_grid(labels: Sequence[str], images: Sequence[Sequence[Any]], title: str, path: os.PathLike | str) -> None:
+    """Save rows of greyscale images (one row per label) as a PNG grid."""
+    n_rows, n_cols = len(images), max(len(r) for r in images)
+    fig = Figure(figsize=(1.2 + 0.9 * n_cols, 0.4 + 0.9 * n_rows), dpi=100)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(n_rows, n_cols, squeeze=False)
+    for i, (label, row) in enumerate(zip(labels, images)):
+        for j in range(n_cols):
+            ax = axes[i][j]
+            ax.set_xticks([]), ax.set_yticks([])
+            if j < len(row):
+                ax.imshow(np.asarray(row[j], dtype=float), cmap="gray")
+            if j == 0:
+                ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+
+
 # ---------------------------------------------------------------- markdown
 
 
@@ -219,8 +238,27 @@ def _heatmap_readouts(rows: List[Row]) -> List[str]:
     return primary + (["latent_error"] if "latent_error" in present else [])
 
 
+def _exhibits(testbed: str, exhibit_rows: List[Row], out_dir: Path) -> Tuple[List[str], List[Path]]:
+    """Reported tables and image grids, in key order."""
+    out: List[str] = []
+    figures: List[Path] = []
+    for e in sorted(exhibit_rows, key=lambda r: r["key"]):
+        out += ["", f"### {e.get('title') or e['name']}"]
+        if e.get("text"):
+            out += ["", e["text"]]
+        if e.get("table"):
+            out += ["", _table(e["table"]["rows"], e["table"]["headers"])]
+        if e.get("images"):
+            path = out_dir / "figures" / f"{_safe(testbed + '-' + e['name'])}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            image_grid(e["images"]["labels"], e["images"]["images"], e.get("title") or e["name"], path)
+            figures.append(path)
+            out += ["", f"![{e.get('title') or e['name']}](figures/{path.name})"]
+    return out, figures
+
+
 def _testbed(testbed: str, check_rows: List[Row], cell_rows: List[Row], out_dir: Path,
-             used_names: set) -> Tuple[str, List[Path]]:
+             used_names: set, exhibit_rows: Sequence[Row] = ()) -> Tuple[str, List[Path]]:
     out = [f"# {testbed}", "", "[back to the summary](summary.md)", "", "## Checks", ""]
     if check_rows:
         table = [[c["check"], c["method"], c.get("readout", "n/a"), _outcome_entry(c),
@@ -229,10 +267,13 @@ def _testbed(testbed: str, check_rows: List[Row], cell_rows: List[Row], out_dir:
         out.append(_table(table, ["check", "method", "readout", "outcome", "figure", "reason"]))
     else:
         out.append("No checks were recorded.")
+    figures: List[Path] = []
+    if exhibit_rows:
+        lines, figures = _exhibits(testbed, list(exhibit_rows), out_dir)
+        out += ["", "## Reported"] + lines
     groups: Dict[Tuple[str, str, str], List[Row]] = defaultdict(list)
     for r in cell_rows:
         groups[r.get("method_id") or r["method"], r["method"], r["pair"]].append(r)
-    figures: List[Path] = []
     if groups:
         out += ["", "## Cells", "", "Mean ± sample standard deviation over seeds."]
     for method_id, method, pair in sorted(groups):
@@ -259,13 +300,15 @@ def write_reports(rows: List[Row], out_dir: os.PathLike | str, run_config: Dict[
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     cell_rows, check_rows = cells(rows), checks(rows)
-    testbeds = sorted({r["testbed"] for r in cell_rows + check_rows})
+    exhibit_rows = [r for r in rows if r.get("kind") == "exhibit"]
+    testbeds = sorted({r["testbed"] for r in cell_rows + check_rows + exhibit_rows})
     written: List[Path] = [out_dir / "summary.md"]
     written[0].write_text(_summary(check_rows, testbeds, run_config), encoding="utf-8")
     used_names: set = set()
     for testbed in testbeds:
         text, figures = _testbed(testbed, [c for c in check_rows if c["testbed"] == testbed],
-                                 [c for c in cell_rows if c["testbed"] == testbed], out_dir, used_names)
+                                 [c for c in cell_rows if c["testbed"] == testbed], out_dir, used_names,
+                                 [e for e in exhibit_rows if e["testbed"] == testbed])
         path = out_dir / f"{_safe(testbed)}.md"
         path.write_text(text, encoding="utf-8")
         written += [path] + figures

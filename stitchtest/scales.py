@@ -23,19 +23,29 @@ class Scale:
     epochs: int = 15
     seeds: int = 3
     steps: int = 200
-    #: receiver-architecture partners for the cross-layer testbed
-    cross_archs: Tuple[str, ...] = ("R1111",)
+    #: (sender, receiver) architectures of the cross-layer testbed's matrices
+    cross_pairs: Tuple[Tuple[str, str], ...] = (("R1111", "R1111"),)
     #: adversarial training: L-inf radius (normalised pixel units) and PGD steps
     eps: float = 0.5
     attack_steps: int = 3
     cross_task: bool = False
     shortcut_rates: Tuple[float, ...] = (0.0, 1.0)
+    #: activation cache: byte budget and element type (``context.trace_bytes`` gives the sizes;
+    #: a cell holds sender and receiver traces on train and test, so the budget must hold four)
+    cache_gib: float = 2.0
+    cache_dtype: str = "float32"
 
     def spec(self, data: DataSpec, **changes) -> ModelSpec:
         """A zoo spec at this scale (``changes`` override, e.g. ``seed=3, regime="random"``)."""
         base = ModelSpec(arch=self.arch, width=self.width, data=data, epochs=self.epochs, eps=self.eps,
                          attack_steps=self.attack_steps)
         return base.replace(**changes)
+
+    def context_options(self) -> dict:
+        """Keyword arguments for :class:`~stitchtest.context.Context`'s activation cache."""
+        import torch
+
+        return {"cache_bytes": int(self.cache_gib * 2**30), "cache_dtype": getattr(torch, self.cache_dtype)}
 
     def stitch(self) -> StitchConfig:
         return StitchConfig(steps=self.steps)
@@ -44,11 +54,18 @@ class Scale:
         return self if not seeds else replace(self, seeds=seeds)
 
 
+SMALL_RESNETS = tuple(f"R{a}{b}{c}{d}" for a in (1, 2) for b in (1, 2) for c in (1, 2) for d in (1, 2))
+
 SCALES = {
     "smoke": Scale("smoke"),
-    "small": Scale("small", steps=300, cross_archs=("R1111", "R2222"), cross_task=True,
-                   shortcut_rates=(0.0, 0.5, 1.0)),
+    # MNIST R2222 traces are 1.45 GiB per model in fp32 (benchmarks/pipeline.py --memory)
+    "small": Scale("small", steps=300, cross_pairs=(("R1111", "R1111"), ("R1111", "R2222")), cross_task=True,
+                   shortcut_rates=(0.0, 0.5, 1.0), cache_gib=6.0),
     "paper": Scale("paper", width=64, epochs=30, seeds=3, steps=1000,
-                   cross_archs=tuple(f"R{a}{b}{c}{d}" for a in (1, 2) for b in (1, 2) for c in (1, 2) for d in (1, 2)),
-                   cross_task=True, shortcut_rates=(0.0, 0.5, 1.0)),
+                   # Hernandez et al.: the 256 ordered pairs of R1111..R2222, and ResNet-18 <-> ResNet-34
+                   cross_pairs=tuple((s, r) for s in SMALL_RESNETS for r in SMALL_RESNETS)
+                   + (("resnet18", "resnet34"), ("resnet34", "resnet18")),
+                   cross_task=True, shortcut_rates=(0.0, 0.5, 1.0),
+                   # CIFAR-10 ResNet-18: 35 GiB per model in fp16, so a cell's pair fits one 80 GB GPU
+                   cache_gib=72.0, cache_dtype="float16"),
 }

@@ -19,6 +19,8 @@ import pytest
 from stitchtest import checks
 from stitchtest.audit import Planned
 from stitchtest.cells import Cell
+from stitchtest.sanity import SANITY_HEADERS, StitchSanity, reconstructions, sanity_table
+from stitchtest.scales import SCALES
 
 from _grids import grid
 
@@ -27,25 +29,31 @@ TESTBED = "cross_layer"
 TRIANGLE = 0.9  # deep->shallow at >= 90% of the diagonal's level counts as "the triangle is there"
 
 
+def pytest_generate_tests(metafunc):
+    """One matrix per (sender, receiver) architecture pair of the run's scale."""
+    if "arch" in metafunc.fixturenames:
+        pairs = SCALES[metafunc.config.getoption("scale")].cross_pairs
+        metafunc.parametrize("arch", pairs, ids=[f"{s}-{r}" for s, r in pairs])
+
+
 def full_grid(audit, arch):
+    sender_arch, receiver_arch = arch
     planned = []
     for k in range(audit.scale.seeds):
-        a, b = audit.spec(seed=k), audit.spec(seed=100 + k, arch=arch)
-        pair = f"{audit.scale.arch}->{arch}"
+        a, b = audit.spec(seed=k, arch=sender_arch), audit.spec(seed=100 + k, arch=receiver_arch)
+        pair = f"{sender_arch}->{receiver_arch}"
         for i in audit.zoo.model(a).spatial_cuts:
             planned += [Planned(Cell(a, i, b, j), pair, k) for j in audit.zoo.model(b).spatial_cuts]
     return planned
 
 
-@pytest.fixture(params=["R1111", "R2222"])
-def arch(request, audit):
-    if request.param not in audit.scale.cross_archs:
-        pytest.skip(f"{request.param} is not a cross-layer partner at --scale {audit.scale.name}")
-    return request.param
-
-
 def suffix(arch, audit):
-    return "" if arch == audit.scale.arch else f"[{arch}]"
+    """Check-name suffix: none for the scale's own architecture with itself, ``[R2222]`` for a
+    receiver partner of it, ``[resnet18->resnet34]`` otherwise."""
+    sender_arch, receiver_arch = arch
+    if sender_arch == audit.scale.arch:
+        return "" if receiver_arch == sender_arch else f"[{receiver_arch}]"
+    return f"[{sender_arch}->{receiver_arch}]"
 
 
 @pytest.fixture(params=["primary", "fit_r2"])
@@ -86,3 +94,32 @@ def test_triangle_absent(audit, method, arch, readout):
     m, ds, dr = similarity_grid(audit, method, arch, readout)
     audit.expect(TESTBED, name("triangle_absent", readout, arch, audit), method, readout,
                  checks.triangle(m.clip(min=0.0), ds, dr, threshold=TRIANGLE, expect_present=False))
+
+
+def test_hernandez_sanity_table(audit, arch):
+    """EV / ES / SV (Hernandez et al.): reported as their table. Asserted only what must hold for
+    the harness to be right: the least-squares (DM) stitch is closer to the receiver's activation
+    on held-out images than the TLM stitch, on average (ES <= EV)."""
+    rows = audit.cells(TESTBED, StitchSanity(), full_grid(audit, arch))
+    table = sanity_table(rows)
+    audit.exhibit(TESTBED, "sanity" + suffix(arch, audit), f"Sanity table (Hernandez et al.), {arch[0]}->{arch[1]}",
+                  text="MSE per element on the test images between the receiver's activation at the cut and the "
+                       "TLM stitch's output (EV), the DM stitch's output (ES), and between the two stitches (SV). "
+                       "Diagonal: sender and receiver cut at the same proportional depth.",
+                  table={"headers": SANITY_HEADERS, "rows": table})
+    assert all("failure" not in r["readouts"] for r in rows), [r["readouts"] for r in rows if "failure" in r["readouts"]]
+    ev, es = (np.mean([r["readouts"][s] for r in rows]) for s in ("ev", "es"))
+    assert es <= ev, f"least-squares stitch further from the receiver than the TLM stitch: ES {es:.4f} > EV {ev:.4f}"
+
+
+def test_reconstruction_figure(audit):
+    """Images reconstructed from each sender cut by a least-squares stitch into the input (reported).
+    Asserted: the stem keeps more of the image than the deepest block (lower reconstruction error)."""
+    a = audit.spec(seed=0)
+    result = reconstructions(audit.context, Cell(a, "stem", a, "stem"))
+    audit.exhibit(TESTBED, "reconstructions", f"Reconstructions from each cut of {a.arch} (seed 0)",
+                  text="Row 1: test images. Below: each sender cut stitched into the input by least squares "
+                       "(channel mean shown).", images=result)
+    images = np.asarray(result["images"])
+    errors = ((images[1:] - images[0]) ** 2).mean(axis=(1, 2, 3))
+    assert errors[0] < errors[-1], dict(zip(result["labels"][1:], errors.round(4)))

@@ -136,3 +136,21 @@ def test_matrix_marks_failed_and_missing_cells_nan():
     assert np.isfinite(np.delete(mean.ravel(), 2)).all()
     _, _, missing = matrix(rows, "score")
     assert np.isnan(missing).all()
+
+
+def test_exhibits_render_as_tables_and_image_grids(tmp_path):
+    """Reported tables and image grids (e.g. the sanity table, reconstructions) land in the testbed file."""
+    rows = [
+        {"kind": "exhibit", "key": "tb|table", "testbed": "tb", "name": "table", "title": "A table",
+         "text": "Why it is here.", "table": {"headers": ["statistic", "mean"], "rows": [["EV", "0.4321"]]},
+         "images": None},
+        {"kind": "exhibit", "key": "tb|grid", "testbed": "tb", "name": "grid", "title": "A grid", "text": "",
+         "table": None, "images": {"labels": ["input", "stem"], "images": np.zeros((2, 3, 4, 4)).tolist()}},
+    ]
+    paths = write_reports(rows, tmp_path, {})
+    text = (tmp_path / "tb.md").read_text()
+    assert "## Reported" in text and "### A table" in text and "Why it is here." in text
+    assert "| EV          | 0.4321 |" in text
+    assert "![A grid](figures/tb-grid.png)" in text
+    assert tmp_path / "figures" / "tb-grid.png" in paths
+    assert (tmp_path / "figures" / "tb-grid.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
