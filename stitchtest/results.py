@@ -167,6 +167,7 @@ def save_rows(rows: Iterable[Row], path: os.PathLike | str) -> None:
     ordered = sorted(rows, key=lambda r: (r.get("kind") != "run", str(r.get("kind")), str(r.get("key"))))
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o644)  # mkstemp makes it private; a baseline is meant to be shared
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.writelines(_dumps(r) + "\n" for r in ordered)
         os.replace(tmp, path)

@@ -149,6 +149,7 @@ def test_save_and_read_rows_round_trip_sorted(tmp_path):
     assert [(r["kind"], r["key"]) for r in back] == [("cell", "a"), ("cell", "b"), ("check", "z")]
     assert back[1]["readouts"]["accuracy"] is None
     assert [p.name for p in path.parent.iterdir()] == ["smoke.jsonl"]  # no temporary left behind
+    assert path.stat().st_mode & 0o777 == 0o644  # readable by others, unlike mkstemp's default
 
 
 def test_read_rows_of_a_missing_file_names_it(tmp_path):
