@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
+from typing import Iterator, Optional
 
 import torch
 
@@ -40,3 +42,15 @@ def pin_worker(index: int, workers: int) -> None:
     if workers > 1 and gpus:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpus[index % len(gpus)]
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, workers)))
+
+
+@contextmanager
+def threads(n: Optional[int]) -> Iterator[None]:
+    """Run the block with ``n`` torch CPU threads (``None``: unchanged), then restore the count."""
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -32,7 +32,8 @@ from .training import Recipe, accuracy, calibrate_batchnorm, train
 
 REGIMES = ("standard", "random", "adversarial", "shortcut")
 #: Bump when the training recipe changes in a way the spec does not capture: invalidates caches.
-RECIPE_VERSION = 1
+#: v2: CPU training always runs on one thread (weights then do not depend on the worker count).
+RECIPE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -226,7 +227,11 @@ class Zoo:
 
     def _train_and_write(self, spec: ModelSpec) -> Tuple[CutModel, dict]:
         self.log(f"zoo: training {spec.string_id()} on {self.device}")
-        with torch.enable_grad():  # callers may hold no_grad; training needs gradients
+        # callers may hold no_grad; training needs gradients. On CPU, one thread: float sums are
+        # ordered by the thread count, so a model trained by a 2-thread process and by a worker
+        # of `-n 2` (1 thread) would differ, and reports and baselines would depend on who
+        # trained first. One thread is what every xdist worker on a 2-core machine has anyway.
+        with torch.enable_grad(), devices.threads(1 if self.device.type == "cpu" else None):
             model, meta = train_model(spec, self.device, self.log)
         ckpt, meta_path = self.paths(spec)
         _atomic_write(ckpt, lambda p: torch.save(model.state_dict(), p))

@@ -61,6 +61,22 @@ def test_same_spec_same_device_gives_identical_weights(tmp_path):
     assert not all(torch.equal(sa[k], sc[k]) for k in sa)
 
 
+def test_weights_do_not_depend_on_the_callers_thread_count(tmp_path):
+    """A 2-thread process and a 1-thread xdist worker must cache the same model (CPU training is
+    pinned to one thread); the caller's thread count is restored afterwards."""
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        a, _ = Zoo(tmp_path / "a").get(TINY)
+        assert torch.get_num_threads() == 2
+        torch.set_num_threads(1)
+        b, _ = Zoo(tmp_path / "b").get(TINY)
+    finally:
+        torch.set_num_threads(before)
+    sa, sb = a.state_dict(), b.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
 def _worker(root, queue):
     torch.set_num_threads(1)
     zoo = Zoo(root)
