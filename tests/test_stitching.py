@@ -156,3 +156,18 @@ def test_groups_split_by_receiver_cut_and_size():
     cells = [Cell(A, i, B, j) for j in ("stem", "layer1.0") for i in ("stem", "layer1.0", "layer2.0")]
     cells.append(Cell(A, "stem", A, "stem"))
     assert methods.groups(cells, size=2) == [[0, 1], [2], [3, 4], [5], [6]]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here: the CUDA path is skipped")
+def test_cuda_path_matches_cpu(tmp_path):
+    """On a GPU: device-resident data, frozen copies, grouped stitches under bf16 autocast, and a
+    compiled suffix give the CPU fp32 answer to within bf16 rounding."""
+    cells = [Cell(A, i, B, "layer2.0") for i in ("stem", "layer2.0", "layer4.0")]
+    cpu = Context(Zoo(tmp_path, device="cpu"), CONFIG)  # trains the models; the GPU zoo loads the same
+    gpu = Context(Zoo(tmp_path, device="cuda"), StitchConfig(steps=25, batch_size=32, compile=True))
+    cpu.trace(A, cells[0], "train"), cpu.trace(B, cells[0], "train")
+    assert gpu.trace(A, cells[0], "train")["stem"].is_cuda
+    for name in ("tlm", "fula", "dm"):
+        for c, r_cpu, r_gpu in zip(cells, methods.get(name).evaluate_many(cpu, cells),
+                                   methods.get(name).evaluate_many(gpu, cells)):
+            assert r_gpu["accuracy"] == pytest.approx(r_cpu["accuracy"], abs=0.05), (name, c.sender_cut)
