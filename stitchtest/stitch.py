@@ -86,6 +86,20 @@ class Stitch(nn.Module):
         """Receiver activations as one row per position, ``(rows, C)``, aligned with :meth:`design`."""
         return b if b.dim() == 2 else b.permute(0, 2, 3, 1).reshape(-1, b.shape[1])
 
+    def _normal_rows(self, a: torch.Tensor, b: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, int]:
+        """Design rows, target rows and how often each design row repeats, for the normal equations.
+
+        Nearest upsampling repeats each sender position k*k times, so instead of k*k identical
+        design rows per sender position the sums can be formed at the sender's resolution: the
+        Gram matrix is k*k times the low-resolution one, and each row's target is the sum of the
+        receiver's k x k block. Same solution, k*k fewer rows (64x for a deep sender into the stem).
+        """
+        if self.mode != "up":
+            return self.design(a), self.rows(b), 1
+        x = self.bn_before(a).permute(0, 2, 3, 1).reshape(-1, a.shape[1])
+        y = F.avg_pool2d(b, self.k) * (self.k * self.k)
+        return x, self.rows(y), self.k * self.k
+
     @torch.no_grad()
     def fit_least_squares(self, a: torch.Tensor, b: torch.Tensor, batch_size: int = 256) -> "Stitch":
         """Set the affine map to argmin ||map(a) - b||^2 (pseudo-inverse solution), in float64.
@@ -99,10 +113,10 @@ class Stitch(nn.Module):
         dev = a.device
         gram = xty = None
         for i in range(0, len(a), batch_size):
-            x = self.design(a[i:i + batch_size].float()).double()
-            x = torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype, device=dev)], 1)
-            y = self.rows(b[i:i + batch_size]).double()
-            gram = x.T @ x if gram is None else gram + x.T @ x
+            x, y, repeats = self._normal_rows(a[i:i + batch_size].float(), b[i:i + batch_size].float())
+            x = torch.cat([x.double(), torch.ones(len(x), 1, dtype=torch.float64, device=dev)], 1)
+            y = y.double()
+            gram = repeats * x.T @ x if gram is None else gram + repeats * x.T @ x
             xty = x.T @ y if xty is None else xty + x.T @ y
         solution = torch.linalg.pinv(gram, hermitian=True) @ xty  # (D + 1, C)
         weight, bias = solution[:-1].T, solution[-1]
