@@ -30,6 +30,8 @@ IGNORED_READOUTS = frozenset({"seconds"})
 #: Row fields that change on every run without meaning anything (left out of saved baselines).
 VOLATILE = ("time", "worker")
 DEFAULT_TOL = 0.02
+#: Significant digits of the readouts a saved baseline keeps.
+SIGNIFICANT = 6
 
 
 class BaselineError(ResultsError):
@@ -85,12 +87,23 @@ def check_match(run: Optional[Row], base: Results) -> None:
                             f"compare runs of the same scale, data and seeds, or save a new baseline")
 
 
+def _significant(value, digits: int = SIGNIFICANT):
+    """``value`` rounded to ``digits`` significant digits if it is a finite float, else as it is."""
+    if isinstance(value, float) and math.isfinite(value) and value != 0:
+        return round(value, digits - 1 - math.floor(math.log10(abs(value))))
+    return value
+
+
 def save(results: Results, path: os.PathLike | str) -> None:
-    """Write ``results`` as a baseline file: the run row first, volatile fields and timings left out."""
+    """Write ``results`` as a baseline file: the run row first, volatile fields and timings left out.
+
+    Kept small enough to commit: a cell's id is already in its key, so the ``cell`` field is
+    dropped, and readouts keep 6 significant digits (far below any drift tolerance).
+    """
     def clean(row: Row) -> Row:
-        row = {k: v for k, v in row.items() if k not in VOLATILE}
+        row = {k: v for k, v in row.items() if k not in VOLATILE and not (k == "cell" and row.get("kind") == "cell")}
         if isinstance(row.get("readouts"), dict):
-            row["readouts"] = {k: v for k, v in row["readouts"].items() if k not in IGNORED_READOUTS}
+            row["readouts"] = {k: _significant(v) for k, v in row["readouts"].items() if k not in IGNORED_READOUTS}
         return row
 
     save_rows([clean(r) for r in results.rows if r.get("kind") in ("run", "cell", "check")], path)

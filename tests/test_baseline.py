@@ -124,13 +124,14 @@ def test_runs_without_run_rows_still_compare():
 def test_save_puts_the_run_first_and_drops_volatile_fields(tmp_path):
     path = tmp_path / "b.jsonl"
     writer = ResultsWriter(tmp_path / "results", "gw0")
-    for row in (check("a", "fail"), cell("c1"), RUN):
+    for row in (check("a", "fail"), {**cell("c1", kl=0.123456789012, tiny=1.23456789e-7), "cell": "cell(...)"}, RUN):
         writer.append(row)
     save(load(tmp_path / "results"), path)
     rows = read_rows(path)
     assert [r["kind"] for r in rows] == ["run", "cell", "check"]
     assert all("time" not in r and "worker" not in r for r in rows)
-    assert rows[1]["readouts"] == {"accuracy": 0.9}
+    assert "cell" not in rows[1]  # the key carries the cell id
+    assert rows[1]["readouts"] == {"accuracy": 0.9, "kl": 0.123457, "tiny": 1.23457e-7}  # 6 significant digits
     assert baseline_failures(load(path)) == {"tb|a|dm"}
 
 
