@@ -405,7 +405,7 @@ def test_stamp_cue_intensity_encodes_class():
 
 
 def test_stamp_cue_fraction_determinism_and_no_mutation():
-    x, y = torch.randn(50, 3, 16, 16), torch.arange(50) % 10
+    x, y = torch.randn(50, 3, 16, 16, generator=torch.Generator().manual_seed(0)), torch.arange(50) % 10
     copy = x.clone()
     a = stamp_cue(x, y, 0.3, num_classes=10, seed=5, white=torch.tensor([3.0, 4.0, 5.0]))
     assert torch.equal(x, copy)  # input untouched
