@@ -8,6 +8,7 @@ class advertised under the registry's entry-point group by an installed package,
 from __future__ import annotations
 
 import importlib
+import warnings
 from importlib import metadata
 from typing import Callable, Dict, Generic, Iterable, Tuple, Type, TypeVar
 
@@ -48,6 +49,7 @@ class Registry(Generic[T]):
         self.group = group
         self._classes: Dict[str, Type[T]] = {}
         self._origins: Dict[str, str] = {}
+        self._broken: Dict[str, str] = {}  # name -> why its entry point failed to load
 
     def register(self, cls: Type[T] | None = None, *, name: str | None = None, origin: str = "builtin"):
         """Register ``cls`` under ``name`` (default ``cls.name``); usable as a decorator."""
@@ -61,9 +63,21 @@ class Registry(Generic[T]):
         return add(cls) if cls is not None else add
 
     def _discover(self) -> None:
+        """Load the group's entry points. One installed plugin that fails to import must not take
+        every audit down with it: it is left out with a warning naming it and the error, and
+        asking for it by name raises that error as a :class:`RegistryError`."""
         for ep in _entry_points(self.group):
-            if ep.name not in self._classes:
+            if ep.name in self._classes or ep.name in self._broken:
+                continue
+            try:
                 self._classes[ep.name] = ep.load()
+            except Exception as err:  # a plugin's import can fail in any way
+                dist = getattr(getattr(ep, "dist", None), "name", None)
+                self._broken[ep.name] = (f"{self.kind} {ep.name!r} (entry point {ep.value}"
+                                         f"{f' of {dist}' if dist else ''}) fails to load: "
+                                         f"{type(err).__name__}: {err}")
+                warnings.warn(self._broken[ep.name] + "; it is left out", RuntimeWarning, stacklevel=3)
+            else:
                 self._origins[ep.name] = f"entry point {ep.value}"
 
     def get(self, name: str) -> Type[T]:
@@ -71,6 +85,8 @@ class Registry(Generic[T]):
             return import_path(name)
         if name not in self._classes:
             self._discover()
+        if name in self._broken:
+            raise RegistryError(self._broken[name])
         if name not in self._classes:
             known = ", ".join(sorted(self.names())) or "none"
             raise RegistryError(f"unknown {self.kind} {name!r}; known: {known}; or give 'module:Name'")
@@ -81,9 +97,10 @@ class Registry(Generic[T]):
         return tuple(self._classes)
 
     def origins(self) -> Dict[str, str]:
-        """Name -> where it came from (``builtin``, an entry point, ...), for ``stitchtest methods``."""
+        """Name -> where it came from (``builtin``, an entry point, ...), for ``stitchtest methods``;
+        a plugin that fails to load is listed with its error."""
         self._discover()
-        return dict(self._origins)
+        return {**self._origins, **{n: f"BROKEN: {why}" for n, why in self._broken.items()}}
 
     def create(self, name: str, **kwargs) -> T:
         return self.get(name)(**kwargs)

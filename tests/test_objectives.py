@@ -148,3 +148,25 @@ def test_entry_point_discovery(monkeypatch):
     assert OBJECTIVES.origins()["plugged"] == "entry point fake_plugin_pkg:Plugged"
     assert "plugged" in methods.names()
     assert methods.get("plugged").kind == "objective"
+
+
+def test_a_broken_plugin_is_left_out_with_its_error(monkeypatch):
+    """An installed plugin whose import fails must not take the other methods down: it is left out
+    with a warning, listed as broken, and asking for it by name says why."""
+    ep = metadata.EntryPoint(name="broken", value="no_such_plugin_module:Thing", group="stitchtest.objectives")
+    real = metadata.entry_points
+
+    def fake_entry_points(**kw):
+        eps = real(**kw)
+        return metadata.EntryPoints([*eps.select(group="stitchtest.objectives"), ep]) if hasattr(eps, "select") else eps
+
+    monkeypatch.setattr(metadata, "entry_points", fake_entry_points)
+    for attr in ("_classes", "_origins", "_broken"):
+        monkeypatch.setattr(OBJECTIVES, attr, dict(getattr(OBJECTIVES, attr)))
+    with pytest.warns(RuntimeWarning, match="'broken'.*no_such_plugin_module.*ModuleNotFoundError"):
+        names = OBJECTIVES.names()
+    assert "broken" not in names and "tlm" in names
+    assert OBJECTIVES.origins()["broken"].startswith("BROKEN: ")
+    with pytest.raises(RegistryError, match="no_such_plugin_module:Thing.*fails to load"):
+        OBJECTIVES.get("broken")
+    assert methods.get("tlm").kind == "objective"
