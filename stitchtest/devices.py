@@ -29,6 +29,17 @@ def describe(device: torch.device) -> str:
     return f"cpu ({torch.get_num_threads()} threads, {os.cpu_count()} cores)"
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` multiplies bf16 in hardware: CUDA, or a CPU with AVX512-BF16 or AMX.
+    There bf16 autocast is the faster way to train a stitch; elsewhere it is emulated, slower
+    than fp32, and ``precision="auto"`` must not pick it."""
+    if device.type == "cuda":
+        return True
+    cpu = getattr(torch, "cpu", None)
+    return device.type == "cpu" and any(getattr(cpu, probe, lambda: False)()
+                                        for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+
+
 def pin_worker(index: int, workers: int) -> None:
     """Give worker ``index`` of ``workers`` its share: one visible GPU, or a slice of the cores.
 

@@ -13,6 +13,7 @@ import platform
 import shutil
 import sys
 import time
+from typing import List, Optional
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="write this run's settings, cells and checks to FILE at session end, as a baseline")
     group.addoption("--baseline-tol", type=float, default=None, metavar="X",
                     help="list readouts that moved by more than X (absolute) from the baseline (default: 0.02)")
+
+
+def pytest_report_header(config: pytest.Config) -> Optional[List[str]]:
+    """One line saying what this run audits and where its rows and reports go."""
+    if not _runs_testbeds(config):
+        return None
+    return [f"stitchtest: scale {config.getoption('scale')}, data {config.getoption('data')}, "
+            f"device {config.getoption('device')}, stitches in {_precision(config)}, "
+            f"results {config.getoption('results_dir')}/, reports {config.getoption('report_dir')}/"
+            + (" (resuming)" if config.getoption("resume") else "")]
 
 
 def _is_worker(config: pytest.Config) -> bool:
@@ -103,6 +114,17 @@ def _run_row(config: pytest.Config) -> dict:
     seeds = SCALES[config.getoption("scale")].with_seeds(config.getoption("seeds")).seeds
     return run_row(config.getoption("scale"), data, seeds, methods=config.getoption("methods") or "all",
                    versions=versions(), command="pytest " + " ".join(sys.argv[1:]))
+
+
+def _precision(config: pytest.Config) -> str:
+    """What the stitches of this run train in, e.g. ``"bf16 (auto)"``: ``auto`` depends on the hardware."""
+    from . import devices
+    from .scales import SCALES
+
+    stitch = SCALES[config.getoption("scale")].stitch()
+    device = devices.resolve(None if config.getoption("device") == "auto" else config.getoption("device"))
+    resolved = stitch.resolved_precision(device)
+    return resolved if stitch.precision == resolved else f"{resolved} ({stitch.precision})"
 
 
 def _load_baseline(config: pytest.Config, run: dict) -> None:
@@ -240,6 +262,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         "scale": config.getoption("scale"), "data": config.getoption("data"),
         "seeds": config.getoption("seeds") or "scale default", "methods": config.getoption("methods") or "all",
         "device": config.getoption("device"), "cuda": torch.cuda.is_available(),
+        "stitch_precision": _precision(config),
         "workers": getattr(config.option, "numprocesses", None) or 1,
         "cpu": f"{platform.machine()}, {os.cpu_count()} cores", "versions": versions(),
         "wall_time_s": round(time.time() - config._stitchtest_start, 1),

@@ -15,6 +15,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
+from . import devices
 from .ids import string_id
 from .models import CutModel
 from .objectives import Batch, Objective
@@ -25,8 +26,10 @@ from .stitch import Stitch
 class StitchConfig:
     """How every stitch is trained (part of each result's id). Defaults from the convergence study.
 
-    ``precision`` changes results, so it is part of the id: ``"auto"`` is bf16 autocast on CUDA and
-    fp32 on CPU (where bf16 is slower), ``"fp32"`` and ``"bf16"`` force one. ``group`` (stitches
+    ``precision`` changes results, so it is part of the id: ``"auto"`` is bf16 autocast where the
+    hardware has bf16 arithmetic (CUDA; CPUs with AVX512-BF16 or AMX, :func:`devices.native_bf16`)
+    and fp32 elsewhere (emulated bf16 is slower); ``"fp32"`` and ``"bf16"`` force one. Reports
+    record what ``"auto"`` resolved to (:meth:`resolved_precision`). ``group`` (stitches
     trained in one pass) and ``compile`` (``torch.compile`` the receiver suffix) only change speed,
     so they are not.
     """
@@ -52,10 +55,16 @@ class StitchConfig:
     def string_id(self) -> str:
         return string_id(self).replace("StitchConfig", "stitch", 1)
 
+    def resolved_precision(self, device: torch.device) -> str:
+        """``"bf16"`` or ``"fp32"``: what a training step on ``device`` uses."""
+        if self.precision == "auto":
+            return "bf16" if devices.native_bf16(device) else "fp32"
+        return self.precision
+
     def autocast(self, device: torch.device):
         """The autocast context for a training step on ``device`` (disabled for fp32)."""
-        bf16 = self.precision == "bf16" or (self.precision == "auto" and device.type == "cuda")
-        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
+        return torch.autocast(device.type, dtype=torch.bfloat16,
+                              enabled=self.resolved_precision(device) == "bf16")
 
 
 @dataclass

@@ -76,6 +76,19 @@ def test_bf16_autocast_trains_close_to_fp32(traces):
     assert all(p.dtype == torch.float32 for p in bf16.stitch.parameters())  # autocast, not a bf16 model
 
 
+@pytest.mark.parametrize("bf16_cpu", [True, False])
+def test_auto_precision_is_bf16_only_where_the_hardware_has_it(monkeypatch, bf16_cpu):
+    for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        monkeypatch.setattr(torch.cpu, probe, lambda: bf16_cpu, raising=False)
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert StitchConfig().resolved_precision(cpu) == ("bf16" if bf16_cpu else "fp32")
+    assert StitchConfig().resolved_precision(cuda) == "bf16"
+    assert StitchConfig(precision="fp32").resolved_precision(cuda) == "fp32"
+    assert StitchConfig(precision="bf16").resolved_precision(cpu) == "bf16"
+    with StitchConfig().autocast(cpu):
+        assert torch.is_autocast_enabled("cpu") == bf16_cpu
+
+
 def test_compiled_suffix_trains_like_eager(traces):
     sender, target, y, receiver = traces
     cfg = StitchConfig(steps=5, batch_size=32)
