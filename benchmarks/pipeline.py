@@ -15,7 +15,8 @@ computed two ways:
    shared ``Context(zoo, StitchConfig(steps=S))``, exactly as a testbed computes a matrix: frozen
    activations computed once (by inference copies with BatchNorm folded in, channels-last);
    least-squares initialisation; the stitches into one receiver cut trained together through one
-   pass of the shared suffix (``--group``; bf16 autocast on CUDA); DM is the closed-form
+   pass of the shared suffix (``--group``); bf16 autocast where the hardware multiplies bf16
+   (``--precision``, default ``auto``: CUDA, CPUs with AVX512-BF16 or AMX); DM is the closed-form
    least-squares stitch, no SGD;
 2. naive reference, written out below: one stitch at a time, random (PyTorch default)
    initialisation, a ``DataLoader`` over the training images (shuffle, batch 128), the frozen
@@ -218,6 +219,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
     ap.add_argument("--group", type=int, default=StitchConfig().group,
                     help="library: stitches trained together per pass (StitchConfig.group; 1 = one at a time)")
+    ap.add_argument("--precision", default=StitchConfig().precision, choices=["auto", "fp32", "bf16"],
+                    help="library: stitch training precision (StitchConfig.precision; the naive pipeline is fp32)")
     ap.add_argument("--naive-init", default="random", choices=["random", "least_squares"],
                     help="the naive stitch's initialisation; least_squares is a control, not the reference")
     ap.add_argument("--memory", action="store_true", help="print the activation-cache size table and exit")
@@ -248,10 +251,12 @@ def main() -> None:
     # Both pipelines, one receiver cut at a time, interleaved: on a shared machine a burst of load
     # from another process then hits both alike, not whichever pipeline happened to be running.
     start = time.perf_counter()
-    ctx, precompute = library_context(zoo, StitchConfig(steps=args.steps, group=args.group), cells[0])
+    config = StitchConfig(steps=args.steps, group=args.group, precision=args.precision)
+    precision = f"{config.resolved_precision(zoo.device)} ({config.precision})"
+    ctx, precompute = library_context(zoo, config, cells[0])
     ds = training_data(b, zoo.device)
     print(f"shared activation precompute (library) {precompute:.2f} s; {len(cells)} cells, {args.steps} steps, "
-          f"device {zoo.device}, group {args.group}", flush=True)
+          f"device {zoo.device}, group {args.group}, library precision {precision}", flush=True)
     lib_acc: Dict[Tuple[str, Cell], float] = {}
     naive_acc: Dict[Tuple[str, Cell], float] = {}
     lib_s = {name: 0.0 for name in names}
@@ -326,7 +331,7 @@ def main() -> None:
                + (f" ({torch.cuda.get_device_name()})" if zoo.device.type == "cuda" else ""))
     command = "python " + " ".join(sys.argv)
     print()
-    print(f"{machine}; {len(cells)} cells; steps {args.steps}; naive init {args.naive_init}; total {total:.1f} s "
+    print(f"{machine}; {len(cells)} cells; steps {args.steps}; library precision {precision}; naive init {args.naive_init}; total {total:.1f} s "
           f"(shared precompute {precompute:.2f} s, counted once in the library's overall); "
           f"1-min load average {load_before:.2f} before, {load_after:.2f} after")
     print(tabulate(speed, headers=speed_headers, tablefmt="github"))
@@ -340,6 +345,7 @@ def main() -> None:
     print(tabulate(cell_rows, headers=cell_headers, tablefmt="github"))
 
     header = (f"machine: {machine}; cells: {len(cells)}; steps: {args.steps}; group: {args.group}; "
+              f"library precision: {precision}; "
               f"naive init: {args.naive_init}; wall time of both pipelines: {total:.1f} s; shared precompute: "
               f"{precompute:.2f} s; 1-min load average {load_before:.2f} before, {load_after:.2f} after")
     _write(args.write_report, [(speed, speed_headers), (agree, agree_headers), (dm_rows, dm_headers),
