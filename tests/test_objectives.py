@@ -122,6 +122,21 @@ def test_registry_lists_builtins_and_resolves_module_paths(monkeypatch):
         OBJECTIVES.get("no_such_module:X")
 
 
+def install_entry_point(monkeypatch, name: str, value: str) -> None:
+    """Pretend an installed package advertises ``name = value`` under ``stitchtest.objectives``,
+    on a copy of the objectives registry so the pretence ends with the test."""
+    ep = metadata.EntryPoint(name=name, value=value, group="stitchtest.objectives")
+    real = metadata.entry_points
+
+    def fake_entry_points(**kw):
+        eps = real(**kw)
+        return metadata.EntryPoints([*eps.select(group="stitchtest.objectives"), ep]) if hasattr(eps, "select") else eps
+
+    monkeypatch.setattr(metadata, "entry_points", fake_entry_points)
+    for attr in ("_classes", "_origins", "_broken"):
+        monkeypatch.setattr(OBJECTIVES, attr, dict(getattr(OBJECTIVES, attr)))
+
+
 def test_entry_point_discovery(monkeypatch):
     """A third-party objective advertised under ``stitchtest.objectives`` is found by name."""
     module = types.ModuleType("fake_plugin_pkg")
@@ -134,16 +149,7 @@ def test_entry_point_discovery(monkeypatch):
 
     module.Plugged = Plugged
     monkeypatch.setitem(sys.modules, "fake_plugin_pkg", module)
-    ep = metadata.EntryPoint(name="plugged", value="fake_plugin_pkg:Plugged", group="stitchtest.objectives")
-    real = metadata.entry_points
-
-    def fake_entry_points(**kw):
-        eps = real(**kw)
-        return metadata.EntryPoints([*eps.select(group="stitchtest.objectives"), ep]) if hasattr(eps, "select") else eps
-
-    monkeypatch.setattr(metadata, "entry_points", fake_entry_points)
-    monkeypatch.setattr(OBJECTIVES, "_classes", dict(OBJECTIVES._classes))
-    monkeypatch.setattr(OBJECTIVES, "_origins", dict(OBJECTIVES._origins))
+    install_entry_point(monkeypatch, "plugged", "fake_plugin_pkg:Plugged")
     assert OBJECTIVES.get("plugged") is Plugged
     assert OBJECTIVES.origins()["plugged"] == "entry point fake_plugin_pkg:Plugged"
     assert "plugged" in methods.names()
@@ -153,16 +159,7 @@ def test_entry_point_discovery(monkeypatch):
 def test_a_broken_plugin_is_left_out_with_its_error(monkeypatch):
     """An installed plugin whose import fails must not take the other methods down: it is left out
     with a warning, listed as broken, and asking for it by name says why."""
-    ep = metadata.EntryPoint(name="broken", value="no_such_plugin_module:Thing", group="stitchtest.objectives")
-    real = metadata.entry_points
-
-    def fake_entry_points(**kw):
-        eps = real(**kw)
-        return metadata.EntryPoints([*eps.select(group="stitchtest.objectives"), ep]) if hasattr(eps, "select") else eps
-
-    monkeypatch.setattr(metadata, "entry_points", fake_entry_points)
-    for attr in ("_classes", "_origins", "_broken"):
-        monkeypatch.setattr(OBJECTIVES, attr, dict(getattr(OBJECTIVES, attr)))
+    install_entry_point(monkeypatch, "broken", "no_such_plugin_module:Thing")
     with pytest.warns(RuntimeWarning, match="'broken'.*no_such_plugin_module.*ModuleNotFoundError"):
         names = OBJECTIVES.names()
     assert "broken" not in names and "tlm" in names
