@@ -41,9 +41,10 @@ class Planned:
 
 class Audit:
     def __init__(self, scale: Scale, data: DataSpec, zoo: Zoo, writer: ResultsWriter,
-                 done: Optional[Dict[str, dict]] = None, progress: Callable[[str], None] = lambda s: None):
+                 done: Optional[Dict[str, dict]] = None, progress: Callable[[str], None] = lambda s: None,
+                 cache_limit: Optional[int] = None):
         self.scale, self.data, self.zoo, self.writer = scale, data, zoo, writer
-        self.context = Context(zoo, scale.stitch(), **scale.context_options())
+        self.context = Context(zoo, scale.stitch(), **scale.context_options(cache_limit))
         self.done: Dict[str, dict] = dict(done or {})
         self.progress = progress
         self.computed = 0

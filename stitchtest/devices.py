@@ -40,6 +40,10 @@ def native_bf16(device: torch.device) -> bool:
                                         for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
 
 
+#: how many xdist workers ``pin_worker`` put on this worker's GPU (they share its memory)
+GPU_SHARERS = "STITCHTEST_GPU_SHARERS"
+
+
 def pin_worker(index: int, workers: int) -> None:
     """Give worker ``index`` of ``workers`` its share: one visible GPU, or a slice of the cores.
 
@@ -52,7 +56,25 @@ def pin_worker(index: int, workers: int) -> None:
         gpus = [str(i) for i in range(torch.cuda.device_count())]  # NVML count: no CUDA context
     if workers > 1 and gpus:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpus[index % len(gpus)]
+        os.environ[GPU_SHARERS] = str(len(range(index % len(gpus), workers, len(gpus))))
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, workers)))
+
+
+def memory_bytes(device: torch.device) -> int:
+    """The memory activations cached for ``device`` live in: the GPU's, or the machine's RAM."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def cache_share(device: torch.device, workers: int) -> int:
+    """Bytes of cached activations one worker may hold: 90% of its GPU's memory split among the
+    workers pinned to that GPU, or half the RAM split among all workers. A scale's cache budget
+    assumes one worker per machine or GPU; without this cap ``-n 4`` at ``small`` on a 24 GiB
+    machine would ask for 4 x 6 GiB of cache and be killed for memory."""
+    if device.type == "cuda":
+        return int(0.9 * memory_bytes(device) / int(os.environ.get(GPU_SHARERS, "1")))
+    return int(0.5 * memory_bytes(device) / max(1, workers))
 
 
 @contextmanager

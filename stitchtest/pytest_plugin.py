@@ -188,6 +188,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items) -> None:
 @pytest.fixture(scope="session")
 def stitchtest_audit(request: pytest.FixtureRequest):
     """The session's :class:`~stitchtest.audit.Audit` (zoo, context, results writer)."""
+    from . import devices
     from .audit import Audit
     from .data import DataSpec
     from .results import ResultsWriter, load_rows
@@ -210,8 +211,12 @@ def stitchtest_audit(request: pytest.FixtureRequest):
     scale = SCALES[config.getoption("scale")].with_seeds(config.getoption("seeds"))
     zoo = Zoo(device=None if config.getoption("device") == "auto" else config.getoption("device"), log=progress)
     done = {r["key"]: r for r in load_rows(results) if r["kind"] == "cell"} if config.getoption("resume") else {}
-    return Audit(scale, DataSpec.parse(config.getoption("data")), zoo, ResultsWriter(results, _worker_id(config)),
-                 done, progress)
+    workers = config.workerinput["workercount"] if _is_worker(config) else 1
+    audit = Audit(scale, DataSpec.parse(config.getoption("data")), zoo, ResultsWriter(results, _worker_id(config)),
+                  done, progress, cache_limit=devices.cache_share(zoo.device, workers))
+    progress(f"activation cache budget {audit.context.cache_bytes / 2**30:.2f} GiB on {zoo.device} "
+             f"(scale {scale.cache_gib:g} GiB, capped to this worker's share of memory)")
+    return audit
 
 
 class _Expect:

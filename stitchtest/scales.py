@@ -8,7 +8,7 @@ digits within the CPU budget; ``small`` adds the second architecture and cross-t
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Tuple
+from typing import Optional, Tuple
 
 from .data import DataSpec
 from .stitching import StitchConfig
@@ -41,11 +41,14 @@ class Scale:
                          attack_steps=self.attack_steps)
         return base.replace(**changes)
 
-    def context_options(self) -> dict:
-        """Keyword arguments for :class:`~stitchtest.context.Context`'s activation cache."""
+    def context_options(self, limit_bytes: Optional[int] = None) -> dict:
+        """Keyword arguments for :class:`~stitchtest.context.Context`'s activation cache: the
+        scale's budget, or ``limit_bytes`` where that is smaller (``devices.cache_share``)."""
         import torch
 
-        return {"cache_bytes": int(self.cache_gib * 2**30), "cache_dtype": getattr(torch, self.cache_dtype)}
+        budget = int(self.cache_gib * 2**30)
+        return {"cache_bytes": budget if limit_bytes is None else min(budget, limit_bytes),
+                "cache_dtype": getattr(torch, self.cache_dtype)}
 
     def stitch(self) -> StitchConfig:
         return StitchConfig(steps=self.steps)
