@@ -85,7 +85,7 @@ class Audit:
         self.done[key] = row
         self.computed += 1
         seconds = readouts.get("seconds", float("nan"))
-        self.progress(f"{testbed} {method.name} {p.pair} s{p.seed} {c.sender_cut}->{c.receiver_cut} "
+        self.progress(f"cell {testbed} {method.name} {p.pair} s{p.seed} {c.sender_cut}->{c.receiver_cut} "
                       f"{_brief(readouts)} ({seconds:.1f}s)")
 
     def check(self, testbed: str, check: str, method: Method, readout: str, outcome: Outcome) -> dict:

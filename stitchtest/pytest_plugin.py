@@ -46,6 +46,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="write this run's settings, cells and checks to FILE at session end, as a baseline")
     group.addoption("--baseline-tol", type=float, default=None, metavar="X",
                     help="list readouts that moved by more than X (absolute) from the baseline (default: 0.02)")
+    parser.addini("stitchtest_progress_every", default="30",
+                  help="stitchtest: seconds between running counts of computed cells (without -v)")
 
 
 def pytest_report_header(config: pytest.Config) -> Optional[List[str]]:
@@ -196,17 +198,15 @@ def stitchtest_audit(request: pytest.FixtureRequest):
     from .zoo import Zoo
 
     config = request.config
-    verbose = config.getoption("verbose") > 0
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
     results = Path(config.getoption("results_dir"))
     log_path = results / f"progress-{_worker_id(config)}.log"
     results.mkdir(parents=True, exist_ok=True)
 
-    def progress(message: str) -> None:
+    def progress(message: str) -> None:  # the controller's ProgressFollower shows it on the terminal
         with open(log_path, "a") as f:
             f.write(f"{time.strftime('%H:%M:%S')} {message}\n")
-        if verbose and reporter is not None and not _is_worker(config):
-            reporter.write_line(f"[stitchtest] {message}")
+        if not _is_worker(config):
+            _show_progress(config)
 
     scale = SCALES[config.getoption("scale")].with_seeds(config.getoption("seeds"))
     zoo = Zoo(device=None if config.getoption("device") == "auto" else config.getoption("device"), log=progress)
@@ -247,12 +247,46 @@ def audit(stitchtest_audit, request: pytest.FixtureRequest) -> _Expect:
     return _Expect(stitchtest_audit, request)
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """On the controller: follow the workers' progress logs on the terminal (``stitchtest.progress``)."""
+    config = session.config
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if _is_worker(config) or not _runs_testbeds(config) or reporter is None:
+        return
+    from .progress import ProgressFollower
+
+    def write(line: str) -> None:
+        if getattr(reporter, "_width_of_current_line", 0):  # after xdist's dots, start a new line
+            reporter.line("")
+        reporter.write_line(line)
+
+    # An xdist controller runs no tests, so a thread may write; a process that runs the tests
+    # itself polls from the main thread, with pytest's output capture lifted (``_show_progress``).
+    xdist_controller = bool(getattr(config.option, "numprocesses", None))
+    config._stitchtest_progress = ProgressFollower(
+        Path(config.getoption("results_dir")), write, verbose=config.getoption("verbose") > 0,
+        every=float(config.getini("stitchtest_progress_every"))).start(thread=xdist_controller)
+
+
+def _show_progress(config: pytest.Config) -> None:
+    """In a run without workers: show what the progress log just got, outside output capture."""
+    follower = getattr(config, "_stitchtest_progress", None)
+    capman = config.pluginmanager.getplugin("capturemanager")
+    if follower is None or capman is None:
+        return
+    with capman.global_and_fixture_disabled():
+        follower.poll()
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """On the controller only: merge every worker's rows, write the reports, then compare with
     ``--baseline`` (a regression fails the session) and write ``--save-baseline``."""
     config = session.config
     if _is_worker(config) or not _runs_testbeds(config):
         return
+    follower = getattr(config, "_stitchtest_progress", None)
+    if follower is not None:
+        follower.stop()
     from .report import write_reports
     from .results import load_rows
 

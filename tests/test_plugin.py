@@ -65,9 +65,10 @@ def test_options_are_in_a_named_group_with_help(project):
 
 
 def test_run_records_rows_checks_and_writes_reports(project):
-    result = run(project)
+    result = run(project, "-v")
     result.assert_outcomes(passed=2, failed=2)  # the impossible check fails for both methods
     result.stdout.fnmatch_lines(["*dm: tiny/impossible on accuracy*"])
+    result.stdout.fnmatch_lines(["[[]main[]] *zoo: training model(*", "[[]main[]] * cell tiny dm self s0 *"])
     cells = [r for r in rows(project) if r["kind"] == "cell"]
     assert len(cells) == 2 * 2 * 2 + 2  # methods x seeds x cuts, plus the stem cells
     assert {r["method"] for r in cells} == {"dm", "linear_cka"}
@@ -116,8 +117,9 @@ def test_known_failures_are_strict_xfails(project):
 
 
 def test_xdist_workers_share_the_work_and_the_controller_reports(project):
-    result = run(project, "-n", "2")
+    result = run(project, "-n", "2", "-o", "stitchtest_progress_every=0")
     result.assert_outcomes(passed=2, failed=2)
+    result.stdout.fnmatch_lines(["[[]stitchtest[]] 10 cells computed (gw*"])  # the workers' count, live
     workers = {r["worker"] for r in rows(project) if r["kind"] != "run"}
     assert workers <= {"gw0", "gw1"} and workers
     for method in ("dm", "linear_cka"):  # a (testbed, method) group stays on one worker
