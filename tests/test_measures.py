@@ -463,3 +463,17 @@ def test_wide_features_match_the_direct_computation(m):
         assert s == pytest.approx(1.0) and unrelated == pytest.approx(1.0)
     else:
         assert 0.0 <= s <= 1.0 and s > unrelated, f"{m.string_id()} should rank related above unrelated"
+
+
+@pytest.mark.parametrize("n, p, q", [(40, 300, 200), (300, 20, 30), (50, 50, 50)])
+def test_biased_hsics_in_sample_space_equal_feature_space(n, p, q):
+    """Linear CKA picks Gram matrices when features outnumber samples; both routes must agree."""
+    from stitchtest.measures import _biased_hsics, _hsic_biased
+
+    gen = torch.Generator().manual_seed(n + p + q)
+    x = torch.randn(n, p, generator=gen, dtype=torch.float64)
+    y = x[:, :min(p, q)] @ torch.randn(min(p, q), q, generator=gen, dtype=torch.float64) + torch.randn(n, q, generator=gen, dtype=torch.float64)
+    x, y = x - x.mean(0), y - y.mean(0)
+    expected = (_hsic_biased(x, y), _hsic_biased(x, x), _hsic_biased(y, y))
+    for got, want in zip(_biased_hsics(x, y), expected):
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=0)
