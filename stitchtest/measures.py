@@ -23,6 +23,7 @@ poison averages downstream.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, FrozenSet, Tuple
 
@@ -289,8 +290,28 @@ def _sample_space(x: torch.Tensor) -> torch.Tensor:
     with thousands of features costs an n x n problem instead of a p x q one."""
     if x.shape[1] <= x.shape[0]:
         return x
-    u, s, _ = torch.linalg.svd(x, full_matrices=False)
+    u, s, _ = _left_singular(x)
     return u * s
+
+
+def _left_singular(x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, float]:
+    """``(U, S, floor)``: left singular vectors and values of ``x`` (n, p), largest first, and the
+    size relative to ``S[0]`` below which a singular value is rounding noise.
+
+    When features outnumber samples they come from the eigendecomposition of the n x n Gram
+    matrix ``x x^T`` instead of an SVD of ``x``: for a 2,000-image MNIST stem map (p = 8,192,
+    float64) 6 s instead of 27 s on one core. Squaring ``x`` resolves singular values only down
+    to ``sqrt(eps)`` of the largest, so that route's floor is ``sqrt(max(n, p) eps)`` where the
+    SVD's is ``max(n, p) eps`` (numpy's ``matrix_rank`` tolerance); directions between the two
+    carry a negligible share of the variance, far below what a measure keeps.
+    """
+    n, p = x.shape
+    eps = torch.finfo(x.dtype).eps
+    if p <= n:
+        u, s, _ = torch.linalg.svd(x, full_matrices=False)
+        return u, s, max(n, p) * eps
+    lam, u = torch.linalg.eigh(x @ x.T)
+    return u.flip(1), lam.flip(0).clamp(min=0.0).sqrt(), math.sqrt(max(n, p) * eps)
 
 
 @MEASURES.register
@@ -341,9 +362,9 @@ class SVCCA(Measure):
 
     def _reduce(self, x: torch.Tensor) -> torch.Tensor:
         """Orthonormal basis (n, k) of the top directions explaining ``keep`` of the variance."""
-        u, s, _ = torch.linalg.svd(x, full_matrices=False)
-        # numerical rank, as numpy.linalg.matrix_rank: ignore directions at rounding level
-        rank = int((s > s[0] * max(x.shape) * torch.finfo(s.dtype).eps).sum())
+        u, s, floor = _left_singular(x)
+        # numerical rank (for an SVD as numpy.linalg.matrix_rank): ignore directions at rounding level
+        rank = int((s > s[0] * floor).sum())
         explained = torch.cumsum(s.square(), 0) / s.square().sum()
         # smallest k with explained[k-1] >= keep; slack so keep=1.0 is not foiled by rounding
         k = int((explained < self.keep - 1e-12).sum()) + 1

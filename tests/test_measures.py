@@ -477,3 +477,23 @@ def test_biased_hsics_in_sample_space_equal_feature_space(n, p, q):
     expected = (_hsic_biased(x, y), _hsic_biased(x, x), _hsic_biased(y, y))
     for got, want in zip(_biased_hsics(x, y), expected):
         torch.testing.assert_close(got, want, rtol=1e-10, atol=0)
+
+
+@pytest.mark.parametrize("measure", [Procrustes(), SVCCA(), SVCCA(keep=1.0)], ids=lambda m: m.string_id())
+def test_wide_inputs_score_as_with_a_full_svd(measure, monkeypatch):
+    """With more features than samples, Procrustes and SVCCA take the spectrum from the Gram
+    matrix; the score must be what the plain SVD gives, rank-deficient input included."""
+    import stitchtest.measures as measures
+
+    gen = torch.Generator().manual_seed(7)
+    base = torch.randn(60, 12, generator=gen, dtype=torch.float64)  # rank 12 in 200 features
+    x = base @ torch.randn(12, 200, generator=gen, dtype=torch.float64)
+    y = x[:, :150] @ torch.randn(150, 150, generator=gen, dtype=torch.float64) + 0.1 * torch.randn(60, 150, generator=gen, dtype=torch.float64)
+    fast = measure.score(x, y)
+
+    def svd_route(a):
+        u, s, _ = torch.linalg.svd(a, full_matrices=False)
+        return u, s, max(a.shape) * torch.finfo(a.dtype).eps
+
+    monkeypatch.setattr(measures, "_left_singular", svd_route)
+    assert fast == pytest.approx(measure.score(x, y), abs=1e-9), f"{measure.string_id()}: Gram route differs from SVD"
