@@ -305,6 +305,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         "workers": getattr(config.option, "numprocesses", None) or 1,
         "cpu": f"{platform.machine()}, {os.cpu_count()} cores", "versions": versions(),
         "wall_time_s": round(time.time() - config._stitchtest_start, 1),
+        # with --resume the wall time is this session's only; the cells' own compute time is all of it
+        "resumed": bool(config.getoption("resume")),
+        "cell_compute_s": round(sum(float(r["readouts"].get("seconds", 0.0)) for r in rows if r["kind"] == "cell"), 1),
         "command": "pytest " + " ".join(sys.argv[1:]),
     }
     paths = write_reports(rows, Path(config.getoption("report_dir")), run_config)
