@@ -92,6 +92,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config._stitchtest_start = time.time()
     if _is_worker(config) or not _runs_testbeds(config):
         return
+    _device(config)
     run = _run_row(config)
     _load_baseline(config, run)  # before anything is deleted: a bad baseline must not cost results
     results = Path(config.getoption("results_dir"))
@@ -118,14 +119,22 @@ def _run_row(config: pytest.Config) -> dict:
                    versions=versions(), command="pytest " + " ".join(sys.argv[1:]))
 
 
+def _device(config: pytest.Config):
+    """``--device`` resolved; one this machine lacks is a usage error, said once before anything runs."""
+    from . import devices
+
+    try:
+        return devices.resolve(None if config.getoption("device") == "auto" else config.getoption("device"))
+    except (RuntimeError, ValueError) as e:
+        raise pytest.UsageError(f"--device: {e}") from None
+
+
 def _precision(config: pytest.Config) -> str:
     """What the stitches of this run train in, e.g. ``"bf16 (auto)"``: ``auto`` depends on the hardware."""
-    from . import devices
     from .scales import SCALES
 
     stitch = SCALES[config.getoption("scale")].stitch()
-    device = devices.resolve(None if config.getoption("device") == "auto" else config.getoption("device"))
-    resolved = stitch.resolved_precision(device)
+    resolved = stitch.resolved_precision(_device(config))
     return resolved if stitch.precision == resolved else f"{resolved} ({stitch.precision})"
 
 

@@ -128,6 +128,14 @@ def test_xdist_workers_share_the_work_and_the_controller_reports(project):
     assert not (project.path / "results" / "results-main.jsonl").exists()  # the controller computes nothing
 
 
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_device_the_machine_lacks_is_a_usage_error(project):
+    result = run(project, "--device", "cuda")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--device: device 'cuda' requested but CUDA is not available here*"])
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+
+
 def test_unknown_method_is_a_clear_error(project):
     result = project.runpytest_subprocess("testbeds", "--methods", "nope")
     assert result.ret != 0
