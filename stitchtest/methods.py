@@ -12,7 +12,7 @@ no other change.
 from __future__ import annotations
 
 import time
-from typing import Dict, List, Sequence, Union
+from typing import Callable, Dict, List, Sequence, Union
 
 from .attacks import robust_accuracy
 from .cells import Cell
@@ -56,6 +56,16 @@ def groups(cells: Sequence[Cell], size: int) -> List[List[int]]:
     return [members[i:i + size] for members in by_key.values() for i in range(0, len(members), size)]
 
 
+def by_group(ctx: Context, cells: Sequence[Cell],
+             evaluate_group: Callable[[Context, List[Cell]], List[Readouts]]) -> List[Readouts]:
+    """Readouts for ``cells`` in their order, computed one :func:`groups` group at a time."""
+    out: List[Readouts] = [{} for _ in cells]
+    for members in groups(cells, ctx.stitch.group):
+        for n, r in zip(members, evaluate_group(ctx, [cells[n] for n in members])):
+            out[n] = r
+    return out
+
+
 class StitchingMethod(Method):
     """Train a stitch with ``objective``; read out the stitched network on test images.
 
@@ -74,11 +84,7 @@ class StitchingMethod(Method):
         return self.objective.string_id()
 
     def evaluate_many(self, ctx: Context, cells: Sequence[Cell]) -> List[Readouts]:
-        out: List[Readouts] = [{} for _ in cells]
-        for members in groups(cells, ctx.stitch.group):
-            for n, r in zip(members, self._evaluate_group(ctx, [cells[n] for n in members])):
-                out[n] = r
-        return out
+        return by_group(ctx, cells, self._evaluate_group)
 
     def _evaluate_group(self, ctx: Context, cells: Sequence[Cell]) -> List[Readouts]:
         start = time.perf_counter()

@@ -23,7 +23,7 @@ import torch
 
 from .cells import Cell
 from .context import Context
-from .methods import Method, Readouts, groups
+from .methods import Method, Readouts, by_group
 from .objectives import TLM
 from .stitching import StitchConfig, fit_stitches, new_stitch
 
@@ -46,28 +46,29 @@ class StitchSanity(Method):
         return "tlm_vs_dm()"
 
     def evaluate_many(self, ctx: Context, cells: Sequence[Cell]) -> List[Readouts]:
-        out: List[Readouts] = [{} for _ in cells]
-        for members in groups(cells, ctx.stitch.group):
-            start = time.perf_counter()
-            group = [cells[n] for n in members]
-            first = group[0]
-            _, t_train = ctx.pair(first, "train")
-            _, t_test = ctx.pair(first, "test")
-            senders = [ctx.pair(c, "train")[0] for c in group]
-            receiver = ctx.model(first.receiver)
-            tlm = fit_stitches(TLM(), receiver, first.receiver_cut, senders, ctx.data(first).y_train, t_train,
-                               ctx.stitch)
-            target = t_test[first.receiver_cut].float()
-            for n, cell, fit, a in zip(members, group, tlm, senders):
-                if fit.failure:
-                    out[n] = {"failure": f"tlm: {fit.failure}"}
-                    continue
-                dm = new_stitch(a, t_train[cell.receiver_cut], StitchConfig(seed=ctx.stitch.seed))
-                with torch.no_grad():
-                    a_test = ctx.pair(cell, "test")[0].float()
-                    h_tlm, h_dm = fit.stitch.eval()(a_test), dm.eval()(a_test)
-                out[n] = {"ev": mse(h_tlm, target), "es": mse(h_dm, target), "sv": mse(h_tlm, h_dm),
-                          "seconds": (time.perf_counter() - start) / len(group)}
+        return by_group(ctx, cells, self._evaluate_group)
+
+    @staticmethod
+    def _evaluate_group(ctx: Context, group: List[Cell]) -> List[Readouts]:
+        """TLM stitches into one receiver cut trained together; each DM stitch in closed form."""
+        start = time.perf_counter()
+        first = group[0]
+        t_train, t_test = ctx.pair(first, "train")[1], ctx.pair(first, "test")[1]
+        senders = [ctx.pair(c, "train")[0] for c in group]
+        tlm = fit_stitches(TLM(), ctx.model(first.receiver), first.receiver_cut, senders, ctx.data(first).y_train,
+                           t_train, ctx.stitch)
+        target = t_test[first.receiver_cut].float()
+        out: List[Readouts] = []
+        for cell, fit, a in zip(group, tlm, senders):
+            if fit.failure:
+                out.append({"failure": f"tlm: {fit.failure}"})
+                continue
+            dm = new_stitch(a, t_train[cell.receiver_cut], StitchConfig(seed=ctx.stitch.seed))
+            with torch.no_grad():
+                a_test = ctx.pair(cell, "test")[0].float()
+                h_tlm, h_dm = fit.stitch.eval()(a_test), dm.eval()(a_test)
+            out.append({"ev": mse(h_tlm, target), "es": mse(h_dm, target), "sv": mse(h_tlm, h_dm),
+                        "seconds": (time.perf_counter() - start) / len(group)})
         return out
 
 
