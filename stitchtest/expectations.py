@@ -62,7 +62,7 @@ TABLE: Tuple[Expectation, ...] = (
                 "(MNIST): 7/12 on R1111 -> R1111 (worst: layer1.0 -> layer4.0 0.761 vs 0.609 on the "
                 "diagonal) and 14/21 on R1111 -> R2222.", ("smoke", "small")),
     Expectation("cross_layer", "layer_monotonicity", ("tlm", "slm", "fula", "dm"), "known-fail",
-                "Smoke: Spearman 0.38-0.44 (threshold 0.5) after removing each receiver column's mean; "
+                "Smoke: Spearman 0.36-0.44 (threshold 0.5) after removing each receiver column's mean; "
                 "accuracy saturates on digits (SCIENCE.md fact 2), so the ranking within a column is "
                 "mostly noise. CKA and Procrustes reach 0.80-0.82 on the same models.", ("smoke",)),
     Expectation("cross_layer", "layer_monotonicity", ("svcca",), "known-fail",
@@ -102,7 +102,7 @@ TABLE: Tuple[Expectation, ...] = (
                 "network uses; whether the stitch needs the cue is measured, not assumed."),
     Expectation("shortcut", "separation_clean_data", ("fula", "slm"), "known-fail",
                 "Smoke: mean AUPRC 0.74 (FuLA and SLM) on agreement, threshold "
-                "0.75; TLM 0.77, DM 0.78. In-group beats cross-group by a few points only on cue-free "
+                "0.75; TLM 0.76, DM 0.78. In-group beats cross-group by a few points only on cue-free "
                 "images (SCIENCE.md fact 7: 2-7 points), the size of the seed spread; more seeds or "
                 "harder data are needed. Small (MNIST): the same, 0.74 for both (per cut 0.73-0.77), "
                 "TLM 0.77, DM 0.78: 2,000 real test digits and three seeds per group do not widen the "
