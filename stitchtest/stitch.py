@@ -69,7 +69,12 @@ class Stitch(nn.Module):
         return F.interpolate(a, scale_factor=self.k, mode="nearest") if self.mode == "up" else a
 
     def forward(self, a: torch.Tensor) -> torch.Tensor:
-        return self.bn_after(self.map(self._pre(a)))
+        if self.mode != "up":
+            return self.bn_after(self.map(self._pre(a)))
+        # A 1x1 map commutes with nearest upsampling, so map first, at the sender's resolution:
+        # k*k fewer positions, and the receiver's (fewer) channels are what gets upsampled.
+        h = self.map(self.bn_before(a))
+        return self.bn_after(F.interpolate(h, scale_factor=self.k, mode="nearest"))
 
     def design(self, a: torch.Tensor) -> torch.Tensor:
         """One row per receiver position: the inputs the affine map sees there, ``(rows, D)``."""

@@ -1,5 +1,6 @@
 """Stitch forms, least-squares initialisation, and the self-stitch sanity check."""
 import itertools
+from copy import deepcopy
 
 import pytest
 import torch
@@ -51,6 +52,22 @@ def test_least_squares_recovers_an_exact_affine_map():
     a = torch.randn(50, 6, 8, 8, generator=g)
     fitted = Stitch((6, 8, 8), (5, 4, 4)).fit_least_squares(a, truth(a).detach())
     torch.testing.assert_close(fitted(a), truth(a), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("bn", [False, True])
+@pytest.mark.parametrize("sender,receiver", [((8, 16, 16), (4, 16, 16)), ((8, 16, 16), (4, 4, 4)),
+                                             ((8, 2, 2), (4, 16, 16)), ((8,), (4,))])
+def test_forward_is_the_map_of_the_design_rows(sender, receiver, bn):
+    """The forward pass may order its work as it likes (an up-stitch maps at the sender's resolution,
+    then upsamples), but it must compute the map of :meth:`design`'s input, the function least
+    squares fits: ``bn_after(map(upsample(bn_before(a))))``; in training mode too (BatchNorm batch
+    statistics of an upsampled map equal the map's)."""
+    torch.manual_seed(0)
+    stitch = Stitch(sender, receiver, bn_before=bn, bn_after=bn).train()
+    reference = deepcopy(stitch)
+    a = torch.randn(16, *sender)
+    expected = reference.bn_after(reference.map(reference._pre(a)))
+    torch.testing.assert_close(stitch(a), expected, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("sender,receiver,message", [((8, 16, 16), (8, 6, 6), "power-of-two"),
