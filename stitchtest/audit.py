@@ -58,15 +58,15 @@ class Audit:
     def cells(self, testbed: str, method: Method, planned: Sequence[Planned]) -> List[dict]:
         """Rows for ``planned`` cells: from earlier results when resuming, else computed now.
 
-        Cells are computed in the method's groups (stitches into one receiver cut train together)
-        and each group's rows are written the moment it finishes.
+        Cells are computed in the method's groups (stitches into one receiver cut train together,
+        several groups at once where the context allows it: :func:`methods.each_group`), and each
+        group's rows are written the moment it finishes.
         """
         keys = [self.key(testbed, method, p.cell) for p in planned]
         todo = [p for p, k in zip(planned, keys) if k not in self.done]
-        for members in methods_mod.groups([p.cell for p in todo], self.scale.stitch().group):
-            chunk = [todo[n] for n in members]
-            for p, readouts in zip(chunk, method.evaluate_many(self.context, [p.cell for p in chunk])):
-                self._record(testbed, method, p, readouts)
+        for members, readouts in methods_mod.each_group(self.context, [p.cell for p in todo], method.evaluate_many):
+            for n, r in zip(members, readouts):
+                self._record(testbed, method, todo[n], r)
         return [self.done[k] for k in keys]
 
     def _record(self, testbed: str, method: Method, p: Planned, readouts: dict) -> None:

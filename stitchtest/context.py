@@ -14,10 +14,14 @@ scale (digits, R1111 width 8) one trace is ~24 KB per image, 43 MB for the 1,797
 2 GiB default budget holds ~48 of them. At paper scale (CIFAR-10, ResNet-18 width 64) it is
 1.2 MB per image in fp32, so ``cache_dtype=torch.float16`` halves it and ``cache_bytes`` caps how
 many stay resident; ``benchmarks/pipeline.py --memory`` prints the table.
+
+Threads. Several groups of cells may be computed at once (:mod:`~stitchtest.concurrency`), so
+every cache here is read and filled under one lock; a trace being computed holds it.
 """
 from __future__ import annotations
 
 import math
+import threading
 from collections import OrderedDict
 from typing import Dict, Optional, Sequence, Tuple
 
@@ -54,6 +58,7 @@ class Context:
         self._models: Dict[str, CutModel] = {}
         self._data: Dict[tuple, Dataset] = {}
         self._robust: Dict[tuple, float] = {}
+        self._lock = threading.RLock()  # groups of cells may ask from several threads (concurrency.py)
 
     @property
     def device(self) -> torch.device:
@@ -62,9 +67,10 @@ class Context:
     def model(self, spec: ModelSpec) -> CutModel:
         """The zoo model for ``spec`` as a frozen inference copy (BatchNorm folded, channels-last);
         the zoo's own model is never touched, so nothing a cell does can change it."""
-        if spec.key not in self._models:
-            self._models[spec.key] = frozen_copy(self.zoo.model(spec))
-        return self._models[spec.key]
+        with self._lock:
+            if spec.key not in self._models:
+                self._models[spec.key] = frozen_copy(self.zoo.model(spec))
+            return self._models[spec.key]
 
     def cached_bytes(self) -> int:
         return sum(_nbytes(t) for t in self._traces.values())
@@ -72,13 +78,14 @@ class Context:
     def data(self, cell: Cell) -> Dataset:
         """The receiver's data and task, with the cue at ``cell.cue_p`` on train and test images."""
         key = self.data_key(cell)
-        if key not in self._data:
-            base = training_data(cell.receiver.replace(regime="standard"), self.device)
-            if cell.cue_p:
-                kind = cell.receiver.cue_kind if cell.receiver.regime == "shortcut" else cell.sender.cue_kind
-                base = with_cue(base, cell.cue_p, cell.cue_p, kind=kind, seed=1000)
-            self._data[key] = base
-        return self._data[key]
+        with self._lock:
+            if key not in self._data:
+                base = training_data(cell.receiver.replace(regime="standard"), self.device)
+                if cell.cue_p:
+                    kind = cell.receiver.cue_kind if cell.receiver.regime == "shortcut" else cell.sender.cue_kind
+                    base = with_cue(base, cell.cue_p, cell.cue_p, kind=kind, seed=1000)
+                self._data[key] = base
+            return self._data[key]
 
     @staticmethod
     def data_key(cell: Cell) -> tuple:
@@ -87,28 +94,30 @@ class Context:
     def trace(self, spec: ModelSpec, cell: Cell, split: str, batch_size: int = 500) -> Dict[str, torch.Tensor]:
         """``spec``'s activations at every cut on the cell's data view (``split`` = train or test)."""
         key = (spec.key, self.data_key(cell), split)
-        if key in self._traces:
-            self._traces.move_to_end(key)
-            return self._traces[key]
-        ds = self.data(cell)
-        x = ds.x_train if split == "train" else ds.x_test
-        model = self.model(spec)
-        with torch.no_grad():
-            trace = concat_batches(lambda b: {k: _stored(v, self.cache_dtype) for k, v in model.trace(b).items()},
-                                   x, batch_size)
-        self._traces[key] = trace
-        while len(self._traces) > 1 and self.cached_bytes() > self.cache_bytes:
-            self._traces.popitem(last=False)  # least recently used first; the newest always stays
-        return trace
+        with self._lock:
+            if key in self._traces:
+                self._traces.move_to_end(key)
+                return self._traces[key]
+            ds = self.data(cell)
+            x = ds.x_train if split == "train" else ds.x_test
+            model = self.model(spec)
+            with torch.no_grad():
+                trace = concat_batches(lambda b: {k: _stored(v, self.cache_dtype) for k, v in model.trace(b).items()},
+                                       x, batch_size)
+            self._traces[key] = trace
+            while len(self._traces) > 1 and self.cached_bytes() > self.cache_bytes:
+                self._traces.popitem(last=False)  # least recently used first; the newest always stays
+            return trace
 
     def robust_accuracy(self, spec: ModelSpec, cell: Cell, eps: float) -> float:
         """``spec``'s own robust accuracy on the cell's test images (the baseline for ``robust_gap``)."""
         key = (spec.key, self.data_key(cell), eps, self.robust_steps)
-        if key not in self._robust:
-            ds = self.data(cell)
-            self._robust[key] = robust_accuracy(self.model(spec), ds.x_test, ds.y_test, eps=eps,
-                                                steps=self.robust_steps)
-        return self._robust[key]
+        with self._lock:
+            if key not in self._robust:
+                ds = self.data(cell)
+                self._robust[key] = robust_accuracy(self.model(spec), ds.x_test, ds.y_test, eps=eps,
+                                                    steps=self.robust_steps)
+            return self._robust[key]
 
     def pair(self, cell: Cell, split: str) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
         """Sender activations at its cut, and the receiver's full trace, on ``split``."""

@@ -12,8 +12,9 @@ no other change.
 from __future__ import annotations
 
 import time
-from typing import Callable, Dict, List, Sequence, Union
+from typing import Callable, Dict, Iterator, List, Sequence, Tuple, Union
 
+from . import concurrency
 from .attacks import robust_accuracy
 from .cells import Cell
 from .context import Context
@@ -56,12 +57,25 @@ def groups(cells: Sequence[Cell], size: int) -> List[List[int]]:
     return [members[i:i + size] for members in by_key.values() for i in range(0, len(members), size)]
 
 
+def each_group(ctx: Context, cells: Sequence[Cell], evaluate_group: Callable[[Context, List[Cell]], List[Readouts]]
+               ) -> Iterator[Tuple[List[int], List[Readouts]]]:
+    """``(indices into cells, their readouts)`` for each :func:`groups` group, as each finishes.
+
+    Several groups are computed at once when the context allows it (``StitchConfig.concurrent_groups``,
+    :mod:`~stitchtest.concurrency`); the caller consumes the results in its own thread.
+    """
+    chunks = groups(cells, ctx.stitch.group)
+    n = concurrency.workers(ctx.stitch.concurrent_groups, ctx.device, len(chunks))
+    for k, readouts in concurrency.completed(lambda members: evaluate_group(ctx, [cells[i] for i in members]), chunks, n):
+        yield chunks[k], readouts
+
+
 def by_group(ctx: Context, cells: Sequence[Cell],
              evaluate_group: Callable[[Context, List[Cell]], List[Readouts]]) -> List[Readouts]:
-    """Readouts for ``cells`` in their order, computed one :func:`groups` group at a time."""
+    """Readouts for ``cells`` in their order, computed group by group (:func:`each_group`)."""
     out: List[Readouts] = [{} for _ in cells]
-    for members in groups(cells, ctx.stitch.group):
-        for n, r in zip(members, evaluate_group(ctx, [cells[n] for n in members])):
+    for members, readouts in each_group(ctx, cells, evaluate_group):
+        for n, r in zip(members, readouts):
             out[n] = r
     return out
 

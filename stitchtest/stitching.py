@@ -15,7 +15,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from . import devices
+from . import concurrency, devices
 from .ids import string_id
 from .models import CutModel
 from .objectives import Batch, Objective
@@ -30,8 +30,9 @@ class StitchConfig:
     hardware has bf16 arithmetic (CUDA; CPUs with AVX512-BF16 or AMX, :func:`devices.native_bf16`)
     and fp32 elsewhere (emulated bf16 is slower); ``"fp32"`` and ``"bf16"`` force one. Reports
     record what ``"auto"`` resolved to (:meth:`resolved_precision`). ``group`` (stitches
-    trained in one pass) and ``compile`` (``torch.compile`` the receiver suffix) only change speed,
-    so they are not.
+    trained in one pass), ``concurrent_groups`` (groups computed at once in threads, 0 = auto:
+    :func:`concurrency.workers`) and ``compile`` (``torch.compile`` the receiver suffix) only
+    change speed, so they are not.
     """
 
     steps: int = 200
@@ -42,6 +43,7 @@ class StitchConfig:
     seed: int = 0
     precision: str = "auto"
     group: int = field(default=8, repr=False)
+    concurrent_groups: int = field(default=0, repr=False)
     compile: bool = field(default=False, repr=False)
 
     def __post_init__(self):
@@ -49,8 +51,9 @@ class StitchConfig:
             raise ValueError(f"stitch precision must be 'auto', 'fp32' or 'bf16', got {self.precision!r}")
         if self.init not in ("least_squares", "random"):
             raise ValueError(f"unknown stitch init {self.init!r}; expected 'least_squares' or 'random'")
-        if self.group < 1 or self.steps < 0 or self.batch_size < 1:
-            raise ValueError(f"stitch group and batch_size must be >= 1 and steps >= 0: {self}")
+        if self.group < 1 or self.steps < 0 or self.batch_size < 1 or self.concurrent_groups < 0:
+            raise ValueError(f"stitch group and batch_size must be >= 1, steps and concurrent_groups >= 0 "
+                             f"(0 = auto): {self} (group={self.group}, concurrent_groups={self.concurrent_groups})")
 
     def string_id(self) -> str:
         return string_id(self).replace("StitchConfig", "stitch", 1)
@@ -103,8 +106,8 @@ def _batches(objective: Objective, trace, cut: str, h: torch.Tensor, k: int, y: 
 
 def new_stitch(a: torch.Tensor, target: torch.Tensor, config: StitchConfig, names=("sender", "receiver")) -> Stitch:
     """A stitch from activations ``a`` to ``target``: least-squares or PyTorch-default initialised."""
-    torch.manual_seed(config.seed)
-    stitch = Stitch(a.shape[1:], target.shape[1:], bn_before=config.bn, bn_after=config.bn, names=names)
+    with concurrency.seeded(config.seed):
+        stitch = Stitch(a.shape[1:], target.shape[1:], bn_before=config.bn, bn_after=config.bn, names=names)
     stitch = stitch.to(a.device)
     if a.dim() == 4:
         stitch = stitch.to(memory_format=torch.channels_last)

@@ -23,7 +23,7 @@ from typing import Callable, Dict, List, Tuple
 import torch
 from filelock import FileLock
 
-from . import __version__, devices, tasks
+from . import __version__, concurrency, devices, tasks
 from .attacks import robust_accuracy
 from .data import DataSpec, Dataset, load, with_cue
 from .ids import short_hash, string_id
@@ -117,8 +117,8 @@ def train_model(spec: ModelSpec, device: torch.device, log: Callable[[str], None
                 ) -> Tuple[CutModel, dict]:
     """Build and train ``spec`` from scratch; returns the model (eval mode) and its metadata."""
     ds = training_data(spec, device)
-    torch.manual_seed(spec.seed)
-    model = build(spec.arch, spec.width, ds.in_channels, ds.num_classes).to(device)
+    with concurrency.seeded(spec.seed):
+        model = build(spec.arch, spec.width, ds.in_channels, ds.num_classes).to(device)
     if spec.regime == "random":
         start = time.perf_counter()
         calibrate_batchnorm(model, ds.x_train)

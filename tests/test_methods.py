@@ -86,3 +86,17 @@ def test_evaluating_a_cell_leaves_the_zoo_models_untouched(ctx):
     assert not any(m.training for m in sender.modules()) and not any(m.training for m in receiver.modules())
     after = {**sender.state_dict(), **{"r." + k: v for k, v in receiver.state_dict().items()}}
     assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_groups_computed_at_once_give_what_they_give_one_at_a_time(ctx):
+    """Two receiver cuts = two groups; in two threads (one intra-op thread each) each stitch must
+    train as it does with the groups one after the other (fp32, so only summation order differs)."""
+    cells = [Cell(A, i, B, j) for i in ("stem", "layer2.0") for j in ("layer1.0", "layer3.0")]
+    results = {}
+    for n in (1, 2):
+        c = Context(ctx.zoo, StitchConfig(steps=20, precision="fp32", concurrent_groups=n))
+        results[n] = methods.get("tlm").evaluate_many(c, cells)
+    for cell, one, two in zip(cells, results[1], results[2]):
+        where = f"{cell.sender_cut}->{cell.receiver_cut}"
+        assert two["accuracy"] == pytest.approx(one["accuracy"], abs=0.011), where
+        assert two["final_loss"] == pytest.approx(one["final_loss"], rel=1e-3), where
