@@ -25,6 +25,8 @@ from typing import Callable, Iterator, Sequence, Tuple, TypeVar
 
 import torch
 
+from . import devices
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -52,17 +54,6 @@ def workers(requested: int, device: torch.device, tasks: int) -> int:
     return max(1, min(n, tasks))
 
 
-@contextmanager
-def intra_op_threads(n: int) -> Iterator[None]:
-    """``torch.set_num_threads(n)`` for the block (process-wide), then the old value back."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(max(1, n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def completed(fn: Callable[[T], R], items: Sequence[T], n: int) -> Iterator[Tuple[int, R]]:
     """``(index, fn(item))`` for every item, as each finishes, computing ``n`` at a time.
 
@@ -75,7 +66,7 @@ def completed(fn: Callable[[T], R], items: Sequence[T], n: int) -> Iterator[Tupl
         for k, item in enumerate(items):
             yield k, fn(item)
         return
-    with intra_op_threads(torch.get_num_threads() // n):
+    with devices.threads(max(1, torch.get_num_threads() // n)):
         pool = ThreadPoolExecutor(n, thread_name_prefix="stitchtest-group")
         try:
             pending = {pool.submit(fn, item): k for k, item in enumerate(items)}
