@@ -65,7 +65,8 @@ def each_group(ctx: Context, cells: Sequence[Cell], evaluate_group: Callable[[Co
     :mod:`~stitchtest.concurrency`); the caller consumes the results in its own thread.
     """
     chunks = groups(cells, ctx.stitch.group)
-    n = concurrency.workers(ctx.stitch.concurrent_groups, ctx.device, len(chunks))
+    # torch.compile's tracing is not thread-safe: compiled suffixes train one group at a time
+    n = 1 if ctx.stitch.compile else concurrency.workers(ctx.stitch.concurrent_groups, ctx.device, len(chunks))
     for k, readouts in concurrency.completed(lambda members: evaluate_group(ctx, [cells[i] for i in members]), chunks, n):
         yield chunks[k], readouts
 

@@ -31,8 +31,8 @@ class StitchConfig:
     and fp32 elsewhere (emulated bf16 is slower); ``"fp32"`` and ``"bf16"`` force one. Reports
     record what ``"auto"`` resolved to (:meth:`resolved_precision`). ``group`` (stitches
     trained in one pass), ``concurrent_groups`` (groups computed at once in threads, 0 = auto:
-    :func:`concurrency.workers`) and ``compile`` (``torch.compile`` the receiver suffix) only
-    change speed, so they are not.
+    :func:`concurrency.workers`) and ``compile`` (``torch.compile`` the receiver suffix; one group
+    at a time then, as tracing is not thread-safe) only change speed, so they are not.
     """
 
     steps: int = 200

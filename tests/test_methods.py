@@ -100,3 +100,22 @@ def test_groups_computed_at_once_give_what_they_give_one_at_a_time(ctx):
         where = f"{cell.sender_cut}->{cell.receiver_cut}"
         assert two["accuracy"] == pytest.approx(one["accuracy"], abs=0.011), where
         assert two["final_loss"] == pytest.approx(one["final_loss"], rel=1e-3), where
+
+
+@pytest.mark.parametrize("compile_suffix", [False, True])
+def test_groups_run_in_threads_unless_the_suffix_is_compiled(tmp_path, compile_suffix):
+    """torch.compile's tracing is not thread-safe, so compiled suffixes keep to the caller's thread."""
+    import threading
+
+    cells = [Cell(A, "stem", B, j) for j in ("layer1.0", "layer2.0", "layer3.0")]  # three groups
+    ctx = Context(Zoo(tmp_path), StitchConfig(concurrent_groups=2, compile=compile_suffix))
+    threads = {}
+
+    def evaluate_group(_, group):
+        threads[group[0].receiver_cut] = threading.get_ident()
+        return [{} for _ in group]
+
+    done = [members for members, _ in methods.each_group(ctx, cells, evaluate_group)]
+    assert sorted(i for members in done for i in members) == [0, 1, 2]
+    in_caller = {cut: ident == threading.get_ident() for cut, ident in threads.items()}
+    assert all(in_caller.values()) == compile_suffix, in_caller
