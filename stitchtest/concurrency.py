@@ -59,8 +59,10 @@ def completed(fn: Callable[[T], R], items: Sequence[T], n: int) -> Iterator[Tupl
 
     With ``n == 1`` it runs inline, in order. Otherwise the process's intra-op threads are shared
     out among the ``n`` threads for the duration. The first exception is raised here once the
-    items in flight have finished; the ones not started are cancelled. An interrupt (Ctrl-C)
-    likewise waits for the items in flight, whose results are then dropped.
+    items in flight have finished; the ones not started are cancelled. A thread cannot be stopped
+    mid-item, so an interrupt (Ctrl-C) cancels the items not started, waits for those in flight,
+    hands back what they computed (the caller records it: nothing computed is lost) and then
+    raises ``KeyboardInterrupt``.
     """
     if n <= 1:
         for k, item in enumerate(items):
@@ -71,7 +73,15 @@ def completed(fn: Callable[[T], R], items: Sequence[T], n: int) -> Iterator[Tupl
         try:
             pending = {pool.submit(fn, item): k for k, item in enumerate(items)}
             while pending:
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                try:
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                except KeyboardInterrupt:
+                    for future in pending:
+                        future.cancel()  # only those not started yet
+                    for future in wait(pending).done:
+                        if not future.cancelled() and future.exception() is None:
+                            yield pending[future], future.result()
+                    raise
                 for future in done:
                     yield pending.pop(future), future.result()
         finally:

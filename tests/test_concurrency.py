@@ -81,3 +81,33 @@ def test_stitches_built_in_threads_get_the_parameters_they_get_alone():
     threaded = dict(concurrency.completed(build, list(range(16)), 4))
     for seed in range(16):
         assert torch.equal(threaded[seed], alone[seed]), f"seed {seed}: a thread took another's draws"
+
+
+def test_an_interrupt_hands_back_the_items_in_flight_then_stops(monkeypatch):
+    """Ctrl-C while groups run: the two in flight finish and come back (to be recorded), the
+    four not started never run, and the interrupt still reaches the caller."""
+    import time
+
+    started = []
+    real_wait = concurrency.wait
+
+    def work(item):
+        started.append(item)
+        time.sleep(0.2)
+        return item * 10
+
+    def wait_then_interrupt(futures, return_when="ALL_COMPLETED"):
+        if return_when == concurrency.FIRST_COMPLETED:
+            deadline = time.monotonic() + 10
+            while len(started) < 2 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            raise KeyboardInterrupt
+        return real_wait(futures, return_when=return_when)
+
+    monkeypatch.setattr(concurrency, "wait", wait_then_interrupt)
+    got = {}
+    with pytest.raises(KeyboardInterrupt):
+        for k, result in concurrency.completed(work, list(range(6)), 2):
+            got[k] = result
+    assert sorted(started) == [0, 1], started
+    assert got == {0: 0, 1: 10}
