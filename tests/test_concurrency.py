@@ -88,20 +88,21 @@ def test_an_interrupt_hands_back_the_items_in_flight_then_stops(monkeypatch):
     four not started never run, and the interrupt still reaches the caller."""
     import time
 
-    started = []
+    started, release = [], threading.Event()
     real_wait = concurrency.wait
 
     def work(item):
         started.append(item)
-        time.sleep(0.2)
+        release.wait(10)  # in flight until the interrupt has been handled
         return item * 10
 
     def wait_then_interrupt(futures, return_when="ALL_COMPLETED"):
-        if return_when == concurrency.FIRST_COMPLETED:
+        if return_when == concurrency.FIRST_COMPLETED:  # the first wait: Ctrl-C arrives
             deadline = time.monotonic() + 10
             while len(started) < 2 and time.monotonic() < deadline:
                 time.sleep(0.01)
             raise KeyboardInterrupt
+        release.set()  # the wait for the items in flight, after the others were cancelled
         return real_wait(futures, return_when=return_when)
 
     monkeypatch.setattr(concurrency, "wait", wait_then_interrupt)
