@@ -12,6 +12,7 @@ import os
 import platform
 import shutil
 import sys
+import threading
 import time
 from typing import List, Optional
 from pathlib import Path
@@ -278,10 +279,14 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def _show_progress(config: pytest.Config) -> None:
-    """In a run without workers: show what the progress log just got, outside output capture."""
+    """In a run without workers: show what the progress log just got, outside output capture.
+
+    Only the main thread may lift capture; a line logged from a thread computing a group of cells
+    (``concurrency.completed``; e.g. a model trained on demand) is shown by the main thread's next poll.
+    """
     follower = getattr(config, "_stitchtest_progress", None)
     capman = config.pluginmanager.getplugin("capturemanager")
-    if follower is None or capman is None:
+    if follower is None or capman is None or threading.current_thread() is not threading.main_thread():
         return
     with capman.global_and_fixture_disabled():
         follower.poll()

@@ -72,3 +72,30 @@ def test_the_count_is_throttled_but_the_final_one_always_shown(tmp_path):
     assert out == ["[stitchtest] 1 cell computed (gw0 1)"]
     f.poll(final=True)
     assert out[-1] == "[stitchtest] 2 cells computed (gw0 2)"
+
+
+def test_only_the_main_thread_lifts_output_capture_to_show_progress():
+    """A group of cells computed in a thread may log (a model trained on demand); lifting pytest's
+    capture from there would race the main thread, so its lines wait for the main thread's poll."""
+    import contextlib
+    import threading
+
+    from stitchtest.pytest_plugin import _show_progress
+
+    polls = []
+
+    class Capman:
+        @contextlib.contextmanager
+        def global_and_fixture_disabled(self):
+            yield
+
+    class Config:
+        _stitchtest_progress = type("Follower", (), {"poll": lambda self: polls.append(threading.current_thread().name)})()
+        pluginmanager = type("PM", (), {"getplugin": lambda self, name: Capman()})()
+
+    worker = threading.Thread(target=_show_progress, args=(Config(),), name="stitchtest-group_0")
+    worker.start()
+    worker.join()
+    assert polls == []
+    _show_progress(Config())
+    assert polls == [threading.main_thread().name]
