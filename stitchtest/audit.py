@@ -88,9 +88,13 @@ class Audit:
         self.progress(f"cell {testbed} {method.name} {p.pair} s{p.seed} {c.sender_cut}->{c.receiver_cut} "
                       f"{_brief(readouts)} ({seconds:.1f}s)")
 
-    def check(self, testbed: str, check: str, method: Method, readout: str, outcome: Outcome) -> dict:
-        """Record a check's outcome against the expectations table; return the row (see :meth:`verdict`)."""
-        exp = expectation(testbed, check, method.name, self.scale.name)
+    def check(self, testbed: str, check: str, method: Method, readout: str, outcome: Outcome,
+              per_seed: Optional[Dict[str, List[float]]] = None) -> dict:
+        """Record a check's outcome against the expectations table; return the row.
+
+        ``per_seed`` holds statistics of the check computed on each seed pair alone (``{"value":
+        [...], ...}``, index = seed index), which :mod:`stitchtest.claims` compares across methods."""
+        exp = expectation(testbed, check, method.name, self.scale.name, kind=method.kind)
         if exp.status == "reported":
             verdict = "reported"
         elif exp.status == "known-fail":
@@ -99,7 +103,8 @@ class Audit:
             verdict = "pass" if outcome.passed else "fail"
         row = {"kind": "check", "key": f"{testbed}|{check}|{method.name}", "testbed": testbed, "check": check,
                "method": method.name, "readout": readout, "outcome": verdict, "figure": outcome.figure,
-               "value": outcome.value, "reason": exp.reason, "detail": outcome.detail}
+               "value": outcome.value, "better": outcome.better, "reason": exp.reason, "detail": outcome.detail,
+               "per_seed": per_seed or {}}
         self.writer.append(row)
         return row
 

@@ -238,10 +238,10 @@ class _Expect:
     def __getattr__(self, name):
         return getattr(self._audit, name)
 
-    def expect(self, testbed: str, check: str, method, readout: str, outcome) -> None:
+    def expect(self, testbed: str, check: str, method, readout: str, outcome, per_seed=None) -> None:
         """Record the outcome; assert it unless only reported; known failures are strict xfails,
         and so (not strict) are failures that ``--baseline`` recorded too: only new ones fail."""
-        row = self._audit.check(testbed, check, method, readout, outcome)
+        row = self._audit.check(testbed, check, method, readout, outcome, per_seed)
         message = f"{method.name}: {testbed}/{check} on {readout}: {outcome.figure}"
         if row["outcome"] == "reported":
             return
@@ -329,7 +329,31 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if reporter is not None:
         reporter.write_sep("-", f"stitchtest: {len(rows)} rows -> {', '.join(str(p) for p in paths[:3])}"
                            + (" ..." if len(paths) > 3 else ""))
+    _claims_finish(session, rows, reporter)
     _baseline_finish(session, rows, reporter)
+
+
+def _claims_finish(session: pytest.Session, rows: list, reporter) -> None:
+    """Judge the papers' claims on every method's check rows (they meet only here, on the
+    controller), print them, and fail the session on an unexpected verdict."""
+    from .claims import failures, judge_all
+    from .report import _table
+    from .results import checks
+
+    claim_rows = judge_all(checks(rows), session.config.getoption("scale"))
+    if not claim_rows:
+        return
+    table = _table([[r["status"], r["verdict"], r["key"], r["figure"]] for r in claim_rows],
+                   ["status", "verdict", "claim", "figures"])
+    if reporter is not None:
+        reporter.write_sep("-", "stitchtest: claims of the source papers (summary.md has the sources)")
+        reporter.write_line(table)
+    bad = failures(claim_rows)
+    if bad and session.exitstatus != pytest.ExitCode.INTERRUPTED:
+        if reporter is not None:
+            reporter.write_line(f"stitchtest: {len(bad)} claim(s) not as expected at this scale: "
+                                + ", ".join(f"{r['key']} ({r['verdict']})" for r in bad), red=True, bold=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def _baseline_finish(session: pytest.Session, rows: list, reporter) -> None:

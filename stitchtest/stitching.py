@@ -75,6 +75,32 @@ class FitResult:
     stitch: Stitch
     losses: List[float] = field(default_factory=list)
     failure: Optional[str] = None  # why training stopped early (non-finite loss), else None
+    #: a composite objective's terms at the first and last step: ``loss_term:<name>:start`` (value),
+    #: ``grad_share:<name>:start`` (its share of the summed per-term gradient norms), ``:end`` likewise
+    diagnostics: Dict[str, float] = field(default_factory=dict)
+
+
+def record_terms(results: List[FitResult], active: List[int], stitches: List[Stitch],
+                 terms: List[Dict[str, torch.Tensor]], when: str) -> None:
+    """Each term's value and share of the gradient norm, per stitch, into ``diagnostics``.
+
+    Why: a term that swamps the others (FuLA's output KL, SCIENCE.md fact 17) is invisible in the
+    summed loss; its share of the gradient says which term actually moves the stitch. The stitches'
+    parameters are disjoint, so one gradient of a term summed over stitches gives each its own.
+    """
+    norms: Dict[str, List[float]] = {}
+    for name in terms[0]:
+        params = [p for k in active for p in stitches[k].parameters()]
+        grads = torch.autograd.grad(sum(t[name].float() for t in terms), params, retain_graph=True,
+                                    allow_unused=True)
+        by_param = dict(zip(map(id, params), grads))
+        norms[name] = [math.sqrt(sum(float(by_param[id(p)].float().pow(2).sum()) for p in stitches[k].parameters()
+                                     if by_param[id(p)] is not None)) for k in active]
+    for n, k in enumerate(active):
+        total = sum(norms[name][n] for name in terms[n])
+        for name, value in terms[n].items():
+            results[k].diagnostics[f"loss_term:{name}:{when}"] = float(value.detach())
+            results[k].diagnostics[f"grad_share:{name}:{when}"] = norms[name][n] / total if total > 0 else math.nan
 
 
 def stitched_batch(objective: Objective, receiver: CutModel, cut: str, h: torch.Tensor, y: torch.Tensor,
@@ -157,7 +183,11 @@ def fit_stitches(objective: Objective, receiver: CutModel, receiver_cut: str, se
         with config.autocast(device):
             h = torch.cat([stitches[k](senders[k][idx].float()) for k in active])
             batches = _batches(objective, trace, receiver_cut, h, len(active), y, targets, idx, hints)
-            losses = torch.stack([objective.loss(b).float() for b in batches])
+            terms = [objective.terms(b) for b in batches]
+            losses = torch.stack([sum(t.values()).float() for t in terms])
+        if len(terms[0]) > 1:
+            for when in [w for w, at in (("start", 0), ("end", config.steps - 1)) if step == at]:
+                record_terms(results, active, stitches, terms, when)
         values = losses.tolist()
         finite = [math.isfinite(v) for v in values]
         for k, v, ok in zip(active, values, finite):

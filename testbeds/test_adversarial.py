@@ -9,7 +9,7 @@ SCIENCE.md facts 12-13: clean accuracy separates nothing at this scale; robust a
 import pytest
 
 
-from _grids import ring_pairs, separation
+from _grids import ring_pairs, separation, separation_per_seed
 
 pytestmark = pytest.mark.testbed("adversarial")
 TESTBED = "adversarial"
@@ -40,7 +40,8 @@ def test_separation_clean_readout(audit, method):
     inside, across = cells(audit, method)
     readout = method.primary
     audit.expect(TESTBED, "separation_clean", method, readout,
-                 separation(inside, across, readout, THRESHOLD))
+                 separation(inside, across, readout, THRESHOLD),
+                 separation_per_seed(inside, across, readout, THRESHOLD))
 
 
 def test_separation_robust_readout(audit, method):
@@ -48,7 +49,8 @@ def test_separation_robust_readout(audit, method):
         pytest.skip("robust accuracy is a readout of a stitched network")
     inside, across = cells(audit, method)
     audit.expect(TESTBED, "separation_robust", method, "robust_gap",
-                 separation(inside, across, "robust_gap", THRESHOLD))
+                 separation(inside, across, "robust_gap", THRESHOLD),
+                 separation_per_seed(inside, across, "robust_gap", THRESHOLD))
 
 
 def test_cross_task_separation_robust_readout(audit, method):
@@ -59,4 +61,5 @@ def test_cross_task_separation_robust_readout(audit, method):
         pytest.skip("robust accuracy is a readout of a stitched network")
     inside, across = cells(audit, method, task="class", sender_task="parity")
     audit.expect(TESTBED, "cross_task_separation_robust", method, "robust_gap",
-                 separation(inside, across, "robust_gap", THRESHOLD))
+                 separation(inside, across, "robust_gap", THRESHOLD),
+                 separation_per_seed(inside, across, "robust_gap", THRESHOLD))

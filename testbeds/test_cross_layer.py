@@ -22,7 +22,7 @@ from stitchtest.cells import Cell
 from stitchtest.sanity import SANITY_HEADERS, StitchSanity, reconstructions, sanity_table
 from stitchtest.scales import SCALES
 
-from _grids import grid
+from _grids import grid, per_seed
 
 pytestmark = pytest.mark.testbed("cross_layer")
 TESTBED = "cross_layer"
@@ -75,6 +75,23 @@ def similarity_grid(audit, method, arch, readout):
     return grid(audit.cells(TESTBED, method, full_grid(audit, arch)), readout)
 
 
+def within_network(audit):
+    """Network A (seed k) stitched into itself, every sender cut x receiver cut (Balogh & Jelasity 2025)."""
+    planned = []
+    for k in range(audit.scale.seeds):
+        a = audit.spec(seed=k)
+        cuts = audit.zoo.model(a).spatial_cuts
+        planned += [Planned(Cell(a, i, a, j), "A->A", k) for i in cuts for j in cuts]
+    return planned
+
+
+def triangle_stats(rows, readout):
+    """Triangle score, diagonal and below-diagonal means of one seed pair's grid."""
+    m, ds, dr = grid(rows, readout)
+    d = checks.triangle(m.clip(min=0.0), ds, dr, threshold=TRIANGLE, expect_present=False).detail
+    return {"value": d.get("score"), "mean_diagonal": d.get("mean_diagonal"), "mean_below": d.get("mean_below")}
+
+
 def test_diagonal_dominance(audit, method, arch, readout):
     """Per receiver column: the depth-matched sender beats far senders."""
     m, ds, dr = similarity_grid(audit, method, arch, readout)
@@ -90,10 +107,30 @@ def test_layer_monotonicity(audit, method, arch, readout):
 
 
 def test_triangle_absent(audit, method, arch, readout):
-    """A faithful similarity should not rate deep->shallow stitches like the diagonal."""
-    m, ds, dr = similarity_grid(audit, method, arch, readout)
+    """A faithful similarity should not rate deep->shallow stitches like the diagonal (Hernandez et
+    al. read TLM's triangle as a task-cue artifact). Per seed pair too, for the claims."""
+    rows = audit.cells(TESTBED, method, full_grid(audit, arch))
+    m, ds, dr = grid(rows, readout)
     audit.expect(TESTBED, name("triangle_absent", readout, arch, audit), method, readout,
-                 checks.triangle(m.clip(min=0.0), ds, dr, threshold=TRIANGLE, expect_present=False))
+                 checks.triangle(m.clip(min=0.0), ds, dr, threshold=TRIANGLE, expect_present=False),
+                 per_seed(rows, lambda seed_rows: triangle_stats(seed_rows, readout)))
+
+
+def test_self_most_similar(audit, method):
+    """Within one network, each layer is most similar to itself: A@i -> A@i at least A@i -> A@j for
+    every other receiver cut j (Balogh & Jelasity 2025 find TLM breaking it). ``max_excess`` per
+    seed: the largest sim(i, j) - sim(i, i) over j != i (> 0: some layer preferred to itself)."""
+    readout = method.primary
+    rows = audit.cells(TESTBED, method, within_network(audit))
+
+    def stats(seed_rows):
+        m, ds, _ = grid(seed_rows, readout)
+        return {"value": checks.diagonal_dominance(m, ds, ds, far=1e-6, by="sender").value,
+                "max_excess": float(np.nanmax(m - np.diag(m)[:, None] + np.diag(np.full(len(ds), -np.inf))))}
+
+    m, ds, _ = grid(rows, readout)
+    audit.expect(TESTBED, "self_most_similar", method, readout,
+                 checks.diagonal_dominance(m, ds, ds, far=1e-6, by="sender"), per_seed(rows, stats))
 
 
 def test_hernandez_sanity_table(audit, arch):
