@@ -189,12 +189,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items) -> None:
-    """Keep each (testbed, method) on one xdist worker: its cells share models and activations."""
+    """Keep each method, over every testbed, on one xdist worker: its cells share models and
+    activations, and a cell two testbeds ask for is computed once (``Audit.cells``). One group per
+    method also balances: the SGD objectives cost about the same, and there are about as many
+    of them as workers, while the cheap methods fill in where a worker frees up."""
     for item in items:
         method = getattr(item, "callspec", None) and item.callspec.params.get("method")
         marker = item.get_closest_marker("testbed")
         if method is not None and marker is not None:
-            item.add_marker(pytest.mark.xdist_group(f"{marker.args[0]}-{method.name}"))
+            item.add_marker(pytest.mark.xdist_group(f"method-{method.name}"))
 
 
 @pytest.fixture(scope="session")
