@@ -9,7 +9,6 @@ them with a baseline (``--baseline``) or saves one (``--save-baseline``).
 from __future__ import annotations
 
 import os
-import platform
 import shutil
 import sys
 import threading
@@ -312,6 +311,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     import torch
 
+    from . import devices
     from .zoo import versions
 
     run_config = {
@@ -320,7 +320,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         "device": config.getoption("device"), "cuda": torch.cuda.is_available(),
         "stitch_precision": _precision(config),
         "workers": getattr(config.option, "numprocesses", None) or 1,
-        "cpu": f"{platform.machine()}, {os.cpu_count()} cores", "versions": versions(),
+        "cpu": f"{devices.cpu_name()}, {os.cpu_count()} cores ({devices.cpu_features()})", "versions": versions(),
         "wall_time_s": round(time.time() - config._stitchtest_start, 1),
         # with --resume the wall time is this session's only; the cells' own compute time is all of it
         "resumed": bool(config.getoption("resume")),
