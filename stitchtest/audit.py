@@ -8,7 +8,7 @@ interrupted run loses nothing; with ``resume`` a cell already in the results is 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from . import methods as methods_mod
 from .cells import Cell
@@ -42,7 +42,7 @@ class Planned:
 class Audit:
     def __init__(self, scale: Scale, data: DataSpec, zoo: Zoo, writer: ResultsWriter,
                  done: Optional[Dict[str, dict]] = None, progress: Callable[[str], None] = lambda s: None,
-                 cache_limit: Optional[int] = None):
+                 cache_limit: Optional[int] = None, worker: Tuple[int, int] = (0, 1)):
         self.scale, self.data, self.zoo, self.writer = scale, data, zoo, writer
         self.context = Context(zoo, scale.stitch(), **scale.context_options(cache_limit))
         self.done: Dict[str, dict] = dict(done or {})
@@ -50,6 +50,7 @@ class Audit:
         #: asked: a cell two testbeds share is computed once (:meth:`_reusable`)
         self.by_work: Dict[str, dict] = {k.split("|", 1)[1]: r for k, r in self.done.items()}
         self.progress = progress
+        self.worker = worker  # (index, count): where this process starts warming the zoo
         self.computed = 0
         self.reused = 0
 
@@ -77,6 +78,9 @@ class Audit:
                                                   "reused_from": earlier["testbed"]})
             else:
                 todo.append(p)
+        specs = list(dict.fromkeys(s for p in todo for s in (p.cell.sender, p.cell.receiver)))
+        if specs:  # cold zoo: workers asking at once train different models, then compute
+            self.zoo.warm(specs, start=self.worker[0] * len(specs) // max(1, self.worker[1]))
         for members, readouts in methods_mod.each_group(self.context, [p.cell for p in todo], method.evaluate_many):
             for n, r in zip(members, readouts):
                 self._record(testbed, method, todo[n], r)

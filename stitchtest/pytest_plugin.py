@@ -224,8 +224,10 @@ def stitchtest_audit(request: pytest.FixtureRequest):
     zoo = Zoo(device=None if config.getoption("device") == "auto" else config.getoption("device"), log=progress)
     done = {r["key"]: r for r in load_rows(results) if r["kind"] == "cell"} if config.getoption("resume") else {}
     workers = config.workerinput["workercount"] if _is_worker(config) else 1
+    worker = _worker_id(config)
+    index = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
     audit = Audit(scale, DataSpec.parse(config.getoption("data")), zoo, ResultsWriter(results, _worker_id(config)),
-                  done, progress, cache_limit=devices.cache_share(zoo.device, workers))
+                  done, progress, cache_limit=devices.cache_share(zoo.device, workers), worker=(index, workers))
     progress(f"activation cache budget {audit.context.cache_bytes / 2**30:.2f} GiB on {zoo.device} "
              f"(scale {scale.cache_gib:g} GiB, capped to this worker's share of memory)")
     return audit

@@ -18,7 +18,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, List, Sequence, Tuple
 
 import torch
 from filelock import FileLock
@@ -192,17 +192,43 @@ class Zoo:
             self.root.mkdir(parents=True, exist_ok=True)
             ckpt, _ = self.paths(spec)
             with FileLock(str(ckpt) + ".lock"):
-                try:
-                    entry = self._read(spec)
-                except CorruptEntry as err:
-                    if ckpt.exists():
-                        warnings.warn(f"zoo: {err}; retraining {spec.string_id()}", stacklevel=2)
-                    entry = self._train_and_write(spec)
-            model, meta = entry
-            for p in model.parameters():
-                p.requires_grad_(False)
-            self._memo[spec.key] = (model.eval(), meta)
+                self._load_or_train(spec)
         return self._memo[spec.key]
+
+    def _load_or_train(self, spec: ModelSpec) -> None:
+        """Read ``spec``'s entry, or train it when missing or corrupt, into the memo (lock held)."""
+        ckpt, _ = self.paths(spec)
+        try:
+            entry = self._read(spec)
+        except CorruptEntry as err:
+            if ckpt.exists():
+                warnings.warn(f"zoo: {err}; retraining {spec.string_id()}", stacklevel=3)
+            entry = self._train_and_write(spec)
+        model, meta = entry
+        for p in model.parameters():
+            p.requires_grad_(False)
+        self._memo[spec.key] = (model.eval(), meta)
+
+    def warm(self, specs: Sequence[ModelSpec], start: int = 0) -> int:
+        """Train those of ``specs`` that are not cached, beginning at index ``start``, and skip any
+        that another process is training right now (its lock is held): xdist workers of a cold run,
+        each starting elsewhere in the list, then train different models side by side instead of
+        queueing on the first one every testbed asks for. Returns how many this call trained."""
+        from filelock import Timeout
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        before = len(self.trained)
+        specs = list(specs)
+        for spec in specs[start % max(1, len(specs)):] + specs[:start % max(1, len(specs))]:
+            ckpt, meta = self.paths(spec)
+            if spec.key in self._memo or (ckpt.exists() and meta.exists()):
+                continue  # cached (a corrupt entry is retrained when asked for)
+            try:
+                with FileLock(str(ckpt) + ".lock", timeout=0):
+                    self._load_or_train(spec)
+            except Timeout:
+                continue
+        return len(self.trained) - before
 
     def model(self, spec: ModelSpec) -> CutModel:
         return self.get(spec)[0]

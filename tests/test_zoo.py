@@ -117,3 +117,19 @@ def test_default_digits_model_is_accurate(tmp_path):
     """The default zoo model (digits, R1111, width 16) must reach >= 95% test accuracy."""
     _, meta = Zoo(tmp_path).get(ModelSpec())
     assert meta["clean_accuracy"] >= 0.95, meta
+
+
+def test_warm_trains_what_is_missing_and_skips_what_another_process_is_training(tmp_path):
+    """A cold run's workers warm the zoo side by side: each trains what nobody has, starting at
+    its own offset, and passes over a model whose lock another process holds."""
+    from filelock import FileLock
+
+    cached, busy, missing = (TINY.replace(seed=s) for s in (0, 1, 2))
+    Zoo(tmp_path).get(cached)
+    zoo = Zoo(tmp_path)
+    with FileLock(str(zoo.paths(busy)[0]) + ".lock"):  # held elsewhere (another descriptor)
+        assert zoo.warm([cached, busy, missing], start=1) == 1
+    assert zoo.trained == [missing.string_id()]
+    assert not zoo.paths(busy)[0].exists()
+    assert zoo.warm([cached, busy, missing]) == 1 and zoo.paths(busy)[0].exists()  # free now
+    assert zoo.warm([cached, busy, missing]) == 0
