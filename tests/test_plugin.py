@@ -138,8 +138,8 @@ def test_a_device_the_machine_lacks_is_a_usage_error(project):
 
 def test_unknown_method_is_a_clear_error(project):
     result = project.runpytest_subprocess("testbeds", "--methods", "nope")
-    assert result.ret != 0
-    result.stdout.fnmatch_lines(["*unknown method 'nope'*"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*unknown method 'nope'*"])
 
 
 def _edit_rows(path, edit):
@@ -200,3 +200,122 @@ def test_a_run_that_computes_nothing_keeps_the_reports(project):
     summary = (project.path / "reports" / "summary.md").read_text()
     run(project, "--collect-only")
     assert (project.path / "reports" / "summary.md").read_text() == summary
+
+
+# ---------------------------------------------------------------- the results directory (issue 16)
+
+
+def test_a_results_dir_holding_other_files_keeps_them(project):
+    """--results-dir may be the working directory: only stitchtest's own files ever move, and
+    nothing at all happens with --collect-only."""
+    project.path.joinpath("src").mkdir()
+    project.path.joinpath("src", "mine.py").write_text("x = 1\n")
+    project.path.joinpath("notes.log").write_text("my notes\n")
+    project.path.joinpath("progress-mine.log").write_text("not a progress log\n")
+    assert run(project, "--results-dir", ".", "--collect-only").ret == 0
+    mine = ["conftest.py", "notes.log", "progress-mine.log", "src", "testbeds"]
+    assert sorted(p.name for p in project.path.iterdir() if not p.name.startswith((".", "runpytest", "std"))) == mine
+    run(project, "--results-dir", ".").assert_outcomes(passed=2, failed=2)
+    first = (project.path / "results-main.jsonl").read_text()
+    result = run(project, "--results-dir", ".")
+    result.assert_outcomes(passed=2, failed=2)
+    result.stdout.fnmatch_lines(["*the previous run's results were moved to previous/*"])
+    (moved,) = (project.path / "previous").iterdir()
+    assert (moved / "results-main.jsonl").read_text() == first
+    assert {p.name for p in moved.iterdir()} == {"progress-main.log", "results-controller.jsonl", "results-main.jsonl"}
+    assert project.path.joinpath("src", "mine.py").read_text() == "x = 1\n"
+    assert project.path.joinpath("notes.log").read_text() == "my notes\n"
+    assert project.path.joinpath("progress-mine.log").read_text() == "not a progress log\n"
+
+
+def test_a_results_file_stitchtest_did_not_write_is_refused(project):
+    (project.path / "results").mkdir()
+    foreign = project.path / "results" / "results-x.jsonl"
+    foreign.write_text("id,value\n1,2\n")
+    result = run(project)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*results/results-x.jsonl is not a stitchtest results file*move it away*"])
+    assert foreign.read_text() == "id,value\n1,2\n"
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--methods", "dmm"), "*--methods: unknown method 'dmm'*"),
+    (("--methods", ","), "*--methods ',' names no method*"),
+    (("--seeds", "0"), "*--seeds: 0 is not a number of models; give 1 or more*"),
+    (("--seeds", "-1"), "*--seeds: -1 is not a number of models*"),
+    (("--report-dir", "afile"), "*--report-dir: afile is a file, not a directory*"),
+    (("--results-dir", "afile"), "*--results-dir: afile is a file, not a directory*"),
+    (("--data", "nowhere"), "*--data: 'nowhere' is neither a known data set*"),
+])
+def test_a_bad_option_fails_before_the_old_results_are_touched(project, args, message):
+    run(project)
+    before = rows(project)
+    project.path.joinpath("afile").write_text("mine\n")
+    result = run(project, *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    assert rows(project) == before and project.path.joinpath("afile").read_text() == "mine\n"
+
+
+def test_a_results_dir_in_use_by_a_live_session_is_refused(project):
+    from filelock import FileLock
+
+    run(project)
+    before = rows(project)
+    with FileLock(str(project.path / "results" / ".stitchtest.lock")):  # as a running session holds it
+        result = run(project)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*results is in use by another stitchtest session*another --results-dir*"])
+    assert rows(project) == before
+    run(project, "--resume").assert_outcomes(passed=2, failed=2)  # released when a session ends
+
+
+def test_resume_refuses_other_settings_and_names_a_corrupt_line(project):
+    run(project)
+    before = rows(project)
+    result = run(project, "--resume", "--seeds", "1")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--resume: results holds a run of other settings: seeds 2 (this run: 1)*"])
+    result = project.runpytest_subprocess("testbeds", "--methods", "dm", "-p", "no:cacheprovider", "--resume")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "audited ['dm', 'linear_cka'] (this run: ['dm'])" in result.stderr.str()
+    assert rows(project) == before
+    path = project.path / "results" / "results-main.jsonl"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:2] + ["{not json"] + lines[2:]) + "\n")
+    result = run(project, "--resume")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--resume: results/results-main.jsonl:3: not valid JSON*fix or delete that line*"])
+
+
+def test_a_baseline_without_a_run_row_is_refused(project):
+    run(project)
+    worker_file = project.path / "worker.jsonl"
+    worker_file.write_text((project.path / "results" / "results-main.jsonl").read_text())
+    result = run(project, "--baseline", str(worker_file))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*--baseline: {worker_file} has no run row*--save-baseline*"])
+
+
+INTERRUPTING = '''
+import pytest
+from stitchtest.audit import Planned
+from stitchtest.cells import Cell
+
+pytestmark = pytest.mark.testbed("tiny")
+
+
+def test_then_ctrl_c(audit, method):
+    audit.cells("tiny", method, [Planned(Cell(audit.spec(seed=0), "layer1.0", audit.spec(seed=0), "layer1.0"), "self", 0)])
+    audit.expect("tiny", "runs", method, method.primary, __import__("stitchtest.checks").checks.at_least([1.0], 0.0))
+    raise KeyboardInterrupt
+'''
+
+
+def test_an_interrupted_run_says_so_in_its_summary(project):
+    project.path.joinpath("testbeds", "test_tiny.py").write_text(INTERRUPTING)
+    result = run(project)
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    summary = (project.path / "reports" / "summary.md").read_text()
+    assert "| status" in summary and "INCOMPLETE (interrupted" in summary and "--resume" in summary
