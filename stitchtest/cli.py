@@ -22,9 +22,13 @@ def default_zoo_specs():
 
 
 def cmd_zoo(args) -> int:
-    from .zoo import Zoo
+    from .zoo import CacheError, Zoo
 
-    zoo = Zoo(args.cache, device=args.device, log=lambda s: print(s, file=sys.stderr, flush=True))
+    try:
+        zoo = Zoo(args.cache, device=args.device, log=lambda s: print(s, file=sys.stderr, flush=True))
+    except CacheError as e:
+        print(f"stitchtest zoo: error: {e}", file=sys.stderr)
+        return 2
     if args.prune:
         removed = zoo.prune()
         print(f"pruned {len(removed)} files" + "".join(f"\n  {p}" for p in removed))

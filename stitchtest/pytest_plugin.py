@@ -105,7 +105,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _check_paths(config: pytest.Config) -> None:
-    """``--report-dir`` and ``--results-dir`` must be directories (or not exist yet)."""
+    """``--report-dir`` and ``--results-dir`` must be directories (or not exist yet), and so
+    must the model cache."""
+    from .zoo import CacheError, check_root, default_root
+
+    try:
+        check_root(default_root())
+    except CacheError as e:
+        raise pytest.UsageError(str(e)) from None
     for option in ("report_dir", "results_dir"):
         path = Path(config.getoption(option))
         if path.exists() and not path.is_dir():

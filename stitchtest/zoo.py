@@ -5,6 +5,10 @@ Files are named by a hash of the spec's ``string_id`` and written atomically (te
 then ``os.replace``) under a cross-process file lock, so N pytest-xdist workers asking for the
 same spec train it once and never read a half-written file. The checkpoint's SHA-256 is recorded
 in the metadata JSON beside it; a file that does not match is reported and retrained.
+
+The cache directory may hold other files: the zoo only ever touches entries of its own format
+(``<key>.pt`` / ``<key>.json`` with ``key`` a 12-digit hex hash), and never one whose lock is
+held. A read-only cache serves the models it has (there is nobody to lock against).
 """
 from __future__ import annotations
 
@@ -13,15 +17,16 @@ import hashlib
 import json
 import os
 import platform
+import re
 import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from . import __version__, concurrency, devices, tasks
 from .attacks import robust_accuracy
@@ -172,12 +177,50 @@ class CorruptEntry(Exception):
     """A cached checkpoint that is missing, partial or does not match its metadata."""
 
 
+class CacheError(RuntimeError):
+    """A model cache that cannot be used as it is; the message names it and says what to do."""
+
+
+#: ``<key>.pt``, ``<key>.json``, their temporary files ``<key>.pt<random>.tmp`` and lock ``<key>.pt.lock``.
+_ENTRY_FILE = re.compile(r"^([0-9a-f]{12})\.(pt|json)(\.lock|[^/]*\.tmp)?$")
+
+
+def _entry_key(path: Path) -> Optional[str]:
+    """The key of a file the zoo writes (not its lock), or None for anything else."""
+    match = _ENTRY_FILE.match(path.name)
+    if not match or match.group(3) == ".lock" or path.is_symlink() or not path.is_file():
+        return None
+    return match.group(1)
+
+
+def check_root(root: Path) -> None:
+    """Say at once, not in every test, when the cache cannot be a directory."""
+    existing = root
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise CacheError(f"model cache {root}: {existing} is a file, not a directory; set STITCHTEST_CACHE "
+                         f"(or --cache) to a directory")
+
+
+def _metadata(path: Path) -> dict:
+    """The metadata JSON object at ``path``; CorruptEntry if it is unreadable or not an object."""
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise CorruptEntry(f"metadata {path} is unreadable ({err})") from err
+    if not isinstance(meta, dict):
+        raise CorruptEntry(f"metadata {path} holds a {type(meta).__name__}, not a JSON object")
+    return meta
+
+
 class Zoo:
     """Load-or-train access to models; one instance per process, memoised in memory too."""
 
     def __init__(self, root: str | Path | None = None, device: str | torch.device | None = None,
                  log: Callable[[str], None] = lambda s: None):
         self.root = Path(root) if root is not None else default_root()
+        check_root(self.root)
         self.device = devices.resolve(device)
         self.log = log
         self._memo: Dict[str, Tuple[CutModel, dict]] = {}
@@ -189,15 +232,18 @@ class Zoo:
     def get(self, spec: ModelSpec) -> Tuple[CutModel, dict]:
         """The trained model for ``spec`` (frozen, eval mode) and its metadata."""
         if spec.key not in self._memo:
-            self.root.mkdir(parents=True, exist_ok=True)
             ckpt, _ = self.paths(spec)
-            with FileLock(str(ckpt) + ".lock"):
+            lock = FileLock(str(ckpt) + ".lock")
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+                lock.acquire()
+            except OSError as err:  # a read-only cache: nobody can write it, so read it unlocked
+                entry = self._read_only(spec, err)
+            else:
                 try:
-                    entry = self._read(spec)
-                except CorruptEntry as err:
-                    if ckpt.exists():
-                        warnings.warn(f"zoo: {err}; retraining {spec.string_id()}", stacklevel=2)
-                    entry = self._train_and_write(spec)
+                    entry = self._read_or_train(spec)
+                finally:
+                    lock.release()
             model, meta = entry
             for p in model.parameters():
                 p.requires_grad_(False)
@@ -207,14 +253,27 @@ class Zoo:
     def model(self, spec: ModelSpec) -> CutModel:
         return self.get(spec)[0]
 
+    def _read_or_train(self, spec: ModelSpec) -> Tuple[CutModel, dict]:
+        try:
+            return self._read(spec)
+        except CorruptEntry as err:
+            if self.paths(spec)[0].exists():
+                warnings.warn(f"zoo: {err}; retraining {spec.string_id()}", stacklevel=3)
+            return self._train_and_write(spec)
+
+    def _read_only(self, spec: ModelSpec, err: OSError) -> Tuple[CutModel, dict]:
+        try:
+            return self._read(spec)
+        except CorruptEntry as missing:
+            raise CacheError(f"model cache {self.root} cannot be written ({err}), and {spec.string_id()} is not "
+                             f"usable there ({missing}); make the cache writable, or set STITCHTEST_CACHE to a "
+                             f"writable directory") from None
+
     def _read(self, spec: ModelSpec) -> Tuple[CutModel, dict]:
         ckpt, meta_path = self.paths(spec)
-        if not ckpt.exists() or not meta_path.exists():
+        if not ckpt.is_file() or not meta_path.is_file():
             raise CorruptEntry(f"{ckpt} or its metadata is missing")
-        try:
-            meta = json.loads(meta_path.read_text())
-        except (OSError, ValueError) as err:
-            raise CorruptEntry(f"metadata {meta_path} is unreadable ({err})") from err
+        meta = _metadata(meta_path)
         if meta.get("spec") != spec.string_id() or meta.get("sha256") != _sha256(ckpt):
             raise CorruptEntry(f"checkpoint {ckpt} does not match its metadata (partial or corrupt file)")
         try:
@@ -245,29 +304,45 @@ class Zoo:
     def prune(self) -> List[Path]:
         """Delete what can never be loaded again: leftover temporary files, checkpoints without
         metadata (or the reverse), entries whose checksum does not match, and entries from an
-        older training recipe. Returns the deleted paths. Not while another process trains: its
-        temporary file would go too."""
-        removed: List[Path] = [p for p in self.root.glob("*.tmp")]
-        stems = {p.stem for p in self.root.glob("*.pt")} | {p.stem for p in self.root.glob("*.json")}
-        for stem in sorted(stems):
-            ckpt, meta_path = self.root / f"{stem}.pt", self.root / f"{stem}.json"
+        older training recipe. Returns the deleted paths. Only files of the zoo's own format go,
+        and never those of an entry whose lock is held (being trained or read right now)."""
+        removed: List[Path] = []
+        for key in sorted({k for p in self.root.iterdir() if (k := _entry_key(p))} if self.root.is_dir() else ()):
+            lock = FileLock(str(self.root / f"{key}.pt.lock"), timeout=0)
             try:
-                meta = json.loads(meta_path.read_text())
-                keep = ckpt.exists() and meta.get("recipe_version") == RECIPE_VERSION and meta.get("sha256") == _sha256(ckpt)
-            except (OSError, ValueError):
-                keep = False
-            if not keep:
-                removed += [p for p in (ckpt, meta_path) if p.exists()]
-        for p in removed:
-            p.unlink()
+                lock.acquire()
+            except Timeout:
+                continue
+            try:
+                removed += self._prune_entry(key)
+            finally:
+                lock.release()
         return removed
 
+    def _prune_entry(self, key: str) -> List[Path]:
+        ckpt, meta_path = self.root / f"{key}.pt", self.root / f"{key}.json"
+        doomed = [p for p in self.root.glob(f"{key}.*.tmp") if _entry_key(p)]  # nobody writes them now
+        try:
+            meta = _metadata(meta_path)
+            keep = (ckpt.is_file() and meta.get("key") in (None, key) and meta.get("recipe_version") == RECIPE_VERSION
+                    and meta.get("sha256") == _sha256(ckpt))
+        except CorruptEntry:
+            keep = False
+        if not keep:
+            doomed += [p for p in (ckpt, meta_path) if _entry_key(p)]
+        for p in doomed:
+            p.unlink()
+        return doomed
+
     def entries(self) -> List[dict]:
-        """Metadata of every cached model (for ``stitchtest zoo``)."""
+        """Metadata of every cached model (for ``stitchtest zoo``); corrupt entries are left out."""
         out = []
-        for p in sorted(self.root.glob("*.json")):
+        for p in sorted(self.root.glob("*.json")) if self.root.is_dir() else ():
             try:
-                out.append(json.loads(p.read_text()))
-            except (OSError, ValueError):
+                meta = _metadata(p) if _entry_key(p) else None
+            except CorruptEntry:
                 continue
+            if meta is not None and all(k in meta for k in ("spec", "clean_accuracy", "robust_accuracy",
+                                                             "train_seconds", "device")):
+                out.append(meta)
         return out

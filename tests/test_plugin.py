@@ -319,3 +319,12 @@ def test_an_interrupted_run_says_so_in_its_summary(project):
     assert result.ret == pytest.ExitCode.INTERRUPTED
     summary = (project.path / "reports" / "summary.md").read_text()
     assert "| status" in summary and "INCOMPLETE (interrupted" in summary and "--resume" in summary
+
+
+def test_a_cache_that_is_a_file_is_one_usage_error(project, monkeypatch, tmp_path):
+    cache = tmp_path / "cache-file"
+    cache.write_text("not a directory")
+    monkeypatch.setenv("STITCHTEST_CACHE", str(cache))
+    result = run(project)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*model cache {cache}: {cache} is a file, not a directory; set STITCHTEST_CACHE*"])

@@ -117,3 +117,21 @@ def test_default_digits_model_is_accurate(tmp_path):
     """The default zoo model (digits, R1111, width 16) must reach >= 95% test accuracy."""
     _, meta = Zoo(tmp_path).get(ModelSpec())
     assert meta["clean_accuracy"] >= 0.95, meta
+
+
+def test_a_read_only_cache_serves_the_models_it_has(tmp_path, monkeypatch):
+    """Where no lock file can be created (a read-only cache), cached models still load, and a
+    missing one is one clear error naming the cache."""
+    import stitchtest.zoo as zoo_mod
+
+    Zoo(tmp_path).get(TINY)
+
+    class ReadOnly(zoo_mod.FileLock):
+        def acquire(self, *args, **kwargs):
+            raise PermissionError(13, "Read-only file system", self.lock_file)
+
+    monkeypatch.setattr(zoo_mod, "FileLock", ReadOnly)
+    zoo = Zoo(tmp_path)
+    assert zoo.get(TINY)[1]["spec"] == TINY.string_id() and zoo.trained == []
+    with pytest.raises(zoo_mod.CacheError, match=r"cannot be written .*Read-only.*make the cache writable"):
+        zoo.get(TINY.replace(seed=5))
