@@ -11,6 +11,7 @@ no other change.
 """
 from __future__ import annotations
 
+import math
 import time
 from typing import Callable, Dict, Iterator, List, Sequence, Tuple, Union
 
@@ -149,9 +150,18 @@ class MeasureMethod(Method):
         return self.measure.string_id()
 
     def evaluate(self, ctx: Context, cell: Cell) -> Readouts:
+        """A score that raises or is not finite is this cell's failure, with its reason (as a
+        non-finite stitch loss is): a NaN must never read as a similarity, nor a fault as a pass."""
         start = time.perf_counter()
         a, trace = ctx.pair(cell, "test")
-        return {"score": self.measure.score(a.float(), trace[cell.receiver_cut].float()), "seconds": time.perf_counter() - start}
+        try:
+            score = float(self.measure.score(a.float(), trace[cell.receiver_cut].float()))
+        except Exception as e:  # a user's measure may raise anything; the cell records what
+            return {"failure": f"{self.measure.string_id()} raised {type(e).__name__}: {e}",
+                    "seconds": time.perf_counter() - start}
+        if not math.isfinite(score):
+            return {"failure": f"non-finite score ({score})", "seconds": time.perf_counter() - start}
+        return {"score": score, "seconds": time.perf_counter() - start}
 
 
 def wrap(obj) -> Method:

@@ -403,7 +403,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         "status": _status(session),
         "scale": config.getoption("scale"), "data": config.getoption("data"),
         "seeds": config.getoption("seeds") or "scale default", "methods": config.getoption("methods") or "all",
-        "device": config.getoption("device"), "cuda": torch.cuda.is_available(),
+        "audited": _audited(config), "device": config.getoption("device"), "cuda": torch.cuda.is_available(),
         "stitch_precision": _precision(config),
         "workers": getattr(config.option, "numprocesses", None) or 1,
         "cpu": f"{platform.machine()}, {os.cpu_count()} cores", "versions": versions(),

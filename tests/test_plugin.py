@@ -328,3 +328,47 @@ def test_a_cache_that_is_a_file_is_one_usage_error(project, monkeypatch, tmp_pat
     result = run(project)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*model cache {cache}: {cache} is a file, not a directory; set STITCHTEST_CACHE*"])
+
+
+FAULTY_MEASURES = '''
+from dataclasses import dataclass
+from stitchtest.measures import Measure
+
+
+@dataclass(frozen=True)
+class NanScore(Measure):
+    name = "nan_score"
+
+    def _score(self, x, y):
+        return float("nan")
+
+
+@dataclass(frozen=True)
+class InfScore(Measure):
+    name = "inf_score"
+
+    def _score(self, x, y):
+        return float("inf")
+
+
+@dataclass(frozen=True)
+class Raises(Measure):
+    name = "raises"
+
+    def _score(self, x, y):
+        raise RuntimeError("out of ideas")
+'''
+
+
+def test_a_non_finite_or_raising_measure_fails_its_cells_with_the_reason(project):
+    project.makepyfile(faulty=FAULTY_MEASURES)
+    result = project.runpytest_subprocess("testbeds", "-p", "no:cacheprovider", "--methods",
+                                          "faulty:NanScore,faulty:InfScore,faulty:Raises")
+    result.assert_outcomes(failed=6)  # never a pass: NaN is not a score of 0.0
+    cells = [r for r in rows(project) if r["kind"] == "cell"]
+    assert {r["readouts"]["failure"] for r in cells} == {
+        "non-finite score (nan)", "non-finite score (inf)", "raises() raised RuntimeError: out of ideas"}
+    summary = (project.path / "reports" / "summary.md").read_text()
+    for name in ("nan_score", "inf_score", "raises"):  # every audited method keeps its column
+        assert f"| {name}" in summary
+    assert "raises() raised RuntimeError: out of ideas" in (project.path / "reports" / "tiny.md").read_text()
