@@ -13,6 +13,7 @@ import platform
 import sys
 import threading
 import time
+import warnings
 from typing import List, Optional
 from pathlib import Path
 
@@ -173,14 +174,20 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def _run_row(config: pytest.Config) -> dict:
     """The settings that make two runs comparable, stored with the results and in baselines."""
     from .baseline import run_row
-    from .data import DataError, DataSpec
+    from .data import DataError, DataSpec, check
     from .scales import SCALES
     from .zoo import versions
 
-    try:
-        data = DataSpec.parse(config.getoption("data")).string_id()
+    try:  # read the files now: a data error is one usage error, not a failure in every test
+        spec = DataSpec.parse(config.getoption("data"))
+        with warnings.catch_warnings(record=True) as degenerate:
+            warnings.simplefilter("always")
+            check(spec)
+        data = spec.string_id()
     except DataError as e:
         raise pytest.UsageError(f"--data: {e}") from None
+    for w in degenerate:
+        config.issue_config_time_warning(w.message, stacklevel=2)
     seeds = config.getoption("seeds")
     if seeds is not None and seeds < 1:
         raise pytest.UsageError(f"--seeds: {seeds} is not a number of models; give 1 or more, or leave it out "

@@ -372,3 +372,39 @@ def test_a_non_finite_or_raising_measure_fails_its_cells_with_the_reason(project
     for name in ("nan_score", "inf_score", "raises"):  # every audited method keeps its column
         assert f"| {name}" in summary
     assert "raises() raised RuntimeError: out of ideas" in (project.path / "reports" / "tiny.md").read_text()
+
+
+def _write_mnist(root, labels=None, images=None):
+    """A tiny MNIST IDX directory (one t10k split, carved 80/20 by the loader)."""
+    import struct
+
+    import numpy as np
+
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (50, 28, 28), dtype=np.uint8) if images is None else images
+    labels = np.arange(50) % 10 if labels is None else labels
+    for name, array, magic in (("t10k-images-idx3-ubyte", images, 0x803), ("t10k-labels-idx1-ubyte", labels, 0x801)):
+        array = np.asarray(array, dtype=np.uint8)
+        (root / name).write_bytes(struct.pack(">I", magic) + struct.pack(f">{array.ndim}I", *array.shape)
+                                  + array.tobytes())
+    return root
+
+
+def test_degenerate_data_warns_or_is_one_usage_error_before_anything_runs(project):
+    import numpy as np
+
+    few = _write_mnist(project.path / "few", labels=np.arange(50) % 2)
+    result = run(project, "--data", str(few), "--collect-only")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["*the labels use only 2 of 10 classes (0, 1)*"])
+    blank = _write_mnist(project.path / "blank", images=np.zeros((50, 28, 28)))
+    result = run(project, "--data", str(blank))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--data: *blank: every training image has the same value everywhere*"])
+    truncated = _write_mnist(project.path / "truncated")
+    path = truncated / "t10k-images-idx3-ubyte"
+    path.write_bytes(path.read_bytes()[:-10])
+    result = run(project, "--data", str(truncated))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR and "passed" not in result.stdout.str()
+    result.stderr.fnmatch_lines(["*--data: *t10k-images-idx3-ubyte is truncated*"])
