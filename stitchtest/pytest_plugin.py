@@ -262,6 +262,16 @@ def pytest_configure_node(node) -> None:
     node.workerinput["stitchtest_baseline_failures"] = sorted(_baseline_failures(node.config))
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """``--dist loadgroup`` (the default) that survives a killed worker (:mod:`stitchtest.loadgroup`)."""
+    if config.getvalue("dist") == "loadgroup":
+        from .loadgroup import RecoveringLoadGroup
+
+        return RecoveringLoadGroup(config, log)
+    return None
+
+
 def _baseline_failures(config: pytest.Config) -> set:
     """Keys of the checks that failed in ``--baseline`` (workers learn them from the controller)."""
     if _is_worker(config):

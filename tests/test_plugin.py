@@ -408,3 +408,45 @@ def test_degenerate_data_warns_or_is_one_usage_error_before_anything_runs(projec
     result = run(project, "--data", str(truncated))
     assert result.ret == pytest.ExitCode.USAGE_ERROR and "passed" not in result.stdout.str()
     result.stderr.fnmatch_lines(["*--data: *t10k-images-idx3-ubyte is truncated*"])
+
+
+KILLED = '''
+import os
+import pathlib
+import signal
+
+import pytest
+from stitchtest import checks
+from stitchtest.audit import Planned
+from stitchtest.cells import Cell
+
+TESTBED = pathlib.Path(__file__).stem
+pytestmark = pytest.mark.testbed(TESTBED)
+
+
+@pytest.mark.parametrize("k", range(3))
+def test_cell(audit, method, k):
+    audit.cells(TESTBED, method, [Planned(Cell(audit.spec(seed=0), "layer1.0", audit.spec(seed=0), "layer1.0"),
+                                          "self", k)])
+    if (TESTBED, method.name, k) == ("test_b", "linear_cka", 2) and not pathlib.Path("killed").exists():
+        pathlib.Path("killed").write_text("once")  # a kill -9 from outside, as the OOM killer does
+        os.kill(os.getpid(), signal.SIGKILL)
+    audit.expect(TESTBED, f"cell{k}", method, method.primary, checks.at_least([1.0], 0.0))
+'''
+
+
+def test_a_killed_worker_does_not_hang_the_session_and_the_others_work_is_kept(project):
+    """Four groups on two workers; one worker is killed in its second group. pytest-xdist 3.8's
+    loadgroup scheduler then hangs for good (the dead worker's finished group comes back as
+    empty work); stitchtest's (``stitchtest.loadgroup``) ends the session with every other test run."""
+    (project.path / "testbeds" / "test_tiny.py").unlink()
+    for name in ("test_a", "test_b"):
+        project.path.joinpath("testbeds", f"{name}.py").write_text(KILLED)
+    result = project.runpytest_subprocess("testbeds", "--methods", "dm,linear_cka", "-p", "no:cacheprovider",
+                                          "-n", "2", timeout=240)
+    result.assert_outcomes(passed=11, failed=1)  # the test the worker died on is a failure, not re-run
+    result.stdout.fnmatch_lines(["*worker 'gw*' crashed while running*test_b.py::test_cell?linear_cka-2*"])
+    checks = {r["key"] for r in rows(project) if r["kind"] == "check"}
+    assert len(checks) == 11 and "test_b|cell2|linear_cka" not in checks
+    summary = (project.path / "reports" / "summary.md").read_text()
+    assert "INCOMPLETE (worker gw" in summary and "died" in summary
