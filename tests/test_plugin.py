@@ -238,7 +238,7 @@ def test_a_results_file_stitchtest_did_not_write_is_refused(project):
     assert foreign.read_text() == "id,value\n1,2\n"
 
 
-@pytest.mark.parametrize("args, message", [
+BAD_OPTIONS = [
     (("--methods", "dmm"), "*--methods: unknown method 'dmm'*"),
     (("--methods", ","), "*--methods ',' names no method*"),
     (("--seeds", "0"), "*--seeds: 0 is not a number of models; give 1 or more*"),
@@ -246,16 +246,19 @@ def test_a_results_file_stitchtest_did_not_write_is_refused(project):
     (("--report-dir", "afile"), "*--report-dir: afile is a file, not a directory*"),
     (("--results-dir", "afile"), "*--results-dir: afile is a file, not a directory*"),
     (("--data", "nowhere"), "*--data: 'nowhere' is neither a known data set*"),
-])
-def test_a_bad_option_fails_before_the_old_results_are_touched(project, args, message):
+]
+
+
+def test_a_bad_option_fails_before_the_old_results_are_touched(project):
     run(project)
     before = rows(project)
     project.path.joinpath("afile").write_text("mine\n")
-    result = run(project, *args)
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([message])
-    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
-    assert rows(project) == before and project.path.joinpath("afile").read_text() == "mine\n"
+    for args, message in BAD_OPTIONS:
+        result = run(project, *args)
+        assert result.ret == pytest.ExitCode.USAGE_ERROR, args
+        result.stderr.fnmatch_lines([message])
+        assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+        assert rows(project) == before and project.path.joinpath("afile").read_text() == "mine\n"
 
 
 def test_a_results_dir_in_use_by_a_live_session_is_refused(project):
