@@ -15,6 +15,8 @@ import math
 import time
 from typing import Callable, Dict, Iterator, List, Sequence, Tuple, Union
 
+import torch
+
 from . import concurrency
 from .attacks import robust_accuracy
 from .cells import Cell
@@ -156,6 +158,8 @@ class MeasureMethod(Method):
         a, trace = ctx.pair(cell, "test")
         try:
             score = float(self.measure.score(a.float(), trace[cell.receiver_cut].float()))
+        except (MemoryError, torch.OutOfMemoryError):
+            raise  # the machine's fault, not the measure's: not recorded, so --resume retries it
         except Exception as e:  # a user's measure may raise anything; the cell records what
             return {"failure": f"{self.measure.string_id()} raised {type(e).__name__}: {e}",
                     "seconds": time.perf_counter() - start}

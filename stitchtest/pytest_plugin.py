@@ -236,6 +236,9 @@ def _load_baseline(config: pytest.Config, run: dict) -> None:
     bad one fails in seconds, not at the end of the run."""
     path, target = config.getoption("baseline"), config.getoption("save_baseline")
     config._stitchtest_baseline = None
+    tol = config.getoption("baseline_tol")
+    if tol is not None and not tol >= 0:
+        raise pytest.UsageError(f"--baseline-tol: {tol} is not a tolerance; give a number >= 0 (default 0.02)")
     if target and Path(target).is_dir():
         raise pytest.UsageError(f"--save-baseline: {target} is a directory; give a file name")
     if not path:

@@ -246,6 +246,7 @@ BAD_OPTIONS = [
     (("--report-dir", "afile"), "*--report-dir: afile is a file, not a directory*"),
     (("--results-dir", "afile"), "*--results-dir: afile is a file, not a directory*"),
     (("--data", "nowhere"), "*--data: 'nowhere' is neither a known data set*"),
+    (("--baseline-tol", "-1"), "*--baseline-tol: -1.0 is not a tolerance; give a number >= 0*"),
 ]
 
 
