@@ -128,18 +128,14 @@ def _open_results(config: pytest.Config, run: dict) -> None:
     from .results import ResultsWriter
 
     results = Path(config.getoption("results_dir"))
-    try:
+    try:  # a usage error still unconfigures, which releases the lock
         config._stitchtest_lock = rundir.claim(results)
+        if not config.getoption("resume"):
+            config._stitchtest_set_aside = rundir.set_aside(results)
     except (OSError, rundir.RunDirError) as e:
         raise pytest.UsageError(f"--results-dir: {e}") from None
-    try:
-        if config.getoption("resume"):
-            _check_resume(results, run)
-        else:
-            config._stitchtest_set_aside = rundir.set_aside(results)
-    except (OSError, ValueError) as e:
-        config._stitchtest_lock.release()
-        raise pytest.UsageError(f"--results-dir: {e}" if isinstance(e, rundir.RunDirError) else str(e)) from None
+    if config.getoption("resume"):
+        _check_resume(results, run)
     ResultsWriter(results, "controller").append(run)
 
 
@@ -152,16 +148,17 @@ def _check_resume(results: Path, run: dict) -> None:
     try:
         rows = load_rows(results)
     except ResultsError as e:
-        raise ValueError(f"--resume: {e}; fix or delete that line (its cell is then recomputed), "
-                         f"or start over without --resume") from None
+        raise pytest.UsageError(f"--resume: {e}; fix or delete that line (its cell is then recomputed), "
+                                f"or start over without --resume") from None
     before = next((r for r in rows if r["kind"] == "run"), None)
     if before is None:
         return
     differ = [f"{k} {before.get(k)!r} (this run: {run.get(k)!r})" for k in RESUMED
               if k in before and before.get(k) != run.get(k)]
     if differ:
-        raise ValueError(f"--resume: {results} holds a run of other settings: {'; '.join(differ)}; resume it with "
-                         f"its own options, or start a new run without --resume (the old results are moved aside)")
+        raise pytest.UsageError(f"--resume: {results} holds a run of other settings: {'; '.join(differ)}; resume "
+                                f"it with its own options, or start a new run without --resume (the old results "
+                                f"are moved aside)")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
