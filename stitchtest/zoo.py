@@ -313,6 +313,9 @@ class Zoo:
                 lock.acquire()
             except Timeout:
                 continue
+            except OSError as err:
+                raise CacheError(f"model cache {self.root} cannot be written ({err}), so nothing more can be "
+                                 f"pruned; make it writable first") from None
             try:
                 removed += self._prune_entry(key)
             finally:

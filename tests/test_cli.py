@@ -161,3 +161,17 @@ def test_report_from_a_baseline_file_shows_the_run_settings(tmp_path, capsys):
     assert main(["report", str(baseline), "-o", str(tmp_path / "out")]) == 0
     summary = (tmp_path / "out" / "summary.md").read_text()
     assert "| scale " in summary and "| smoke " in summary and "tb/c" in summary
+
+
+def test_pruning_a_read_only_cache_is_one_clear_error(tmp_path, capsys, monkeypatch):
+    import stitchtest.zoo as zoo_mod
+
+    (tmp_path / "0123456789ab.json").write_text("{}")
+
+    class ReadOnly(zoo_mod.FileLock):
+        def acquire(self, *args, **kwargs):
+            raise PermissionError(13, "Read-only file system", self.lock_file)
+
+    monkeypatch.setattr(zoo_mod, "FileLock", ReadOnly)
+    assert main(["zoo", "--cache", str(tmp_path), "--prune"]) == 2
+    assert "cannot be written" in capsys.readouterr().err and (tmp_path / "0123456789ab.json").exists()
