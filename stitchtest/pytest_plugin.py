@@ -100,9 +100,15 @@ def pytest_configure(config: pytest.Config) -> None:
     run = _run_row(config)
     _check_paths(config)
     _load_baseline(config, run)
-    if config.getoption("collectonly"):
-        return  # nothing will be computed: the results directory is left as it is
+    if not _computes(config):
+        return  # the results directory is left as it is
     _open_results(config, run)
+
+
+def _computes(config: pytest.Config) -> bool:
+    """False for a session that runs no test: ``--collect-only``, ``--help``, ``--fixtures``, ..."""
+    return not any(getattr(config.option, name, False) for name in (
+        "collectonly", "help", "showfixtures", "show_fixtures_per_test", "markers", "setupplan"))
 
 
 def _check_paths(config: pytest.Config) -> None:
@@ -401,7 +407,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """On the controller only: merge every worker's rows, write the reports, then compare with
     ``--baseline`` (a regression fails the session) and write ``--save-baseline``."""
     config = session.config
-    if _is_worker(config) or not _runs_testbeds(config) or config.getoption("collectonly"):
+    if _is_worker(config) or not _runs_testbeds(config) or not _computes(config):
         return
     follower = getattr(config, "_stitchtest_progress", None)
     if follower is not None:
