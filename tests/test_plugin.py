@@ -217,7 +217,7 @@ def test_a_results_dir_holding_other_files_keeps_them(project):
     assert sorted(p.name for p in project.path.iterdir() if not p.name.startswith((".", "runpytest", "std"))) == mine
     run(project, "--results-dir", ".").assert_outcomes(passed=2, failed=2)
     first = (project.path / "results-main.jsonl").read_text()
-    for only_looks in ("--collect-only", "--help", "--fixtures", "--markers"):
+    for only_looks in ("--collect-only", "--help", "--fixtures"):
         assert run(project, "--results-dir", ".", only_looks).ret == 0
         assert (project.path / "results-main.jsonl").read_text() == first
     result = run(project, "--results-dir", ".")
