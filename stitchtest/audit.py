@@ -161,9 +161,10 @@ def _brief(readouts: dict) -> str:
 
 
 def values(rows: Sequence[dict], readout: str) -> List[float]:
-    """One readout across rows (NaN where a cell failed or lacks it)."""
-    return [float(r["readouts"].get(readout, float("nan"))) if "failure" not in r["readouts"] else float("nan")
-            for r in rows]
+    """One readout across rows (NaN where a cell failed or lacks it, or where it is null: stored
+    non-finite, read back by ``--resume``)."""
+    return [float("nan") if "failure" in r["readouts"] or r["readouts"].get(readout) is None
+            else float(r["readouts"][readout]) for r in rows]
 
 
 def resolve_methods(names: Optional[str]) -> List[Method]:

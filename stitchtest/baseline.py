@@ -25,6 +25,8 @@ from .results import ResultsError, Row, load_rows, numbered_rows, read_rows, sav
 
 #: Run settings that must agree for two runs to be comparable (the ``run`` row's fields).
 MUST_MATCH = ("scale", "data", "seeds")
+#: ... and what ``--resume`` must agree on too: a resumed report never mixes methods of two runs.
+RESUMED = MUST_MATCH + ("audited",)
 #: Readouts that measure the machine, not the method.
 IGNORED_READOUTS = frozenset({"seconds", "reused_from"})
 #: Row fields that change on every run without meaning anything (left out of saved baselines).

@@ -22,15 +22,19 @@ def default_zoo_specs():
 
 
 def cmd_zoo(args) -> int:
-    from .zoo import Zoo
+    from .zoo import CacheError, Zoo
 
-    zoo = Zoo(args.cache, device=args.device, log=lambda s: print(s, file=sys.stderr, flush=True))
-    if args.prune:
-        removed = zoo.prune()
-        print(f"pruned {len(removed)} files" + "".join(f"\n  {p}" for p in removed))
-    if args.train:
-        for spec in default_zoo_specs():
-            zoo.get(spec)
+    try:
+        zoo = Zoo(args.cache, device=args.device, log=lambda s: print(s, file=sys.stderr, flush=True))
+        if args.prune:
+            removed = zoo.prune()
+            print(f"pruned {len(removed)} files" + "".join(f"\n  {p}" for p in removed))
+        if args.train:
+            for spec in default_zoo_specs():
+                zoo.get(spec)
+    except CacheError as e:
+        print(f"stitchtest zoo: error: {e}", file=sys.stderr)
+        return 2
     rows = [[e["spec"], f"{e['clean_accuracy']:.3f}", f"{e['robust_accuracy']:.3f}",
              f"{e.get('cue_free_accuracy', float('nan')):.3f}", f"{e['train_seconds']:.1f}", e["device"]]
             for e in zoo.entries()]

@@ -24,7 +24,12 @@ import gzip
 import importlib
 import math
 import pickle
+import hashlib
+import json
+import os
 import struct
+import tempfile
+import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,11 +104,12 @@ class DataSpec:
 
     def string_id(self) -> str:
         """Stable id for caches and reports. ``root`` is left out on purpose: moving the data
-        directory must not invalidate results computed from the same images."""
-        return ids.string_id(
-            self, size=self.size, n_train=self.n_train,
-            n_test=self.n_test, split_seed=self.split_seed,
-        )
+        directory must not invalidate results computed from the same images. What the files
+        hold is in (:func:`fingerprint`): another directory with other images or labels is
+        other data, and must get its own models, cells and baselines."""
+        fields = dict(size=self.size, n_train=self.n_train, n_test=self.n_test, split_seed=self.split_seed)
+        files = fingerprint(self)
+        return ids.string_id(self, **fields, **({"files": files} if files else {}))
 
     @classmethod
     def parse(cls, text: str) -> "DataSpec":
@@ -180,8 +186,7 @@ def load(spec: Union[DataSpec, str], device: Union[str, torch.device] = "cpu") -
 def _load_cached(spec: DataSpec, device: str) -> Dataset:
     if device != "cpu":
         return _load_cached(spec, "cpu").to(device)  # reuse the CPU copy
-    reader = {"digits": _read_digits, "mnist": _read_mnist, "cifar10": _read_cifar10}[spec.name]
-    (x_train, y_train), (x_test, y_test), peak = reader(spec)
+    (x_train, y_train), (x_test, y_test), peak = _read(spec)
     if spec.n_train is not None:
         keep = _stratified_subset(y_train, spec.n_train, spec.split_seed, stream=1)
         x_train, y_train = x_train[keep], y_train[keep]
@@ -207,6 +212,98 @@ def _load_cached(spec: DataSpec, device: str) -> Dataset:
         mean=mean.float(),
         std=std.float(),
     )
+
+
+def check(spec: DataSpec) -> None:
+    """Read and vet ``spec``'s files without keeping them: a :class:`DataError` (or a warning
+    on degenerate data) before a run starts, not in every test."""
+    _read(spec)
+
+
+def _read(spec: DataSpec):
+    reader = {"digits": _read_digits, "mnist": _read_mnist, "cifar10": _read_cifar10}[spec.name]
+    (x_train, y_train), (x_test, y_test), peak = reader(spec)
+    _check_degenerate(spec, x_train, x_test, np.concatenate([y_train, y_test]))
+    return (x_train, y_train), (x_test, y_test), peak
+
+
+def _check_degenerate(spec: DataSpec, x_train: np.ndarray, x_test: np.ndarray, labels: np.ndarray) -> None:
+    """Refuse blank images (every check on them is meaningless); warn on labels that use only
+    some of the classes (the task is still audited as 10-class, so chance is not 1/k)."""
+    where = spec.root or spec.name
+    for split, x in (("training", x_train), ("test", x_test)):
+        if x.size and x.min() == x.max():
+            raise DataError(f"{where}: every {split} image has the same value everywhere ({x.flat[0]}): "
+                            f"blank images leave nothing to learn or compare; check the image files")
+    used = np.unique(labels)
+    if len(used) < NUM_CLASSES:
+        warnings.warn(f"{where}: the labels use only {len(used)} of {NUM_CLASSES} classes "
+                      f"({', '.join(map(str, used))}); the task is audited as {NUM_CLASSES}-class, so chance "
+                      f"accuracy and the random controls' bounds do not fit it; check the label files",
+                      stacklevel=3)
+
+
+# --------------------------------------------------------------------------------------------
+# Content fingerprint
+# --------------------------------------------------------------------------------------------
+FINGERPRINTS = "data-fingerprints.json"
+
+
+def _data_files(spec: DataSpec) -> List[Path]:
+    """The files the reader of ``spec`` reads (none for digits)."""
+    if spec.root is None:
+        return []
+    root = Path(spec.root).expanduser()
+    if spec.name == "mnist":
+        return [p for pair in _MNIST_FILES.values() for base in pair if (p := _find_idx(root, base))]
+    if not _cifar_batches(root) and (root / _CIFAR_SUBDIR).is_dir():
+        root = root / _CIFAR_SUBDIR
+    return _cifar_batches(root)
+
+
+def fingerprint(spec: DataSpec) -> Optional[str]:
+    """12 hex digits of the SHA-256 of ``spec``'s data files (name and bytes), or None (digits,
+    or no files). Hashed once per file version (path, size, mtime) and remembered in
+    ``$STITCHTEST_CACHE/data-fingerprints.json``, so each later use costs a few ``stat`` calls."""
+    files = _data_files(spec)
+    if not files:
+        return None
+    versions = tuple((str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+    return _fingerprint(versions)
+
+
+@functools.lru_cache(maxsize=64)
+def _fingerprint(versions: Tuple[Tuple[str, int, int], ...]) -> str:
+    from .zoo import default_root  # the model cache's directory; zoo imports this module
+
+    store = default_root() / FINGERPRINTS
+    key = ids.short_hash(repr(versions), 32)
+    try:
+        known = json.loads(store.read_text())
+        known = known if isinstance(known, dict) else {}
+    except (OSError, ValueError):
+        known = {}
+    if isinstance(known.get(key), str):
+        return known[key]
+    h = hashlib.sha256()
+    for path, _, _ in versions:
+        h.update(Path(path).name.encode() + b"\0")
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        h.update(b"\0")
+    digest = h.hexdigest()[:12]
+    try:  # a read-only (or missing) cache only costs hashing again next time
+        fd, tmp = tempfile.mkstemp(dir=store.parent, prefix=FINGERPRINTS, suffix=".tmp")
+    except OSError:
+        return digest
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump({**known, key: digest}, f, indent=0, sort_keys=True)
+        os.replace(tmp, store)
+    except OSError:
+        os.unlink(tmp)
+    return digest
 
 
 def _resize(x: torch.Tensor, size: int) -> torch.Tensor:

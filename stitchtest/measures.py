@@ -87,10 +87,9 @@ class Measure:
         if xm.shape[0] < 2:
             raise ValueError(f"{self.string_id()}: need at least 2 samples, got {xm.shape[0]}")
         ym = ym.to(xm.device)
-        value = float(self._score(xm, ym))
-        if value != value:  # NaN: last line of defence, see module docstring
-            return 0.0
-        return value
+        # A NaN or infinity from ``_score`` is returned as it is: the audit fails such a cell with
+        # its reason, where a 0.0 would read as "nothing shared" and could pass a check.
+        return float(self._score(xm, ym))
 
     def _score(self, x: torch.Tensor, y: torch.Tensor) -> float:  # pragma: no cover
         raise NotImplementedError

@@ -11,8 +11,11 @@ no other change.
 """
 from __future__ import annotations
 
+import math
 import time
 from typing import Callable, Dict, Iterator, List, Sequence, Tuple, Union
+
+import torch
 
 from . import concurrency
 from .attacks import robust_accuracy
@@ -150,9 +153,20 @@ class MeasureMethod(Method):
         return self.measure.string_id()
 
     def evaluate(self, ctx: Context, cell: Cell) -> Readouts:
+        """A score that raises or is not finite is this cell's failure, with its reason (as a
+        non-finite stitch loss is): a NaN must never read as a similarity, nor a fault as a pass."""
         start = time.perf_counter()
         a, trace = ctx.pair(cell, "test")
-        return {"score": self.measure.score(a.float(), trace[cell.receiver_cut].float()), "seconds": time.perf_counter() - start}
+        try:
+            score = float(self.measure.score(a.float(), trace[cell.receiver_cut].float()))
+        except (MemoryError, torch.OutOfMemoryError):
+            raise  # the machine's fault, not the measure's: not recorded, so --resume retries it
+        except Exception as e:  # a user's measure may raise anything; the cell records what
+            return {"failure": f"{self.measure.string_id()} raised {type(e).__name__}: {e}",
+                    "seconds": time.perf_counter() - start}
+        if not math.isfinite(score):
+            return {"failure": f"non-finite score ({score})", "seconds": time.perf_counter() - start}
+        return {"score": score, "seconds": time.perf_counter() - start}
 
 
 def wrap(obj) -> Method:

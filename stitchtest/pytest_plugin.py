@@ -9,10 +9,10 @@ them with a baseline (``--baseline``) or saves one (``--save-baseline``).
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 import threading
 import time
+import warnings
 from typing import List, Optional
 from pathlib import Path
 
@@ -54,7 +54,9 @@ def pytest_report_header(config: pytest.Config) -> Optional[List[str]]:
     """One line saying what this run audits and where its rows and reports go."""
     if not _runs_testbeds(config):
         return None
-    return [f"stitchtest: scale {config.getoption('scale')}, data {config.getoption('data')}, "
+    moved = getattr(config, "_stitchtest_set_aside", None)
+    aside = [f"stitchtest: the previous run's results were moved to {moved}/ (--resume continues a run instead)"]
+    return (aside if moved else []) + [f"stitchtest: scale {config.getoption('scale')}, data {config.getoption('data')}, "
             f"device {config.getoption('device')}, stitches in {_precision(config)}, "
             f"results {config.getoption('results_dir')}/, reports {config.getoption('report_dir')}/"
             + (" (resuming)" if config.getoption("resume") else "")]
@@ -92,31 +94,124 @@ def pytest_configure(config: pytest.Config) -> None:
     config._stitchtest_start = time.time()
     if _is_worker(config) or not _runs_testbeds(config):
         return
+    # Every option is checked before anything happens to the results of an earlier run.
     _device(config)
     run = _run_row(config)
-    _load_baseline(config, run)  # before anything is deleted: a bad baseline must not cost results
-    results = Path(config.getoption("results_dir"))
-    if not config.getoption("resume") and results.exists():
-        shutil.rmtree(results)  # a fresh run; --resume keeps what an interrupted run computed
+    _check_paths(config)
+    _load_baseline(config, run)
+    if not _computes(config):
+        return  # the results directory is left as it is
+    _open_results(config, run)
+
+
+def _computes(config: pytest.Config) -> bool:
+    """False for a session that runs no test: ``--collect-only``, ``--help``, ``--fixtures``, ..."""
+    return not any(getattr(config.option, name, False) for name in (
+        "collectonly", "help", "showfixtures", "show_fixtures_per_test", "markers", "setupplan"))
+
+
+def _check_paths(config: pytest.Config) -> None:
+    """``--report-dir`` and ``--results-dir`` must be directories (or not exist yet), and so
+    must the model cache."""
+    from .zoo import CacheError, check_root, default_root
+
+    try:
+        check_root(default_root())
+    except CacheError as e:
+        raise pytest.UsageError(str(e)) from None
+    for option in ("report_dir", "results_dir"):
+        path = Path(config.getoption(option))
+        if path.exists() and not path.is_dir():
+            flag = "--" + option.replace("_", "-")
+            raise pytest.UsageError(f"{flag}: {path} is a file, not a directory; give a directory")
+
+
+def _open_results(config: pytest.Config, run: dict) -> None:
+    """Lock the results directory for this session, then either check that ``--resume``
+    continues a run of the same settings, or move the previous run's files aside."""
+    from . import rundir
     from .results import ResultsWriter
 
+    results = Path(config.getoption("results_dir"))
+    try:  # a usage error still unconfigures, which releases the lock
+        config._stitchtest_lock = rundir.claim(results)
+        if not config.getoption("resume"):
+            config._stitchtest_set_aside = rundir.set_aside(results)
+    except (OSError, rundir.RunDirError) as e:
+        raise pytest.UsageError(f"--results-dir: {e}") from None
+    if config.getoption("resume"):
+        _check_resume(results, run)
     ResultsWriter(results, "controller").append(run)
+
+
+def _check_resume(results: Path, run: dict) -> None:
+    """``--resume`` continues the run in ``results`` only with its settings, so a report never
+    mixes rows of two settings; a malformed line is named now, not in every test."""
+    from .baseline import RESUMED
+    from .results import ResultsError, load_rows
+
+    try:
+        rows = load_rows(results)
+    except ResultsError as e:
+        raise pytest.UsageError(f"--resume: {e}; fix or delete that line (its cell is then recomputed), "
+                                f"or start over without --resume") from None
+    before = next((r for r in rows if r["kind"] == "run"), None)
+    if before is None:
+        return
+    differ = [f"{k} {before.get(k)!r} (this run: {run.get(k)!r})" for k in RESUMED
+              if k in before and before.get(k) != run.get(k)]
+    if differ:
+        raise pytest.UsageError(f"--resume: {results} holds a run of other settings: {'; '.join(differ)}; resume "
+                                f"it with its own options, or start a new run without --resume (the old results "
+                                f"are moved aside)")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Let the next session have the results directory."""
+    lock = getattr(config, "_stitchtest_lock", None)
+    if lock is not None:
+        lock.release()
 
 
 def _run_row(config: pytest.Config) -> dict:
     """The settings that make two runs comparable, stored with the results and in baselines."""
     from .baseline import run_row
-    from .data import DataError, DataSpec
+    from .data import DataError, DataSpec, check
     from .scales import SCALES
     from .zoo import versions
 
-    try:
-        data = DataSpec.parse(config.getoption("data")).string_id()
+    try:  # read the files now: a data error is one usage error, not a failure in every test
+        spec = DataSpec.parse(config.getoption("data"))
+        with warnings.catch_warnings(record=True) as degenerate:
+            warnings.simplefilter("always")
+            check(spec)
+        data = spec.string_id()
     except DataError as e:
         raise pytest.UsageError(f"--data: {e}") from None
-    seeds = SCALES[config.getoption("scale")].with_seeds(config.getoption("seeds")).seeds
+    for w in degenerate:
+        config.issue_config_time_warning(w.message, stacklevel=2)
+    seeds = config.getoption("seeds")
+    if seeds is not None and seeds < 1:
+        raise pytest.UsageError(f"--seeds: {seeds} is not a number of models; give 1 or more, or leave it out "
+                                f"for the scale's {SCALES[config.getoption('scale')].seeds}")
+    seeds = SCALES[config.getoption("scale")].with_seeds(seeds).seeds
     return run_row(config.getoption("scale"), data, seeds, methods=config.getoption("methods") or "all",
-                   versions=versions(), command="pytest " + " ".join(sys.argv[1:]))
+                   audited=_audited(config), versions=versions(), command="pytest " + " ".join(sys.argv[1:]))
+
+
+def _audited(config: pytest.Config) -> List[str]:
+    """The names ``--methods`` resolves to; an unknown one, or none at all, is a usage error."""
+    from .audit import resolve_methods
+    from .registry import RegistryError
+
+    try:
+        chosen = resolve_methods(config.getoption("methods"))
+    except (RegistryError, ImportError, TypeError) as e:
+        raise pytest.UsageError(f"--methods: {e}") from None
+    if not chosen:
+        raise pytest.UsageError(f"--methods {config.getoption('methods')!r} names no method; give names such as "
+                                f"dm,linear_cka (`stitchtest methods` lists them), or leave it out to audit all")
+    return sorted(m.name for m in chosen)
 
 
 def _device(config: pytest.Config):
@@ -143,6 +238,9 @@ def _load_baseline(config: pytest.Config, run: dict) -> None:
     bad one fails in seconds, not at the end of the run."""
     path, target = config.getoption("baseline"), config.getoption("save_baseline")
     config._stitchtest_baseline = None
+    tol = config.getoption("baseline_tol")
+    if tol is not None and not tol >= 0:
+        raise pytest.UsageError(f"--baseline-tol: {tol} is not a tolerance; give a number >= 0 (default 0.02)")
     if target and Path(target).is_dir():
         raise pytest.UsageError(f"--save-baseline: {target} is a directory; give a file name")
     if not path:
@@ -152,6 +250,9 @@ def _load_baseline(config: pytest.Config, run: dict) -> None:
 
     try:
         base = load(path)
+        if base.run is None:  # a worker's results file: its settings cannot be checked
+            raise ResultsError(f"{path} has no run row (the settings it was made with), so it is no baseline; "
+                               f"make one with --save-baseline")
         check_match(run, base)
     except ResultsError as e:
         raise pytest.UsageError(f"--baseline: {e}") from None
@@ -164,6 +265,16 @@ def pytest_configure_node(node) -> None:
     """Tell each xdist worker that the controller schedules by group (see pytest_configure)."""
     node.workerinput["stitchtest_loadgroup"] = node.config.getvalue("dist") == "loadgroup"
     node.workerinput["stitchtest_baseline_failures"] = sorted(_baseline_failures(node.config))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """``--dist loadgroup`` (the default) that survives a killed worker (:mod:`stitchtest.loadgroup`)."""
+    if config.getvalue("dist") == "loadgroup":
+        from .loadgroup import RecoveringLoadGroup
+
+        return RecoveringLoadGroup(config, log)
+    return None
 
 
 def _baseline_failures(config: pytest.Config) -> set:
@@ -300,7 +411,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """On the controller only: merge every worker's rows, write the reports, then compare with
     ``--baseline`` (a regression fails the session) and write ``--save-baseline``."""
     config = session.config
-    if _is_worker(config) or not _runs_testbeds(config):
+    if _is_worker(config) or not _runs_testbeds(config) or not _computes(config):
         return
     follower = getattr(config, "_stitchtest_progress", None)
     if follower is not None:
@@ -317,9 +428,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from .zoo import versions
 
     run_config = {
+        "status": _status(session),
         "scale": config.getoption("scale"), "data": config.getoption("data"),
         "seeds": config.getoption("seeds") or "scale default", "methods": config.getoption("methods") or "all",
-        "device": config.getoption("device"), "cuda": torch.cuda.is_available(),
+        "audited": _audited(config), "device": config.getoption("device"), "cuda": torch.cuda.is_available(),
         "stitch_precision": _precision(config),
         "workers": getattr(config.option, "numprocesses", None) or 1,
         "cpu": f"{devices.cpu_name()}, {os.cpu_count()} cores ({devices.cpu_features()})", "versions": versions(),
@@ -359,6 +471,26 @@ def _claims_finish(session: pytest.Session, rows: list, reporter) -> None:
             reporter.write_line(f"stitchtest: {len(bad)} claim(s) not as expected at this scale: "
                                 + ", ".join(f"{r['key']} ({r['verdict']})" for r in bad), red=True, bold=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    """Remember an xdist worker that died: the report then says the run is incomplete."""
+    if error is not None:
+        config = node.config
+        config._stitchtest_lost = getattr(config, "_stitchtest_lost", []) + [node.gateway.id]
+
+
+def _status(session: pytest.Session) -> str:
+    """``complete``, or why not, for the report's first line: a partial report must say so."""
+    lost = getattr(session.config, "_stitchtest_lost", [])
+    if session.exitstatus == pytest.ExitCode.INTERRUPTED or session.shouldstop or session.shouldfail:
+        why = f"interrupted: {session.shouldstop or session.shouldfail or 'Ctrl-C'}"
+    elif lost:
+        why = f"worker {', '.join(lost)} died"
+    else:
+        return "complete"
+    return f"INCOMPLETE ({why}); the same command with --resume computes only what is missing"
 
 
 def _baseline_finish(session: pytest.Session, rows: list, reporter) -> None:

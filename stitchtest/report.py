@@ -264,7 +264,7 @@ def _summary(check_rows: List[Row], testbeds: List[str], run_config: Dict[str, A
     out += [_table(config, ["setting", "value"]) if config else "(none given)", "", "## Checks", ""]
     if check_rows:
         columns = sorted({(c["testbed"], c["check"]) for c in check_rows})
-        methods = sorted({c["method"] for c in check_rows})
+        methods = sorted({c["method"] for c in check_rows} | set(run_config.get("audited") or ()))  # all audited
         entry = {(c["method"], c["testbed"], c["check"]): _outcome_entry(c) for c in check_rows}
         table = [[m] + [entry.get((m, t, k), "—") for t, k in columns] for m in methods]
         out += [_table(table, ["method"] + [f"{t}/{k}" for t, k in columns]), "", LEGEND, ""]

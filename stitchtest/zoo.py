@@ -5,6 +5,10 @@ Files are named by a hash of the spec's ``string_id`` and written atomically (te
 then ``os.replace``) under a cross-process file lock, so N pytest-xdist workers asking for the
 same spec train it once and never read a half-written file. The checkpoint's SHA-256 is recorded
 in the metadata JSON beside it; a file that does not match is reported and retrained.
+
+The cache directory may hold other files: the zoo only ever touches entries of its own format
+(``<key>.pt`` / ``<key>.json`` with ``key`` a 12-digit hex hash), and never one whose lock is
+held. A read-only cache serves the models it has (there is nobody to lock against).
 """
 from __future__ import annotations
 
@@ -13,15 +17,16 @@ import hashlib
 import json
 import os
 import platform
+import re
 import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from . import __version__, concurrency, devices, tasks
 from .attacks import robust_accuracy
@@ -172,12 +177,50 @@ class CorruptEntry(Exception):
     """A cached checkpoint that is missing, partial or does not match its metadata."""
 
 
+class CacheError(RuntimeError):
+    """A model cache that cannot be used as it is; the message names it and says what to do."""
+
+
+#: ``<key>.pt``, ``<key>.json``, their temporary files ``<key>.pt<random>.tmp`` and lock ``<key>.pt.lock``.
+_ENTRY_FILE = re.compile(r"^([0-9a-f]{12})\.(pt|json)(\.lock|[^/]*\.tmp)?$")
+
+
+def _entry_key(path: Path) -> Optional[str]:
+    """The key of a file the zoo writes (not its lock), or None for anything else."""
+    match = _ENTRY_FILE.match(path.name)
+    if not match or match.group(3) == ".lock" or path.is_symlink() or not path.is_file():
+        return None
+    return match.group(1)
+
+
+def check_root(root: Path) -> None:
+    """Say at once, not in every test, when the cache cannot be a directory."""
+    existing = root
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise CacheError(f"model cache {root}: {existing} is a file, not a directory; set STITCHTEST_CACHE "
+                         f"(or --cache) to a directory")
+
+
+def _metadata(path: Path) -> dict:
+    """The metadata JSON object at ``path``; CorruptEntry if it is unreadable or not an object."""
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise CorruptEntry(f"metadata {path} is unreadable ({err})") from err
+    if not isinstance(meta, dict):
+        raise CorruptEntry(f"metadata {path} holds a {type(meta).__name__}, not a JSON object")
+    return meta
+
+
 class Zoo:
     """Load-or-train access to models; one instance per process, memoised in memory too."""
 
     def __init__(self, root: str | Path | None = None, device: str | torch.device | None = None,
                  log: Callable[[str], None] = lambda s: None):
         self.root = Path(root) if root is not None else default_root()
+        check_root(self.root)
         self.device = devices.resolve(device)
         self.log = log
         self._memo: Dict[str, Tuple[CutModel, dict]] = {}
@@ -189,21 +232,22 @@ class Zoo:
     def get(self, spec: ModelSpec) -> Tuple[CutModel, dict]:
         """The trained model for ``spec`` (frozen, eval mode) and its metadata."""
         if spec.key not in self._memo:
-            self.root.mkdir(parents=True, exist_ok=True)
             ckpt, _ = self.paths(spec)
-            with FileLock(str(ckpt) + ".lock"):
-                self._load_or_train(spec)
+            lock = FileLock(str(ckpt) + ".lock")
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+                lock.acquire()
+            except OSError as err:  # a read-only cache: nobody can write it, so read it unlocked
+                entry = self._read_only(spec, err)
+            else:
+                try:
+                    entry = self._read_or_train(spec)
+                finally:
+                    lock.release()
+            self._remember(spec, entry)
         return self._memo[spec.key]
 
-    def _load_or_train(self, spec: ModelSpec) -> None:
-        """Read ``spec``'s entry, or train it when missing or corrupt, into the memo (lock held)."""
-        ckpt, _ = self.paths(spec)
-        try:
-            entry = self._read(spec)
-        except CorruptEntry as err:
-            if ckpt.exists():
-                warnings.warn(f"zoo: {err}; retraining {spec.string_id()}", stacklevel=3)
-            entry = self._train_and_write(spec)
+    def _remember(self, spec: ModelSpec, entry: Tuple[CutModel, dict]) -> None:
         model, meta = entry
         for p in model.parameters():
             p.requires_grad_(False)
@@ -214,9 +258,6 @@ class Zoo:
         that another process is training right now (its lock is held): xdist workers of a cold run,
         each starting elsewhere in the list, then train different models side by side instead of
         queueing on the first one every testbed asks for. Returns how many this call trained."""
-        from filelock import Timeout
-
-        self.root.mkdir(parents=True, exist_ok=True)
         before = len(self.trained)
         specs = list(specs)
         for spec in specs[start % max(1, len(specs)):] + specs[:start % max(1, len(specs))]:
@@ -225,22 +266,35 @@ class Zoo:
                 continue  # cached (a corrupt entry is retrained when asked for)
             try:
                 with FileLock(str(ckpt) + ".lock", timeout=0):
-                    self._load_or_train(spec)
-            except Timeout:
+                    self._remember(spec, self._read_or_train(spec))
+            except (Timeout, OSError):  # being trained elsewhere, or a read-only cache: get() decides
                 continue
         return len(self.trained) - before
 
     def model(self, spec: ModelSpec) -> CutModel:
         return self.get(spec)[0]
 
+    def _read_or_train(self, spec: ModelSpec) -> Tuple[CutModel, dict]:
+        try:
+            return self._read(spec)
+        except CorruptEntry as err:
+            if self.paths(spec)[0].exists():
+                warnings.warn(f"zoo: {err}; retraining {spec.string_id()}", stacklevel=3)
+            return self._train_and_write(spec)
+
+    def _read_only(self, spec: ModelSpec, err: OSError) -> Tuple[CutModel, dict]:
+        try:
+            return self._read(spec)
+        except CorruptEntry as missing:
+            raise CacheError(f"model cache {self.root} cannot be written ({err}), and {spec.string_id()} is not "
+                             f"usable there ({missing}); make the cache writable, or set STITCHTEST_CACHE to a "
+                             f"writable directory") from None
+
     def _read(self, spec: ModelSpec) -> Tuple[CutModel, dict]:
         ckpt, meta_path = self.paths(spec)
-        if not ckpt.exists() or not meta_path.exists():
+        if not ckpt.is_file() or not meta_path.is_file():
             raise CorruptEntry(f"{ckpt} or its metadata is missing")
-        try:
-            meta = json.loads(meta_path.read_text())
-        except (OSError, ValueError) as err:
-            raise CorruptEntry(f"metadata {meta_path} is unreadable ({err})") from err
+        meta = _metadata(meta_path)
         if meta.get("spec") != spec.string_id() or meta.get("sha256") != _sha256(ckpt):
             raise CorruptEntry(f"checkpoint {ckpt} does not match its metadata (partial or corrupt file)")
         try:
@@ -271,29 +325,48 @@ class Zoo:
     def prune(self) -> List[Path]:
         """Delete what can never be loaded again: leftover temporary files, checkpoints without
         metadata (or the reverse), entries whose checksum does not match, and entries from an
-        older training recipe. Returns the deleted paths. Not while another process trains: its
-        temporary file would go too."""
-        removed: List[Path] = [p for p in self.root.glob("*.tmp")]
-        stems = {p.stem for p in self.root.glob("*.pt")} | {p.stem for p in self.root.glob("*.json")}
-        for stem in sorted(stems):
-            ckpt, meta_path = self.root / f"{stem}.pt", self.root / f"{stem}.json"
+        older training recipe. Returns the deleted paths. Only files of the zoo's own format go,
+        and never those of an entry whose lock is held (being trained or read right now)."""
+        removed: List[Path] = []
+        for key in sorted({k for p in self.root.iterdir() if (k := _entry_key(p))} if self.root.is_dir() else ()):
+            lock = FileLock(str(self.root / f"{key}.pt.lock"), timeout=0)
             try:
-                meta = json.loads(meta_path.read_text())
-                keep = ckpt.exists() and meta.get("recipe_version") == RECIPE_VERSION and meta.get("sha256") == _sha256(ckpt)
-            except (OSError, ValueError):
-                keep = False
-            if not keep:
-                removed += [p for p in (ckpt, meta_path) if p.exists()]
-        for p in removed:
-            p.unlink()
+                lock.acquire()
+            except Timeout:
+                continue
+            except OSError as err:
+                raise CacheError(f"model cache {self.root} cannot be written ({err}), so nothing more can be "
+                                 f"pruned; make it writable first") from None
+            try:
+                removed += self._prune_entry(key)
+            finally:
+                lock.release()
         return removed
 
+    def _prune_entry(self, key: str) -> List[Path]:
+        ckpt, meta_path = self.root / f"{key}.pt", self.root / f"{key}.json"
+        doomed = [p for p in self.root.glob(f"{key}.*.tmp") if _entry_key(p)]  # nobody writes them now
+        try:
+            meta = _metadata(meta_path)
+            keep = (ckpt.is_file() and meta.get("key") in (None, key) and meta.get("recipe_version") == RECIPE_VERSION
+                    and meta.get("sha256") == _sha256(ckpt))
+        except CorruptEntry:
+            keep = False
+        if not keep:
+            doomed += [p for p in (ckpt, meta_path) if _entry_key(p)]
+        for p in doomed:
+            p.unlink()
+        return doomed
+
     def entries(self) -> List[dict]:
-        """Metadata of every cached model (for ``stitchtest zoo``)."""
+        """Metadata of every cached model (for ``stitchtest zoo``); corrupt entries are left out."""
         out = []
-        for p in sorted(self.root.glob("*.json")):
+        for p in sorted(self.root.glob("*.json")) if self.root.is_dir() else ():
             try:
-                out.append(json.loads(p.read_text()))
-            except (OSError, ValueError):
+                meta = _metadata(p) if _entry_key(p) else None
+            except CorruptEntry:
                 continue
+            if meta is not None and all(k in meta for k in ("spec", "clean_accuracy", "robust_accuracy",
+                                                             "train_seconds", "device")):
+                out.append(meta)
         return out

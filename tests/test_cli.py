@@ -46,13 +46,65 @@ def test_zoo_prune_removes_only_what_cannot_load(tmp_path, capsys):
     good.get(broken)
     ckpt, _ = good.paths(broken)
     ckpt.write_bytes(b"truncated")
-    (tmp_path / "abc.pt.tmp").write_bytes(b"half")
-    (tmp_path / "orphan.json").write_text("{}")
+    (tmp_path / "0123456789ab.ptq8z_k1r0.tmp").write_bytes(b"half")  # a crashed write's temporary file
+    (tmp_path / "0123456789ac.json").write_text("{}")
     assert main(["zoo", "--cache", str(tmp_path), "--prune"]) == 0
     out = capsys.readouterr().out
     assert "pruned 4 files" in out and "1 models" in out
     assert all(p.exists() for p in good.paths(spec))
-    assert not ckpt.exists() and not (tmp_path / "abc.pt.tmp").exists()
+    assert not ckpt.exists() and not (tmp_path / "0123456789ab.ptq8z_k1r0.tmp").exists()
+
+
+def test_zoo_prune_leaves_what_it_did_not_write_and_locked_entries(tmp_path, capsys):
+    """Only the zoo's own entries go: not a user's files, not a directory named *.pt, not the
+    temporary file of an entry being trained right now (its lock is held)."""
+    from filelock import FileLock
+
+    spec = ModelSpec(width=4, epochs=1, data=DataSpec(n_train=100, n_test=50))
+    zoo = Zoo(tmp_path)
+    zoo.get(spec)
+    mine = [tmp_path / "mymodel.pt", tmp_path / "notes.json", tmp_path / "abc.pt.tmp"]
+    for p in mine:
+        p.write_text("[1]")
+    (tmp_path / "weights.pt").mkdir()
+    (tmp_path / "0123456789ab.pt").mkdir()
+    training = tmp_path / "00000000000f.ptab12cd34.tmp"
+    training.write_bytes(b"being written")
+    with FileLock(str(tmp_path / "00000000000f.pt.lock")):  # as a training process holds it
+        assert main(["zoo", "--cache", str(tmp_path), "--prune"]) == 0
+    out = capsys.readouterr().out
+    assert "pruned 0 files" in out and "1 models" in out
+    assert all(p.read_text() == "[1]" for p in mine) and training.exists()
+    assert (tmp_path / "weights.pt").is_dir() and all(p.exists() for p in zoo.paths(spec))
+    assert main(["zoo", "--cache", str(tmp_path), "--prune"]) == 0  # no one trains it any more
+    assert "pruned 1 files" in capsys.readouterr().out and not training.exists()
+
+
+def test_metadata_that_is_not_an_object_is_a_corrupt_entry(tmp_path, capsys):
+    import pytest
+
+    spec = ModelSpec(width=4, epochs=1, data=DataSpec(n_train=100, n_test=50))
+    _, meta_path = Zoo(tmp_path).paths(spec)
+    for text in ("[1]", '"x"'):
+        Zoo(tmp_path).get(spec)
+        meta_path.write_text(text)
+        assert main(["zoo", "--cache", str(tmp_path)]) == 0
+        assert "0 models" in capsys.readouterr().out
+        zoo = Zoo(tmp_path)
+        with pytest.warns(UserWarning, match="not a JSON object; retraining"):
+            zoo.get(spec)
+        assert zoo.trained == [spec.string_id()]
+        meta_path.write_text(text)
+        assert main(["zoo", "--cache", str(tmp_path), "--prune"]) == 0
+        assert "pruned 2 files" in capsys.readouterr().out
+
+
+def test_a_cache_that_is_a_file_is_one_clear_error(tmp_path, capsys, monkeypatch):
+    cache = tmp_path / "cache"
+    cache.write_text("not a directory")
+    monkeypatch.setenv("STITCHTEST_CACHE", str(cache))
+    assert main(["zoo"]) == 2
+    assert f"model cache {cache}: {cache} is a file, not a directory" in capsys.readouterr().err
 
 
 def _results_dir(path, outcome="pass", accuracy=0.9, scale="smoke"):
@@ -109,3 +161,17 @@ def test_report_from_a_baseline_file_shows_the_run_settings(tmp_path, capsys):
     assert main(["report", str(baseline), "-o", str(tmp_path / "out")]) == 0
     summary = (tmp_path / "out" / "summary.md").read_text()
     assert "| scale " in summary and "| smoke " in summary and "tb/c" in summary
+
+
+def test_pruning_a_read_only_cache_is_one_clear_error(tmp_path, capsys, monkeypatch):
+    import stitchtest.zoo as zoo_mod
+
+    (tmp_path / "0123456789ab.json").write_text("{}")
+
+    class ReadOnly(zoo_mod.FileLock):
+        def acquire(self, *args, **kwargs):
+            raise PermissionError(13, "Read-only file system", self.lock_file)
+
+    monkeypatch.setattr(zoo_mod, "FileLock", ReadOnly)
+    assert main(["zoo", "--cache", str(tmp_path), "--prune"]) == 2
+    assert "cannot be written" in capsys.readouterr().err and (tmp_path / "0123456789ab.json").exists()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import pickle
 import re
 import struct
@@ -136,7 +137,7 @@ def test_load_on_cuda_and_cue_there():
 
 # ------------------------------------------------------------------ DataSpec
 def test_string_id_omits_root_and_resolves_size():
-    a, b = DataSpec("mnist", root="/a"), DataSpec("mnist", root="/b")
+    a, b = DataSpec("mnist", root="/a"), DataSpec("mnist", root="/b")  # no files: nothing to fingerprint
     assert a.string_id() == b.string_id()
     assert "root" not in a.string_id() and "size=32" in a.string_id()
     assert DataSpec("digits", size=16).string_id() == DataSpec().string_id()
@@ -368,7 +369,8 @@ def test_cifar_pickle_cannot_run_code(tmp_path, capsys):
 def test_cifar_reads_other_picklers(tmp_path):
     """Protocol 2 naming numpy.core (as numpy 1 and the official files do) and protocol 5."""
     root = write_cifar(tmp_path)
-    batch = {b"data": np.full((20, 3072), 7, np.uint8), b"labels": list(np.arange(20) % 10)}
+    batch = {b"data": (np.arange(20 * 3072) % 251).astype(np.uint8).reshape(20, 3072),  # not blank
+             b"labels": list(np.arange(20) % 10)}
     old_style = pickle.dumps(batch, protocol=2).replace(b"numpy._core.", b"numpy.core.")
     (root / "data_batch_1").write_bytes(old_style)
     (root / "test_batch").write_bytes(pickle.dumps(batch, protocol=5))
@@ -451,3 +453,49 @@ def test_with_cue_train_and_test_independent():
     assert torch.equal(flipped.x_train, ds.x_train)
     assert int(_stamped(ds.x_test, flipped.x_test).sum()) == round(0.5 * 397)
     assert torch.equal(load(DataSpec()).x_train, before)  # the cached data set is untouched
+
+
+# ------------------------------------------------------------------ content fingerprint, degenerate data (issue 16)
+@pytest.fixture
+def fingerprint_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("STITCHTEST_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "cache").mkdir()
+    return tmp_path / "cache" / data.FINGERPRINTS
+
+
+def test_the_data_id_is_the_files_content_not_their_place(tmp_path, fingerprint_cache):
+    """A copy elsewhere is the same data; a copy with its labels shifted is other data, so it
+    gets other model keys (and cell keys, baselines, resume, which all carry the data id)."""
+    from stitchtest.zoo import ModelSpec
+
+    a = write_mnist(tmp_path / "a")
+    b = write_mnist(tmp_path / "b")
+    shifted = write_mnist(tmp_path / "shifted")
+    _, labels = labelled_images(30, seed=30)
+    write_idx(shifted / "train-labels-idx1-ubyte", (labels + 1) % 10)
+    ids = {k: DataSpec.parse(str(p)).string_id() for k, p in (("a", a), ("b", b), ("shifted", shifted))}
+    assert ids["a"] == ids["b"] != ids["shifted"] and "files=" in ids["a"]
+    assert ModelSpec(data=DataSpec.parse(str(a))).key != ModelSpec(data=DataSpec.parse(str(shifted))).key
+    assert DataSpec().string_id() == "digits(size=16,n_train=None,n_test=None,split_seed=0)"  # the zoo stays valid
+    assert len(json.loads(fingerprint_cache.read_text())) == 3  # hashed once per file version, remembered
+
+
+def test_the_fingerprint_follows_an_edit(tmp_path, fingerprint_cache):
+    root = write_mnist(tmp_path / "a")
+    before = DataSpec.parse(str(root)).string_id()
+    images, _ = labelled_images(30, seed=31)
+    write_idx(root / "train-images-idx3-ubyte", images)
+    assert DataSpec.parse(str(root)).string_id() != before
+
+
+def test_labels_using_few_classes_warn_and_blank_images_are_refused(tmp_path, fingerprint_cache):
+    root = write_mnist(tmp_path / "few")
+    images, labels = labelled_images(30, seed=30)
+    write_idx(root / "train-labels-idx1-ubyte", labels % 2)
+    write_idx(root / "t10k-labels-idx1-ubyte", np.arange(20) % 2)
+    with pytest.warns(UserWarning, match=r"the labels use only 2 of 10 classes \(0, 1\)"):
+        data.check(DataSpec.parse(str(root)))
+    blank = write_mnist(tmp_path / "blank")
+    write_idx(blank / "train-images-idx3-ubyte", np.zeros_like(images))
+    with raises_naming(blank, "every training image has the same value everywhere"):
+        load(DataSpec.parse(str(blank)))

@@ -138,8 +138,8 @@ def test_a_device_the_machine_lacks_is_a_usage_error(project):
 
 def test_unknown_method_is_a_clear_error(project):
     result = project.runpytest_subprocess("testbeds", "--methods", "nope")
-    assert result.ret != 0
-    result.stdout.fnmatch_lines(["*unknown method 'nope'*"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*unknown method 'nope'*"])
 
 
 def _edit_rows(path, edit):
@@ -200,3 +200,260 @@ def test_a_run_that_computes_nothing_keeps_the_reports(project):
     summary = (project.path / "reports" / "summary.md").read_text()
     run(project, "--collect-only")
     assert (project.path / "reports" / "summary.md").read_text() == summary
+
+
+# ---------------------------------------------------------------- the results directory (issue 16)
+
+
+def test_a_results_dir_holding_other_files_keeps_them(project):
+    """--results-dir may be the working directory: only stitchtest's own files ever move, and
+    nothing at all happens with --collect-only."""
+    project.path.joinpath("src").mkdir()
+    project.path.joinpath("src", "mine.py").write_text("x = 1\n")
+    project.path.joinpath("notes.log").write_text("my notes\n")
+    project.path.joinpath("progress-mine.log").write_text("not a progress log\n")
+    assert run(project, "--results-dir", ".", "--collect-only").ret == 0
+    mine = ["conftest.py", "notes.log", "progress-mine.log", "src", "testbeds"]
+    assert sorted(p.name for p in project.path.iterdir() if not p.name.startswith((".", "runpytest", "std"))) == mine
+    run(project, "--results-dir", ".").assert_outcomes(passed=2, failed=2)
+    first = (project.path / "results-main.jsonl").read_text()
+    for only_looks in ("--collect-only", "--help", "--fixtures"):
+        assert run(project, "--results-dir", ".", only_looks).ret == 0
+        assert (project.path / "results-main.jsonl").read_text() == first
+    result = run(project, "--results-dir", ".")
+    result.assert_outcomes(passed=2, failed=2)
+    result.stdout.fnmatch_lines(["*the previous run's results were moved to previous/*"])
+    (moved,) = (project.path / "previous").iterdir()
+    assert (moved / "results-main.jsonl").read_text() == first
+    assert {p.name for p in moved.iterdir()} == {"progress-main.log", "results-controller.jsonl", "results-main.jsonl"}
+    assert project.path.joinpath("src", "mine.py").read_text() == "x = 1\n"
+    assert project.path.joinpath("notes.log").read_text() == "my notes\n"
+    assert project.path.joinpath("progress-mine.log").read_text() == "not a progress log\n"
+
+
+def test_a_results_file_stitchtest_did_not_write_is_refused(project):
+    (project.path / "results").mkdir()
+    foreign = project.path / "results" / "results-x.jsonl"
+    foreign.write_text("id,value\n1,2\n")
+    result = run(project)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*results/results-x.jsonl is not a stitchtest results file*move it away*"])
+    assert foreign.read_text() == "id,value\n1,2\n"
+
+
+BAD_OPTIONS = [
+    (("--methods", "dmm"), "*--methods: unknown method 'dmm'*"),
+    (("--methods", ","), "*--methods ',' names no method*"),
+    (("--seeds", "0"), "*--seeds: 0 is not a number of models; give 1 or more*"),
+    (("--seeds", "-1"), "*--seeds: -1 is not a number of models*"),
+    (("--report-dir", "afile"), "*--report-dir: afile is a file, not a directory*"),
+    (("--results-dir", "afile"), "*--results-dir: afile is a file, not a directory*"),
+    (("--data", "nowhere"), "*--data: 'nowhere' is neither a known data set*"),
+    (("--baseline-tol", "-1"), "*--baseline-tol: -1.0 is not a tolerance; give a number >= 0*"),
+]
+
+
+def test_a_bad_option_fails_before_the_old_results_are_touched(project):
+    run(project)
+    before = rows(project)
+    project.path.joinpath("afile").write_text("mine\n")
+    for args, message in BAD_OPTIONS:
+        result = run(project, *args)
+        assert result.ret == pytest.ExitCode.USAGE_ERROR, args
+        result.stderr.fnmatch_lines([message])
+        assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+        assert rows(project) == before and project.path.joinpath("afile").read_text() == "mine\n"
+
+
+def test_a_results_dir_in_use_by_a_live_session_is_refused(project):
+    from filelock import FileLock
+
+    run(project)
+    before = rows(project)
+    with FileLock(str(project.path / "results" / ".stitchtest.lock")):  # as a running session holds it
+        result = run(project)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*results is in use by another stitchtest session*another --results-dir*"])
+    assert rows(project) == before
+    run(project, "--resume").assert_outcomes(passed=2, failed=2)  # released when a session ends
+
+
+def test_resume_refuses_other_settings_and_names_a_corrupt_line(project):
+    run(project)
+    before = rows(project)
+    result = run(project, "--resume", "--seeds", "1")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--resume: results holds a run of other settings: seeds 2 (this run: 1)*"])
+    result = project.runpytest_subprocess("testbeds", "--methods", "dm", "-p", "no:cacheprovider", "--resume")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "audited ['dm', 'linear_cka'] (this run: ['dm'])" in result.stderr.str()
+    assert rows(project) == before
+    path = project.path / "results" / "results-main.jsonl"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:2] + ["{not json"] + lines[2:]) + "\n")
+    result = run(project, "--resume")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--resume: results/results-main.jsonl:3: not valid JSON*fix or delete that line*"])
+
+
+def test_a_baseline_without_a_run_row_is_refused(project):
+    run(project)
+    worker_file = project.path / "worker.jsonl"
+    worker_file.write_text((project.path / "results" / "results-main.jsonl").read_text())
+    result = run(project, "--baseline", str(worker_file))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*--baseline: {worker_file} has no run row*--save-baseline*"])
+
+
+INTERRUPTING = '''
+import pytest
+from stitchtest.audit import Planned
+from stitchtest.cells import Cell
+
+pytestmark = pytest.mark.testbed("tiny")
+
+
+def test_then_ctrl_c(audit, method):
+    audit.cells("tiny", method, [Planned(Cell(audit.spec(seed=0), "layer1.0", audit.spec(seed=0), "layer1.0"), "self", 0)])
+    audit.expect("tiny", "runs", method, method.primary, __import__("stitchtest.checks").checks.at_least([1.0], 0.0))
+    raise KeyboardInterrupt
+'''
+
+
+def test_an_interrupted_run_says_so_in_its_summary(project):
+    project.path.joinpath("testbeds", "test_tiny.py").write_text(INTERRUPTING)
+    result = run(project)
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    summary = (project.path / "reports" / "summary.md").read_text()
+    assert "| status" in summary and "INCOMPLETE (interrupted" in summary and "--resume" in summary
+
+
+def test_a_cache_that_is_a_file_is_one_usage_error(project, monkeypatch, tmp_path):
+    cache = tmp_path / "cache-file"
+    cache.write_text("not a directory")
+    monkeypatch.setenv("STITCHTEST_CACHE", str(cache))
+    result = run(project)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*model cache {cache}: {cache} is a file, not a directory; set STITCHTEST_CACHE*"])
+
+
+FAULTY_MEASURES = '''
+from dataclasses import dataclass
+from stitchtest.measures import Measure
+
+
+@dataclass(frozen=True)
+class NanScore(Measure):
+    name = "nan_score"
+
+    def _score(self, x, y):
+        return float("nan")
+
+
+@dataclass(frozen=True)
+class InfScore(Measure):
+    name = "inf_score"
+
+    def _score(self, x, y):
+        return float("inf")
+
+
+@dataclass(frozen=True)
+class Raises(Measure):
+    name = "raises"
+
+    def _score(self, x, y):
+        raise RuntimeError("out of ideas")
+'''
+
+
+def test_a_non_finite_or_raising_measure_fails_its_cells_with_the_reason(project):
+    project.makepyfile(faulty=FAULTY_MEASURES)
+    result = project.runpytest_subprocess("testbeds", "-p", "no:cacheprovider", "--methods",
+                                          "faulty:NanScore,faulty:InfScore,faulty:Raises")
+    result.assert_outcomes(failed=6)  # never a pass: NaN is not a score of 0.0
+    cells = [r for r in rows(project) if r["kind"] == "cell"]
+    assert {r["readouts"]["failure"] for r in cells} == {
+        "non-finite score (nan)", "non-finite score (inf)", "raises() raised RuntimeError: out of ideas"}
+    summary = (project.path / "reports" / "summary.md").read_text()
+    for name in ("nan_score", "inf_score", "raises"):  # every audited method keeps its column
+        assert f"| {name}" in summary
+    assert "raises() raised RuntimeError: out of ideas" in (project.path / "reports" / "tiny.md").read_text()
+
+
+def _write_mnist(root, labels=None, images=None):
+    """A tiny MNIST IDX directory (one t10k split, carved 80/20 by the loader)."""
+    import struct
+
+    import numpy as np
+
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (50, 28, 28), dtype=np.uint8) if images is None else images
+    labels = np.arange(50) % 10 if labels is None else labels
+    for name, array, magic in (("t10k-images-idx3-ubyte", images, 0x803), ("t10k-labels-idx1-ubyte", labels, 0x801)):
+        array = np.asarray(array, dtype=np.uint8)
+        (root / name).write_bytes(struct.pack(">I", magic) + struct.pack(f">{array.ndim}I", *array.shape)
+                                  + array.tobytes())
+    return root
+
+
+def test_degenerate_data_warns_or_is_one_usage_error_before_anything_runs(project):
+    import numpy as np
+
+    few = _write_mnist(project.path / "few", labels=np.arange(50) % 2)
+    result = run(project, "--data", str(few), "--collect-only")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["*the labels use only 2 of 10 classes (0, 1)*"])
+    blank = _write_mnist(project.path / "blank", images=np.zeros((50, 28, 28)))
+    result = run(project, "--data", str(blank))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--data: *blank: every training image has the same value everywhere*"])
+    truncated = _write_mnist(project.path / "truncated")
+    path = truncated / "t10k-images-idx3-ubyte"
+    path.write_bytes(path.read_bytes()[:-10])
+    result = run(project, "--data", str(truncated))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR and "passed" not in result.stdout.str()
+    result.stderr.fnmatch_lines(["*--data: *t10k-images-idx3-ubyte is truncated*"])
+
+
+KILLED = '''
+import os
+import pathlib
+import signal
+
+import pytest
+from stitchtest import checks
+from stitchtest.audit import Planned
+from stitchtest.cells import Cell
+
+TESTBED = pathlib.Path(__file__).stem
+pytestmark = pytest.mark.testbed(TESTBED)
+
+
+@pytest.mark.parametrize("k", range(3))
+def test_cell(audit, method, k):
+    audit.cells(TESTBED, method, [Planned(Cell(audit.spec(seed=0), "layer1.0", audit.spec(seed=0), "layer1.0"),
+                                          "self", k)])
+    if (TESTBED, method.name, k) == ("test_b", "linear_cka", 2) and not pathlib.Path("killed").exists():
+        pathlib.Path("killed").write_text("once")  # a kill -9 from outside, as the OOM killer does
+        os.kill(os.getpid(), signal.SIGKILL)
+    audit.expect(TESTBED, f"cell{k}", method, method.primary, checks.at_least([1.0], 0.0))
+'''
+
+
+def test_a_killed_worker_does_not_hang_the_session_and_the_others_work_is_kept(project):
+    """Four groups on two workers; one worker is killed in its second group. pytest-xdist 3.8's
+    loadgroup scheduler then hangs for good (the dead worker's finished group comes back as
+    empty work); stitchtest's (``stitchtest.loadgroup``) ends the session with every other test run."""
+    (project.path / "testbeds" / "test_tiny.py").unlink()
+    for name in ("test_a", "test_b"):
+        project.path.joinpath("testbeds", f"{name}.py").write_text(KILLED)
+    result = project.runpytest_subprocess("testbeds", "--methods", "dm,linear_cka", "-p", "no:cacheprovider",
+                                          "-n", "2", timeout=240)
+    result.assert_outcomes(passed=11, failed=1)  # the test the worker died on is a failure, not re-run
+    result.stdout.fnmatch_lines(["*worker 'gw*' crashed while running*test_b.py::test_cell?linear_cka-2*"])
+    checks = {r["key"] for r in rows(project) if r["kind"] == "check"}
+    assert len(checks) == 11 and "test_b|cell2|linear_cka" not in checks
+    summary = (project.path / "reports" / "summary.md").read_text()
+    assert "INCOMPLETE (worker gw" in summary and "died" in summary

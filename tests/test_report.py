@@ -154,3 +154,11 @@ def test_exhibits_render_as_tables_and_image_grids(tmp_path):
     assert "![A grid](figures/tb-grid.png)" in text
     assert tmp_path / "figures" / "tb-grid.png" in paths
     assert (tmp_path / "figures" / "tb-grid.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_every_audited_method_keeps_its_column(tmp_path):
+    """A method whose tests all errored recorded no check, yet it was audited: its row stays."""
+    write_reports(check_rows(), tmp_path, {**RUN_CONFIG, "audited": ["linear_cka", "tlm", "errored"]})
+    summary = (tmp_path / "summary.md").read_text()
+    (line,) = [row for row in summary.splitlines() if row.startswith("| errored")]
+    assert line.count("—") == len({(t, c) for t, c, *_ in CHECKS})

@@ -175,3 +175,14 @@ def test_newest_row_wins_across_worker_files(tmp_path):
     ResultsWriter(tmp_path, "gw1").append({"kind": "check", "key": "k", "outcome": "new", "time": 200.0})
     ResultsWriter(tmp_path, "gw3").append({"kind": "check", "key": "k", "outcome": "old", "time": 100.0})
     assert [r["outcome"] for r in load_rows(tmp_path)] == ["new"]
+
+
+def test_a_readout_stored_as_null_reads_as_nan():
+    """A non-finite readout is written as null; read back (``--resume``) it is NaN, not a TypeError."""
+    import math
+
+    from stitchtest.audit import values
+
+    rows = [{"readouts": {"kl": None}}, {"readouts": {"kl": 0.5}}, {"readouts": {"failure": "x"}}, {"readouts": {}}]
+    v = values(rows, "kl")
+    assert math.isnan(v[0]) and v[1] == 0.5 and math.isnan(v[2]) and math.isnan(v[3])

@@ -133,3 +133,21 @@ def test_warm_trains_what_is_missing_and_skips_what_another_process_is_training(
     assert not zoo.paths(busy)[0].exists()
     assert zoo.warm([cached, busy, missing]) == 1 and zoo.paths(busy)[0].exists()  # free now
     assert zoo.warm([cached, busy, missing]) == 0
+
+
+def test_a_read_only_cache_serves_the_models_it_has(tmp_path, monkeypatch):
+    """Where no lock file can be created (a read-only cache), cached models still load, and a
+    missing one is one clear error naming the cache."""
+    import stitchtest.zoo as zoo_mod
+
+    Zoo(tmp_path).get(TINY)
+
+    class ReadOnly(zoo_mod.FileLock):
+        def acquire(self, *args, **kwargs):
+            raise PermissionError(13, "Read-only file system", self.lock_file)
+
+    monkeypatch.setattr(zoo_mod, "FileLock", ReadOnly)
+    zoo = Zoo(tmp_path)
+    assert zoo.get(TINY)[1]["spec"] == TINY.string_id() and zoo.trained == []
+    with pytest.raises(zoo_mod.CacheError, match=r"cannot be written .*Read-only.*make the cache writable"):
+        zoo.get(TINY.replace(seed=5))
