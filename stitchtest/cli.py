@@ -84,6 +84,22 @@ def cmd_compare(args) -> int:
     return 1 if comparison.failed(args.fail_on_drift) else 0
 
 
+def cmd_check_measure(args) -> int:
+    """The invariance property checks on a registered measure (or ``module:function``); 1 if a claim breaks."""
+    from . import methods
+    from .invariance import check
+
+    method = methods.get(args.name)
+    if method.kind != "measure":
+        print(f"stitchtest check-measure: error: {args.name!r} is an objective, not a measure", file=sys.stderr)
+        return 2
+    findings = check(method.measure, trials=args.trials)
+    print(f"{method.string_id()} on {args.trials} random pairs of related representations:")
+    print(tabulate([[f.prop, f.verdict, f"{f.worst:.2e}"] for f in findings],
+                   headers=["property", "verdict", "largest change"], tablefmt="github"))
+    return 1 if any(f.claimed and not f.holds for f in findings) else 0
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="stitchtest", description="Audit functional-similarity methods.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -111,6 +127,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     c.add_argument("--fail-on-drift", action="store_true",
                    help="a readout that moved beyond --tol is a regression too (exit 1)")
     c.set_defaults(func=cmd_compare)
+    cm = sub.add_parser("check-measure", help="run the invariance property checks on a measure and say which "
+                                              "claims hold; exit 1 if one it claims breaks")
+    cm.add_argument("name", help="a registered measure, or module:Name (a Measure or a function f(x, y) -> float)")
+    cm.add_argument("--trials", type=int, default=10, help="random representation pairs per property (default: 10)")
+    cm.set_defaults(func=cmd_check_measure)
     args = parser.parse_args(argv)
     try:
         return args.func(args)
