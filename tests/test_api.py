@@ -17,6 +17,15 @@ from stitchtest.stitching import StitchConfig
 FAST = StitchConfig(steps=5, batch_size=32, precision="fp32")
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small models: one torch thread is fastest, and much faster on a loaded shared CPU."""
+    from stitchtest import devices
+
+    with devices.threads(1):
+        yield
+
+
 def cnn(seed: int) -> nn.Module:
     torch.manual_seed(seed)
     return nn.Sequential(nn.Conv2d(1, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(),
