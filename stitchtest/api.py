@@ -115,6 +115,7 @@ class Comparison:
     layers_a: Tuple[str, ...]
     layers_b: Tuple[str, ...]
     primary: Dict[str, str] = field(default_factory=dict)  # method id -> its "the similarity" readout
+    chance: Optional[float] = None  # 1 / the receiver's number of outputs: accuracy by guessing
 
     def _method_id(self, method: str) -> str:
         ids = sorted({r["method_id"] for r in self.rows if method in (r["method"], r["method_id"])})
@@ -148,7 +149,8 @@ class Comparison:
 
         mid = self._method_id(method)
         readout = readout or self.primary[mid]
-        heatmap(list(self.layers_a), list(self.layers_b), self.matrix(mid, readout), f"{mid}: {readout}", path)
+        heatmap(list(self.layers_a), list(self.layers_b), self.matrix(mid, readout), f"{mid}: {readout}", path,
+                readout, self.chance)
 
     def to_csv(self, path: Union[str, os.PathLike]) -> None:
         with open(path, "w", newline="") as f:
@@ -215,7 +217,7 @@ def compare(model_a: nn.Module, model_b: nn.Module, data, *, layers_a: Sequence[
                 for i, readouts in _stitch_into(method.objective, a, b, j, layers_a, a_train, a_test,
                                                 b_train, b_test, y_train, y_test, stitch):
                     add(i, j, readouts)
-    return Comparison(rows, tuple(layers_a), tuple(layers_b), primary)
+    return Comparison(rows, tuple(layers_a), tuple(layers_b), primary, 1.0 / b_test["logits"].shape[1])
 
 
 def _stitch_into(objective, a: LayerModel, b: LayerModel, j: str, layers_a: Sequence[str], a_train, a_test,
