@@ -24,7 +24,7 @@ from typing import Dict, Iterable, List, Sequence, Tuple
 import torch
 from torch import fx, nn
 
-from .models import INPUT
+from .models import INPUT, eval_mode
 from .stitch import IncompatibleCuts
 
 LOGITS = "logits"
@@ -47,7 +47,8 @@ def layer(model: nn.Module, name: str) -> nn.Module:
 
 
 class LayerModel(nn.Module):
-    """``model`` with cuts at ``layers`` (forward order is found by running it once on ``example``)."""
+    """``model`` with cuts at ``layers`` (forward order is found by running it once, in eval mode, on
+    ``example``). It runs ``model`` as it is: freeze it first (:func:`stitchtest.api.frozen`)."""
 
     def __init__(self, model: nn.Module, layers: Sequence[str], example: torch.Tensor):
         super().__init__()
@@ -57,11 +58,22 @@ class LayerModel(nn.Module):
             raise ValueError(f"{bad!r} is reserved (the network's input and output); name the layer otherwise")
         self.model = model
         self._layers = {name: layer(model, name) for name in layers}
-        with torch.no_grad():
-            order = [n for n in self._capture(example[:1], layers) if n != LOGITS]
+        calls: List[str] = []
+        handles = [m.register_forward_hook(lambda *_, n=n: calls.append(n)) for n, m in self._layers.items()]
+        try:
+            with torch.no_grad(), eval_mode(model):  # a probe must not move BatchNorm statistics
+                model(example[:1])
+        finally:
+            for h in handles:
+                h.remove()
+        order = list(dict.fromkeys(calls))
         missing = [n for n in layers if n not in order]
         if missing:
             raise ValueError(f"layers {missing} of {type(model).__name__} are not called by its forward pass")
+        shared = sorted(n for n in order if calls.count(n) > 1)
+        if shared:  # which call would be the cut? (torchvision's BasicBlock calls its one ReLU twice)
+            raise ValueError(f"layers {shared} of {type(model).__name__} run more than once per forward pass "
+                             "(a shared module); cut at the module around them instead")
         self._cuts = tuple(order) + (LOGITS,)
         self._suffixes: Dict[str, fx.GraphModule] = {}
 

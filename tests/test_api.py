@@ -166,3 +166,11 @@ def test_token_cuts_are_stitched_and_measured():
     # the self-stitch of a token cut by least squares is exact
     same = api.compare(a, a, data(160), layers_a=["block"], layers_b=["block"], methods=["dm"])
     assert {r["readout"]: r["value"] for r in same.rows}["latent_error"] < 1e-6
+
+
+def test_a_module_called_twice_is_refused_as_a_cut():
+    torchvision = pytest.importorskip("torchvision")
+    net = torchvision.models.resnet18(weights=None, num_classes=10)  # BasicBlock calls self.relu twice
+    with pytest.raises(ValueError, match="more than once"):
+        LayerModel(net, ["layer1.0.relu"], torch.randn(1, 3, 16, 16))
+    assert LayerModel(net, ["layer1.0", "layer1"], torch.randn(1, 3, 16, 16)).cuts == ("layer1.0", "layer1", "logits")
