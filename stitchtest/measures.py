@@ -429,7 +429,7 @@ class FunctionMeasure(Measure):
     ``stitchtest check-measure`` has looked (:mod:`~stitchtest.invariance`).
     """
 
-    fn: Callable[[Any, Any], float] = field(default=None, repr=False)
+    fn: Callable[[Any, Any], float] = field(repr=False)
     vectors: str = field(default="flatten", repr=False)
     symmetric = False
 
