@@ -41,6 +41,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import concurrency
 from . import methods as methods_
 from .layers import LayerModel, capture
 from .models import eval_mode
@@ -213,39 +214,56 @@ def compare(model_a: nn.Module, model_b: nn.Module, data, *, layers_a: Sequence[
                     for j in layers_b:
                         add(i, j, {"score": method.measure.score(a_test[i].float(), b_test[j].float())})
                 continue
-            for j in layers_b:
-                for i, readouts in _stitch_into(method.objective, a, b, j, layers_a, a_train, a_test,
-                                                b_train, b_test, y_train, y_test, stitch):
-                    add(i, j, readouts)
+            cells = _stitch_cells(method.objective, b, layers_a, layers_b, a_train, a_test, b_train, b_test,
+                                  y_train, y_test, stitch)
+            for i in layers_a:
+                for j in layers_b:
+                    add(i, j, cells[i, j])
     return Comparison(rows, tuple(layers_a), tuple(layers_b), primary, 1.0 / b_test["logits"].shape[1])
 
 
-def _stitch_into(objective, a: LayerModel, b: LayerModel, j: str, layers_a: Sequence[str], a_train, a_test,
-                 b_train, b_test, y_train, y_test, config: StitchConfig):
-    """``(layer of A, readouts)`` for stitches from each of ``layers_a`` into B's layer ``j``,
-    trained ``config.group`` at a time through B's shared frozen suffix."""
-    fits = []
-    for i in layers_a:
+def _stitch_cells(objective, b: LayerModel, layers_a: Sequence[str], layers_b: Sequence[str], a_train, a_test,
+                  b_train, b_test, y_train, y_test, config: StitchConfig) -> Dict[Tuple[str, str], Dict[str, Any]]:
+    """Readouts of every (layer of A, layer of B) cell: the stitches into one layer of B train
+    together, ``config.group`` at a time, and groups run side by side where the device has
+    threads for them (:mod:`~stitchtest.concurrency`, as in the testbeds)."""
+    out: Dict[Tuple[str, str], Dict[str, Any]] = {}
+    groups: List[Tuple[str, List[str]]] = []
+    for j in layers_b:
         try:
-            Stitch(a_train[i].shape[1:], b_train[j].shape[1:], names=(f"A@{i}", f"B@{j}"))
-            fits.append(i)
-        except IncompatibleCuts as err:
-            yield i, {"failure": str(err)}
-    for start in range(0, len(fits), config.group):
-        group = fits[start:start + config.group]
-        try:
-            results = fit_stitches(objective, b, j, [a_train[i] for i in group], y_train, b_train, config,
-                                   [(f"A@{i}", f"B@{j}") for i in group])
-            for i, fit in zip(group, results):
-                if fit.failure:
-                    yield i, {"failure": fit.failure}
-                    continue
-                readouts: Dict[str, Any] = stitch_readouts(fit.stitch, b, j, a_test[i], y_test, b_test)
-                readouts["steps"] = len(fit.losses)
-                if fit.losses:
-                    readouts["final_loss"] = fit.losses[-1]
-                yield i, readouts
+            b.rest(j)  # every rest-of-network is traced here, before any thread starts
         except IncompatibleCuts as err:  # B cannot be cut at j (untraceable, or a skip around it)
             warnings.warn(str(err), RuntimeWarning, stacklevel=3)
-            for i in group:
-                yield i, {"failure": str(err)}
+            out.update({(i, j): {"failure": str(err)} for i in layers_a})
+            continue
+        senders = []
+        for i in layers_a:
+            try:
+                Stitch(a_train[i].shape[1:], b_train[j].shape[1:], names=(f"A@{i}", f"B@{j}"))
+                senders.append(i)
+            except IncompatibleCuts as err:
+                out[i, j] = {"failure": str(err)}
+        groups += [(j, senders[k:k + config.group]) for k in range(0, len(senders), config.group)]
+
+    def run(group: Tuple[str, List[str]]) -> List[Dict[str, Any]]:
+        j, senders = group
+        fits = fit_stitches(objective, b, j, [a_train[i] for i in senders], y_train, b_train, config,
+                            [(f"A@{i}", f"B@{j}") for i in senders])
+        readouts = []
+        for i, fit in zip(senders, fits):
+            if fit.failure:
+                readouts.append({"failure": fit.failure})
+                continue
+            r: Dict[str, Any] = stitch_readouts(fit.stitch, b, j, a_test[i], y_test, b_test)
+            r["steps"] = len(fit.losses)
+            if fit.losses:
+                r["final_loss"] = fit.losses[-1]
+            readouts.append(r)
+        return readouts
+
+    device = y_train.device
+    n = 1 if config.compile else concurrency.workers(config.concurrent_groups, device, len(groups))
+    for k, readouts in concurrency.completed(run, groups, n):
+        j, senders = groups[k]
+        out.update({(i, j): r for i, r in zip(senders, readouts)})
+    return out

@@ -110,7 +110,7 @@ class LayerModel(nn.Module):
         """Activations at every cut after ``start`` (through ``logits``), for activations ``h`` at ``start``."""
         if start == INPUT:
             return self._capture(h, self.spatial_cuts)
-        return self._suffix(start)(h)
+        return self.rest(start)(h)
 
     def prefix(self, x: torch.Tensor, cut: str) -> torch.Tensor:
         return self._capture(x, [cut])[cut]
@@ -118,7 +118,9 @@ class LayerModel(nn.Module):
     def suffix(self, h: torch.Tensor, cut: str) -> torch.Tensor:
         return self.trace(h, cut)[LOGITS]
 
-    def _suffix(self, start: str) -> fx.GraphModule:
+    def rest(self, start: str) -> fx.GraphModule:
+        """The network after the cut ``start`` (built once; fx tracing patches torch globally while
+        it runs, so build every one a multi-threaded caller needs before it starts threads)."""
         if start not in self._suffixes:
             self._suffixes[start] = rest_of_network(self.model, start, self.spatial_cuts[self.spatial_cuts.index(start) + 1:])
         return self._suffixes[start]

@@ -174,3 +174,15 @@ def test_a_module_called_twice_is_refused_as_a_cut():
     with pytest.raises(ValueError, match="more than once"):
         LayerModel(net, ["layer1.0.relu"], torch.randn(1, 3, 16, 16))
     assert LayerModel(net, ["layer1.0", "layer1"], torch.randn(1, 3, 16, 16)).cuts == ("layer1.0", "layer1", "logits")
+
+
+def test_groups_side_by_side_in_threads_give_the_same_cells():
+    """Receiver layers' groups run in threads where there are threads for them (as in the testbeds)."""
+    from stitchtest import devices
+
+    args = dict(layers_a=["2", "4"], layers_b=["2", "4"], methods=["tlm"], stitch=FAST)
+    alone = api.compare(cnn(0), cnn(1), data(), **args)
+    with devices.threads(2):
+        side_by_side = api.compare(cnn(0), cnn(1), data(), **args)
+    for readout in ("accuracy", "latent_error"):
+        np.testing.assert_allclose(side_by_side.matrix("tlm", readout), alone.matrix("tlm", readout), atol=1e-4)
