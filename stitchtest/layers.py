@@ -175,7 +175,8 @@ def capture(models: List[LayerModel], x: torch.Tensor, batch_size: int) -> List[
 
     out = []
     for m in models:
-        device = next(m.parameters()).device
+        p = next(m.parameters(), None)
+        device = p.device if p is not None else x.device  # a model without parameters runs where x is
         with torch.no_grad():
             out.append(concat_batches(lambda b: m.trace(b.to(device)), x, batch_size))
     return out
