@@ -1,5 +1,4 @@
 """Helpers shared by the testbeds: seed-matched pairs of models and similarity grids."""
-from functools import lru_cache
 from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
@@ -7,21 +6,8 @@ import numpy as np
 from stitchtest import checks
 from stitchtest.audit import Planned, values
 from stitchtest.cells import Cell
-from stitchtest.models import build, cuts_at_depths
 from stitchtest.readouts import direction
 from stitchtest.report import matrix
-
-
-def cuts(audit, depths: Sequence[float]) -> Tuple[str, ...]:
-    """The audited family's cuts nearest proportional ``depths`` (0 = its first spatial cut, 1 = its
-    last), so a testbed names no architecture's cuts: R1111's stem, layer1.0, ... layer4.0 are
-    depths 0, 0.25, ... 1, and ``--arch vgg4`` gets its own cuts at the same depths."""
-    return _cuts(audit.scale.arch, audit.scale.width, tuple(depths))
-
-
-@lru_cache(maxsize=None)
-def _cuts(arch: str, width: int, depths: Tuple[float, ...]) -> Tuple[str, ...]:
-    return tuple(dict.fromkeys(cuts_at_depths(build(arch, width), depths)))  # a shallow family may repeat one
 
 
 def ring_pairs(group_a: Sequence, group_b: Sequence, label: str, cuts, **cell) -> List[Planned]:

@@ -9,7 +9,7 @@ SCIENCE.md facts 12-13: clean accuracy separates nothing at this scale; robust a
 import pytest
 
 
-from _grids import cuts, ring_pairs, separation
+from _grids import ring_pairs, separation
 
 pytestmark = pytest.mark.testbed("adversarial")
 TESTBED = "adversarial"
@@ -29,7 +29,7 @@ def cells(audit, method, task="class", sender_task=None):
     s_std, s_adv = groups(audit, sender_task) if sender_task else (std, adv)
     robust = method.kind == "objective"
     tag = "" if sender_task is None else f"[{sender_task}->{task}]"
-    at = cuts(audit, DEPTHS)
+    at = audit.cuts(DEPTHS)
     inside = (audit.cells(TESTBED, method, ring_pairs(s_std, std, f"std->std{tag}", at, robust=robust))
               + audit.cells(TESTBED, method, ring_pairs(s_adv, adv, f"AT->AT{tag}", at, robust=robust)))
     across = (audit.cells(TESTBED, method, ring_pairs(s_std, adv, f"std->AT{tag}", at, robust=robust))

@@ -9,8 +9,6 @@ from stitchtest import checks
 from stitchtest.audit import Planned, values
 from stitchtest.cells import Cell
 
-from _grids import cuts
-
 pytestmark = pytest.mark.testbed("random_controls")
 TESTBED = "random_controls"
 # proportional depths (R1111: layer3.0, layer4.0) where a random network's features stop being an
@@ -31,7 +29,7 @@ def pairs(audit, kind, depths=DEPTHS):
         b, a, r, rb = models(audit, k)
         sender, receiver = {"self": (b, b), "trained->trained": (a, b), "random->trained": (r, b),
                             "trained->random": (a, rb), "random->random": (r, rb)}[kind]
-        out += [Planned(Cell(sender, c, receiver, c), kind, k) for c in cuts(audit, depths)]
+        out += [Planned(Cell(sender, c, receiver, c), kind, k) for c in audit.cuts(depths)]
     return out
 
 

@@ -11,7 +11,7 @@ import pytest
 from stitchtest import checks
 from stitchtest.audit import values
 
-from _grids import cuts, ring_pairs, separation
+from _grids import ring_pairs, separation
 
 pytestmark = pytest.mark.testbed("shortcut")
 TESTBED = "shortcut"
@@ -31,7 +31,7 @@ def cells(audit, method, cue_p, rate=1.0):
     clean, cued = groups(audit)
     cue = cued[rate]
     data = "cue" if cue_p else "clean"
-    at = cuts(audit, DEPTHS)
+    at = audit.cuts(DEPTHS)
     inside = (audit.cells(TESTBED, method, ring_pairs(clean, clean, f"clean->clean@{data}", at, cue_p=cue_p))
               + audit.cells(TESTBED, method, ring_pairs(cue, cue, f"shortcut->shortcut@{data}", at, cue_p=cue_p)))
     across = (audit.cells(TESTBED, method, ring_pairs(cue, clean, f"shortcut->clean@{data}", at, cue_p=cue_p))
