@@ -6,6 +6,12 @@ growing step budgets and prints stitched test accuracy and latent error. The def
 the smallest one after which accuracy moves by less than 0.5 points.
 
     python benchmarks/convergence.py [--data digits] [--budgets 0,50,100,200,300,500,1000]
+
+``--plateau 0.01,0.02`` instead compares the convergence stop (``StitchConfig.plateau``: a stitch
+stops once its windowed training loss improves by less than that, relative) with the full budget
+on the whole 5 x 5 matrix of every objective and ``--pairs`` seed pairs: steps taken, time, and how
+far stitched accuracy moved (max and mean |difference|, cells within one point), beside the
+seed-to-seed spread of the full-budget accuracy (the noise a stop has to stay within).
 """
 from __future__ import annotations
 
@@ -23,13 +29,59 @@ from stitchtest.stitching import StitchConfig
 from stitchtest.zoo import ModelSpec, Zoo
 
 
+def plateau_study(args) -> None:
+    """Full budget vs the convergence stop, per objective, on full matrices of several seed pairs."""
+    import statistics
+
+    data = DataSpec.parse(args.data)
+    zoo = Zoo()
+    pairs = [(ModelSpec(data=data, width=args.width, seed=k), ModelSpec(data=data, width=args.width, seed=100 + k))
+             for k in range(args.pairs)]
+    cuts = zoo.model(pairs[0][0]).spatial_cuts
+    cells = [Cell(a, i, b, j) for a, b in pairs for i in cuts for j in cuts]
+    budgets = [0.0] + [float(p) for p in args.plateau.split(",")]
+    rows = []
+    for name in args.objectives.split(","):
+        method = methods.get(name)
+        full = None
+        for plateau in budgets:
+            ctx = Context(zoo, StitchConfig(steps=args.steps, plateau=plateau, window=args.window))
+            for c in cells[:: len(cuts) ** 2]:  # frozen traces first, so the timing is the stitches'
+                ctx.pair(c, "train"), ctx.pair(c, "test")
+            t = time.perf_counter()
+            r = method.evaluate_many(ctx, cells)
+            seconds = time.perf_counter() - t
+            acc = [x["accuracy"] for x in r]
+            steps = statistics.mean(x.get("steps", 0) for x in r)
+            if full is None:
+                full = acc
+                per_cell = [[acc[k * len(cuts) ** 2 + n] for k in range(args.pairs)] for n in range(len(cuts) ** 2)]
+                spread = statistics.mean(statistics.stdev(v) for v in per_cell) if args.pairs > 1 else float("nan")
+            diff = [abs(x - y) for x, y in zip(acc, full)]
+            rows.append([name, plateau or "off (full budget)", f"{steps:.0f}", f"{seconds:.1f}",
+                         f"{max(diff):.3f}", f"{statistics.mean(diff):.4f}",
+                         f"{sum(d <= 0.01 for d in diff)}/{len(diff)}", f"{statistics.mean(acc):.3f}", f"{spread:.3f}"])
+            print(tabulate([rows[-1]], tablefmt="plain"), flush=True)
+    print()
+    print(f"{len(cells)} cells per objective ({args.pairs} seed pairs x {len(cuts)}x{len(cuts)}), {data.string_id()}, "
+          f"budget {args.steps} steps, window {args.window}, {torch.get_num_threads()} threads")
+    print(tabulate(rows, headers=["objective", "plateau", "mean steps", "seconds", "max |Δ acc|", "mean |Δ acc|",
+                                  "within 1 pt", "mean acc", "seed spread (std)"], tablefmt="github"))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="digits")
     ap.add_argument("--width", type=int, default=8)
     ap.add_argument("--budgets", default="0,50,100,200,300,500,1000")
     ap.add_argument("--objectives", default="tlm,slm,fula")
+    ap.add_argument("--plateau", default=None, help="compare these convergence stops with the full budget")
+    ap.add_argument("--window", type=int, default=25)
+    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--pairs", type=int, default=2, help="seed pairs for --plateau")
     args = ap.parse_args()
+    if args.plateau:
+        return plateau_study(args)
     data = DataSpec.parse(args.data)
     zoo = Zoo()
     a, b = ModelSpec(data=data, width=args.width, seed=0), ModelSpec(data=data, width=args.width, seed=1)

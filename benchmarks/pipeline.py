@@ -55,7 +55,7 @@ import torch
 from tabulate import tabulate
 from torch.utils.data import DataLoader, TensorDataset
 
-from stitchtest import concurrency, methods
+from stitchtest import concurrency, devices, methods
 from stitchtest.cells import Cell
 from stitchtest.context import Context
 from stitchtest.data import Dataset
@@ -342,7 +342,7 @@ def main() -> None:
                         _verdict(within == n)])
     target_headers = ["target", "wanted", "measured", "verdict"]
 
-    machine = (f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, "
+    machine = (f"{devices.cpu_name()} ({devices.cpu_features()}), {os.cpu_count()} CPU cores, torch {torch.__version__}, "
                f"{torch.get_num_threads()} threads, Python {platform.python_version()}, device {zoo.device}"
                + (f" ({torch.cuda.get_device_name()})" if zoo.device.type == "cuda" else ""))
     command = "python " + " ".join(sys.argv)

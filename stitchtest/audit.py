@@ -7,7 +7,7 @@ interrupted run loses nothing; with ``resume`` a cell already in the results is 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
 from . import methods as methods_mod
@@ -47,8 +47,12 @@ class Audit:
         self.scale, self.data, self.zoo, self.writer = scale, data, zoo, writer
         self.context = Context(zoo, scale.stitch(), **scale.context_options(cache_limit))
         self.done: Dict[str, dict] = dict(done or {})
+        #: every row of this process by what it computed (method, cell, stitch), whichever testbed
+        #: asked: a cell two testbeds share is computed once (:meth:`_reusable`)
+        self.by_work: Dict[str, dict] = {k.split("|", 1)[1]: r for k, r in self.done.items()}
         self.progress = progress
         self.computed = 0
+        self.reused = 0
 
     def spec(self, **changes) -> ModelSpec:
         return self.scale.spec(self.data, **changes)
@@ -71,11 +75,32 @@ class Audit:
         group's rows are written the moment it finishes.
         """
         keys = [self.key(testbed, method, p.cell) for p in planned]
-        todo = [p for p, k in zip(planned, keys) if k not in self.done]
+        todo = []
+        for p, k in zip(planned, keys):
+            if k in self.done:
+                continue
+            earlier = self._reusable(method, p.cell)
+            if earlier is not None:
+                self._record(testbed, method, p, {**earlier["readouts"], "seconds": 0.0,
+                                                  "reused_from": earlier["testbed"]})
+            else:
+                todo.append(p)
         for members, readouts in methods_mod.each_group(self.context, [p.cell for p in todo], method.evaluate_many):
             for n, r in zip(members, readouts):
                 self._record(testbed, method, todo[n], r)
         return [self.done[k] for k in keys]
+
+    def _work(self, method: Method, cell: Cell) -> str:
+        return f"{method.string_id()}|{cell.string_id()}|{self.scale.stitch().string_id()}"
+
+    def _reusable(self, method: Method, cell: Cell) -> Optional[dict]:
+        """A row of this process that computed the same cell with the same method and stitch for
+        another testbed; a cell with robust readouts serves one that does not ask for them."""
+        for c in (cell,) + (() if cell.robust else (replace(cell, robust=True),)):
+            row = self.by_work.get(self._work(method, c))
+            if row is not None and "failure" not in row["readouts"]:
+                return row
+        return None
 
     def _record(self, testbed: str, method: Method, p: Planned, readouts: dict) -> None:
         c = p.cell
@@ -91,14 +116,22 @@ class Audit:
         }
         self.writer.append(row)
         self.done[key] = row
+        self.by_work.setdefault(self._work(method, c), row)
+        if "reused_from" in readouts:
+            self.reused += 1
+            return
         self.computed += 1
         seconds = readouts.get("seconds", float("nan"))
         self.progress(f"cell {testbed} {method.name} {p.pair} s{p.seed} {c.sender_cut}->{c.receiver_cut} "
                       f"{_brief(readouts)} ({seconds:.1f}s)")
 
-    def check(self, testbed: str, check: str, method: Method, readout: str, outcome: Outcome) -> dict:
-        """Record a check's outcome against the expectations table; return the row (see :meth:`verdict`)."""
-        exp = expectation(testbed, check, method.name, self.scale.name)
+    def check(self, testbed: str, check: str, method: Method, readout: str, outcome: Outcome,
+              per_seed: Optional[Dict[str, List[float]]] = None) -> dict:
+        """Record a check's outcome against the expectations table; return the row.
+
+        ``per_seed`` holds statistics of the check computed on each seed pair alone (``{"value":
+        [...], ...}``, index = seed index), which :mod:`stitchtest.claims` compares across methods."""
+        exp = expectation(testbed, check, method.name, self.scale.name, kind=method.kind)
         if exp.status == "reported":
             verdict = "reported"
         elif exp.status == "known-fail":
@@ -107,7 +140,8 @@ class Audit:
             verdict = "pass" if outcome.passed else "fail"
         row = {"kind": "check", "key": f"{testbed}|{check}|{method.name}", "testbed": testbed, "check": check,
                "method": method.name, "readout": readout, "outcome": verdict, "figure": outcome.figure,
-               "value": outcome.value, "reason": exp.reason, "detail": outcome.detail}
+               "value": outcome.value, "better": outcome.better, "reason": exp.reason, "detail": outcome.detail,
+               "per_seed": per_seed or {}}
         self.writer.append(row)
         return row
 

@@ -26,7 +26,7 @@ from .results import ResultsError, Row, load_rows, numbered_rows, read_rows, sav
 #: Run settings that must agree for two runs to be comparable (the ``run`` row's fields).
 MUST_MATCH = ("scale", "data", "seeds", "arch")  # arch: only in runs with --arch (absent = the scale's)
 #: Readouts that measure the machine, not the method.
-IGNORED_READOUTS = frozenset({"seconds"})
+IGNORED_READOUTS = frozenset({"seconds", "reused_from"})
 #: Row fields that change on every run without meaning anything (left out of saved baselines).
 VOLATILE = ("time", "worker")
 DEFAULT_TOL = 0.02

@@ -64,6 +64,8 @@ __all__ = [
     "diagonal_dominance",
     "triangle_score",
     "triangle",
+    "compare",
+    "seeds_agreeing",
 ]
 
 #: Slack for comparing depths, so that ``|0.75 - 0.25| >= 0.5`` holds despite float rounding.
@@ -84,6 +86,8 @@ class Outcome:
     value: float
     figure: str
     detail: Dict[str, Any] = field(default_factory=dict)
+    #: which way ``value`` is better for the method (``"higher"`` or ``"lower"``), for rankings
+    better: str = "higher"
 
 
 # --------------------------------------------------------------------------- helpers
@@ -105,8 +109,8 @@ def _jsonable(x: Any) -> Any:
     return x
 
 
-def _outcome(passed: bool, value: float, figure: str, detail: Dict[str, Any]) -> Outcome:
-    return Outcome(bool(passed), float(value), figure, _jsonable(detail))
+def _outcome(passed: bool, value: float, figure: str, detail: Dict[str, Any], better: str = "higher") -> Outcome:
+    return Outcome(bool(passed), float(value), figure, _jsonable(detail), better)
 
 
 def _vector(xs: Union[Sequence[float], float], name: str) -> np.ndarray:
@@ -244,7 +248,7 @@ def close(
     figure = (
         f"max |Δ| {_fmt(value)} (mean {_fmt(float(dev.mean()))}, n={dev.size}), tol {_fmt(tol)}"
     )
-    return _outcome(value <= tol, value, figure, detail)
+    return _outcome(value <= tol, value, figure, detail, better="lower")
 
 
 def _bound(values: Sequence[float], bound: float, upper: bool) -> Outcome:
@@ -259,7 +263,7 @@ def _bound(values: Sequence[float], bound: float, upper: bool) -> Outcome:
     op = "≤" if upper else "≥"
     passed = mean <= bound if upper else mean >= bound
     figure = f"mean {_fmt(mean)} ± {_fmt(sd)} (n={v.size}), bound {op} {_fmt(bound)}"
-    return _outcome(passed, mean, figure, detail)
+    return _outcome(passed, mean, figure, detail, better="lower" if upper else "higher")
 
 
 def at_most(values: Sequence[float], bound: float) -> Outcome:
@@ -527,8 +531,11 @@ def triangle_score(
     Why: Hernandez et al. (2023) find that task-loss stitching from a *deeper* sender cut into
     a *shallower* receiver cut works about as well as stitching matching cuts -- the stitching
     matrix is high on and below the depth diagonal, a triangle -- while shallow-into-deep does
-    not.  A functional-similarity method should show the triangle; a representational one
-    (whose deep and shallow features differ) should not.
+    not.  They read it as a flaw of task-loss stitching, not as functional similarity: a deep
+    cut carries the label, and a stitch trained on labels can feed it into any shallower
+    receiver. A faithful similarity method (FuLA, by its paper's claim; DM, by Balogh & Jelasity
+    2025) should *not* show it, which is why the testbed asserts it absent
+    (:func:`triangle` with ``expect_present=False``) and records TLM's triangle as a known failure.
 
     Exact formula, with ``i*`` the receiver cut nearest in depth to sender cut ``i`` (ties to
     the shallower)::
@@ -568,10 +575,68 @@ def triangle(
         return _no_data(detail)
     passed = score >= threshold if expect_present else score < threshold
     op = "≥" if expect_present else "<"
+    better = "higher" if expect_present else "lower"
     figure = (
         f"triangle {_fmt(score, 2)} = below-diagonal mean {_fmt(parts['mean_below'])} "
         f"(n={parts['n_below']}) / diagonal mean {_fmt(parts['mean_diagonal'])} "
         f"(n={parts['n_diagonal']}); above-diagonal mean {_fmt(parts['mean_above'])}; "
         f"expected {'present' if expect_present else 'absent'}: {op} {_fmt(threshold, 2)}"
     )
-    return _outcome(passed, score, figure, detail)
+    return _outcome(passed, score, figure, detail, better)
+
+
+# --------------------------------------------------------------------------- two methods
+
+
+def seeds_agreeing(n: int) -> int:
+    """Seed pairs that must agree for a comparison to be decided: five of six, and in general
+    ``ceil(5n / 6)`` (all of three). Fewer agreeing pairs leave it inconclusive."""
+    return math.ceil(5 * n / 6) if n else 1
+
+
+def compare(first: Sequence[float], second: Sequence[float], margin: float, expect: str = "higher",
+            names: Tuple[str, str] = ("first", "second")) -> Outcome:
+    """Is ``first`` higher (or ``expect="lower"``: lower) than ``second``, seed pair by seed pair?
+
+    Why: a claim like "FuLA shows less of the triangle than TLM" is a statement about two methods
+    on the *same* models, seeds and cuts; seed pair ``k`` of both lists comes from the same pair
+    of networks, so the difference is taken per pair (as :func:`margin` does), and a difference
+    that one lucky seed produces is not a finding. With ``d_k`` the per-pair difference in the
+    expected direction (``first - second``, or ``second - first`` for ``"lower"``):
+
+    * ``value = mean(d_k)``; ``agree`` = pairs with ``d_k > 0``, ``against`` = pairs with ``d_k < 0``;
+    * ``verdict = "reproduced"`` when ``value >= margin`` and ``agree >= seeds_agreeing(n)``;
+      ``"not reproduced"`` when ``value < margin`` and ``against >= seeds_agreeing(n)`` (decided
+      the other way); else ``"inconclusive"``; ``passed`` is ``verdict == "reproduced"``.
+
+    Pairs with a NaN on either side are dropped (``detail["dropped"]``); none left: "no data".
+    """
+    if expect not in ("higher", "lower"):
+        raise ValueError(f"expect must be 'higher' or 'lower', got {expect!r}")
+    a, b = _vector(first, "first"), _vector(second, "second")
+    if a.size != b.size:
+        raise ValueError(f"compare needs one value per seed pair on both sides, got {a.size} and {b.size}")
+    keep = ~(np.isnan(a) | np.isnan(b))
+    a, b = a[keep], b[keep]
+    d = (a - b) if expect == "higher" else (b - a)
+    detail: Dict[str, Any] = dict(margin=margin, expect=expect, names=list(names), first=a.tolist(),
+                                  second=b.tolist(), n=int(d.size), agree=0, against=0,
+                                  dropped=int(keep.size - keep.sum()), verdict="inconclusive")
+    if d.size == 0:
+        out = _no_data(detail)
+        return Outcome(out.passed, out.value, out.figure, {**out.detail, "verdict": "no data"})
+    value, sd = _mean_std(d)
+    agree, against, need = int((d > 0).sum()), int((d < 0).sum()), seeds_agreeing(int(d.size))
+    if value >= margin and agree >= need:
+        verdict = "reproduced"
+    elif value < margin and against >= need:
+        verdict = "not reproduced"
+    else:
+        verdict = "inconclusive"
+    detail.update(agree=agree, against=against, need=need, std_diff=sd, verdict=verdict,
+                  mean_first=float(a.mean()), mean_second=float(b.mean()))
+    op = ">" if expect == "higher" else "<"
+    figure = (f"{names[0]} {_fmt(float(a.mean()))} {op} {names[1]} {_fmt(float(b.mean()))}: "
+              f"diff {_fmt(value, sign=True)} ± {_fmt(sd)}, {agree}/{d.size} seed pairs agree "
+              f"({need} needed), margin {_fmt(margin)}")
+    return _outcome(verdict == "reproduced", value, figure, detail)

@@ -40,6 +40,33 @@ def native_bf16(device: torch.device) -> bool:
                                         for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
 
 
+def cpu_name() -> str:
+    """The CPU model (``/proc/cpuinfo``'s model name where there is one): machines of one kind
+    differ by 4x in stitch time (SCIENCE.md fact 24), so every timing names its CPU."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine()
+
+
+def cpu_features() -> str:
+    """The flags that decide the CPU fast paths (bf16 autocast, oneDNN's AMX kernels), as
+    ``"AMX yes, AVX512-BF16 yes, AVX512 yes"``; oneDNN may be capped below them with
+    ``ONEDNN_MAX_CPU_ISA``, which is named when set."""
+    cpu = getattr(torch, "cpu", None)
+    probe = lambda name: "yes" if getattr(cpu, name, lambda: False)() else "no"  # noqa: E731
+    text = (f"AMX {probe('_is_amx_tile_supported')}, AVX512-BF16 {probe('_is_avx512_bf16_supported')}, "
+            f"AVX512 {probe('_is_avx512_supported')}")
+    isa = os.environ.get("ONEDNN_MAX_CPU_ISA")
+    return text + (f", ONEDNN_MAX_CPU_ISA={isa}" if isa else "")
+
+
 #: how many xdist workers ``pin_worker`` put on this worker's GPU (they share its memory)
 GPU_SHARERS = "STITCHTEST_GPU_SHARERS"
 

@@ -123,6 +123,7 @@ class StitchingMethod(Method):
         receiver = ctx.model(cell.receiver)
         r: Readouts = stitch_readouts(fit.stitch, receiver, cell.receiver_cut, a_test, ds.y_test, t_test)
         r["steps"] = len(fit.losses)
+        r.update(fit.diagnostics)
         if fit.losses:
             r["final_loss"] = fit.losses[-1]
         if cell.robust:

@@ -10,15 +10,24 @@ loss. Four are built in (all losses are means over the batch):
 - ``dm`` direct matching: least squares from the sender to B's activations at the stitch cut.
   Closed form by default (the pseudo-inverse stitch itself, no SGD); ``sgd=True`` trains on the
   normalised MSE at the stitch cut instead.
-- ``fula`` functional latent alignment: with hint cuts ``K`` = the stitch cut j and every
-  spatial cut of B after j, depth weights ``w_k >= 0`` normalised to sum to 1, and
-  ``nmse(h, g) = ||h - g||^2 / ||g||^2`` (sums over the batch and all features)::
+- ``fula`` functional latent alignment, as the FuLA paper describes it ("a hierarchy of
+  functional hints"): with hint cuts ``K`` = the stitch cut j and every spatial cut of B after
+  j, depth weights ``w_k >= 0`` normalised to sum to 1, and ``nmse(h, g) = ||h - g||^2 / ||g||^2``
+  (sums over the batch and all features)::
 
-      L = sum_k w_k * nmse(h_k, g_k) + output_weight * T^2 * KL(softmax(z_B / T) || softmax(z_S / T))
+      L = sum_k w_k * nmse(h_k, g_k)
 
   ``h_k`` are the stitched network's activations, ``g_k`` the receiver's on the same images.
-  Defaults (documented choices; the FuLA paper fixes the idea, not the constants): uniform
-  weights, ``output_weight = 1``, ``T = 1``.
+  Uniform weights by default (the paper fixes the idea, not the constants). No output term.
+- ``fula_kl`` the same hints plus an output term of weight 1,
+  ``+ output_weight * T^2 * KL(softmax(z_B / T) || softmax(z_S / T))``: not the paper's method.
+  It is audited beside ``fula`` to show what the term does: it dominates the gradient and turns
+  FuLA into SLM (SCIENCE.md facts 17-19), and the loss-term readouts make that visible.
+
+An objective whose loss is a sum of named terms returns them from :meth:`Objective.terms`;
+stitch training then records each term's value and its share of the gradient norm at the first
+and last step (``loss_term:<name>:start``, ``grad_share:<name>:end``, ...). FuLA's terms are one
+hint per depth (``hint@layer2.0``, ...) and, for ``fula_kl``, ``output``.
 
 Third-party objectives register under the ``stitchtest.objectives`` entry-point group or are
 named as ``module:Name``; either way they run through every testbed unchanged.
@@ -76,6 +85,11 @@ class Objective:
 
     def loss(self, batch: Batch) -> torch.Tensor:
         raise NotImplementedError
+
+    def terms(self, batch: Batch) -> Dict[str, torch.Tensor]:
+        """The loss as named, weighted terms that sum to :meth:`loss`. A composite objective
+        overrides this so training can show which term drives the stitch (one term: nothing to show)."""
+        return {"loss": self.loss(batch)}
 
     def string_id(self) -> str:
         return string_id(self)
@@ -136,14 +150,17 @@ class DM(Objective):
 @OBJECTIVES.register
 @dataclass(frozen=True)
 class FuLA(Objective):
-    """Functional latent alignment: match the receiver at the stitch cut and every later cut."""
+    """Functional latent alignment: match the receiver at the stitch cut and every later cut.
+
+    ``output_weight > 0`` adds a KL term on the logits, which the paper does not have
+    (:class:`FuLAKL` is that variant, under its own name)."""
 
     name = "fula"
     #: "uniform", "linear" (weight grows with depth), or explicit per-hint weights
     weights: Union[str, Tuple[float, ...]] = "uniform"
     #: "all" (stitch cut and every later spatial cut), "stitch" (the stitch cut only), or a count
     hints: Union[str, int] = "all"
-    output_weight: float = 1.0
+    output_weight: float = 0.0
     temperature: float = 1.0
 
     @property
@@ -171,13 +188,28 @@ class FuLA(Objective):
                 raise ValueError(f"fula: need {n} non-negative weights with a positive sum, got {self.weights}")
         return w / w.sum()
 
-    def loss(self, batch: Batch) -> torch.Tensor:
+    def terms(self, batch: Batch) -> Dict[str, torch.Tensor]:
         cuts = list(batch.stitched_acts)
         w = self.depth_weights(len(cuts))
-        loss = sum(w[k] * nmse(batch.stitched_acts[c], batch.receiver_acts[c]) for k, c in enumerate(cuts))
+        out = {f"hint@{c}": w[k] * nmse(batch.stitched_acts[c], batch.receiver_acts[c]) for k, c in enumerate(cuts)}
         if self.output_weight > 0:
-            loss = loss + self.output_weight * soft_kl(batch.stitched_logits, batch.receiver_logits, self.temperature)
-        return loss
+            out["output"] = self.output_weight * soft_kl(batch.stitched_logits, batch.receiver_logits,
+                                                         self.temperature)
+        return out
+
+    def loss(self, batch: Batch) -> torch.Tensor:
+        return sum(self.terms(batch).values())
+
+
+@OBJECTIVES.register
+@dataclass(frozen=True)
+class FuLAKL(FuLA):
+    """FuLA's hints plus a KL term on the receiver's outputs (weight 1): *not* the paper's method.
+
+    Audited beside ``fula`` so the report shows what an output term does to it."""
+
+    name = "fula_kl"
+    output_weight: float = 1.0
 
 
 def get(name: str, **kwargs) -> Objective:

@@ -9,7 +9,6 @@ them with a baseline (``--baseline``) or saves one (``--save-baseline``).
 from __future__ import annotations
 
 import os
-import platform
 import shutil
 import sys
 import threading
@@ -193,12 +192,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items) -> None:
-    """Keep each (testbed, method) on one xdist worker: its cells share models and activations."""
+    """Keep each method, over every testbed, on one xdist worker: its cells share models and
+    activations, and a cell two testbeds ask for is computed once (``Audit.cells``). One group per
+    method also balances: the SGD objectives cost about the same, and there are about as many
+    of them as workers, while the cheap methods fill in where a worker frees up."""
     for item in items:
         method = getattr(item, "callspec", None) and item.callspec.params.get("method")
         marker = item.get_closest_marker("testbed")
         if method is not None and marker is not None:
-            item.add_marker(pytest.mark.xdist_group(f"{marker.args[0]}-{method.name}"))
+            item.add_marker(pytest.mark.xdist_group(f"method-{method.name}"))
 
 
 @pytest.fixture(scope="session")
@@ -242,10 +244,10 @@ class _Expect:
     def __getattr__(self, name):
         return getattr(self._audit, name)
 
-    def expect(self, testbed: str, check: str, method, readout: str, outcome) -> None:
+    def expect(self, testbed: str, check: str, method, readout: str, outcome, per_seed=None) -> None:
         """Record the outcome; assert it unless only reported; known failures are strict xfails,
         and so (not strict) are failures that ``--baseline`` recorded too: only new ones fail."""
-        row = self._audit.check(testbed, check, method, readout, outcome)
+        row = self._audit.check(testbed, check, method, readout, outcome, per_seed)
         message = f"{method.name}: {testbed}/{check} on {readout}: {outcome.figure}"
         if row["outcome"] == "reported":
             return
@@ -313,6 +315,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     import torch
 
+    from . import devices
     from .zoo import versions
 
     run_config = {
@@ -321,7 +324,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         "device": config.getoption("device"), "cuda": torch.cuda.is_available(),
         "stitch_precision": _precision(config),
         "workers": getattr(config.option, "numprocesses", None) or 1,
-        "cpu": f"{platform.machine()}, {os.cpu_count()} cores", "versions": versions(),
+        "cpu": f"{devices.cpu_name()}, {os.cpu_count()} cores ({devices.cpu_features()})", "versions": versions(),
         "wall_time_s": round(time.time() - config._stitchtest_start, 1),
         # with --resume the wall time is this session's only; the cells' own compute time is all of it
         "resumed": bool(config.getoption("resume")),
@@ -333,7 +336,31 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if reporter is not None:
         reporter.write_sep("-", f"stitchtest: {len(rows)} rows -> {', '.join(str(p) for p in paths[:3])}"
                            + (" ..." if len(paths) > 3 else ""))
+    _claims_finish(session, rows, reporter)
     _baseline_finish(session, rows, reporter)
+
+
+def _claims_finish(session: pytest.Session, rows: list, reporter) -> None:
+    """Judge the papers' claims on every method's check rows (they meet only here, on the
+    controller), print them, and fail the session on an unexpected verdict."""
+    from .claims import failures, judge_all
+    from .report import _table
+    from .results import checks
+
+    claim_rows = judge_all(checks(rows), session.config.getoption("scale"))
+    if not claim_rows:
+        return
+    table = _table([[r["status"], r["verdict"], r["key"], r["figure"]] for r in claim_rows],
+                   ["status", "verdict", "claim", "figures"])
+    if reporter is not None:
+        reporter.write_sep("-", "stitchtest: claims of the source papers (summary.md has the sources)")
+        reporter.write_line(table)
+    bad = failures(claim_rows)
+    if bad and session.exitstatus != pytest.ExitCode.INTERRUPTED:
+        if reporter is not None:
+            reporter.write_line(f"stitchtest: {len(bad)} claim(s) not as expected at this scale: "
+                                + ", ".join(f"{r['key']} ({r['verdict']})" for r in bad), red=True, bold=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def _baseline_finish(session: pytest.Session, rows: list, reporter) -> None:

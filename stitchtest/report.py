@@ -19,6 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from tabulate import tabulate
 
+from . import claims as claims_mod
 from .ids import short_hash
 from .results import Row, cells, checks
 
@@ -236,8 +237,77 @@ def _check_sort_key(c: Row) -> Tuple[str, str, str]:
     return (c["testbed"], c["check"], c["method"])
 
 
-def _summary(check_rows: List[Row], testbeds: List[str], run_config: Dict[str, Any]) -> str:
-    out = ["# stitchtest report", "", "## Run configuration", ""]
+CLAIMS_LEGEND = """\
+Each claim compares per-seed statistics of two methods on the same models, seeds and cuts (or one \
+method against a threshold), seed pair by seed pair: **reproduced** when the mean difference is in the \
+claimed direction by the margin and at least 5 of 6 seed pairs (all of 3) agree; **not reproduced** \
+when as many pairs go the other way; else **inconclusive**. Status: **ok** (reproduced, as expected), \
+**FAIL** (an expected claim did not reproduce: the run fails), **known** (a known failure at this \
+scale, reason below), **UNEXPECTED** (a known failure reproduced: the run fails until the table is \
+updated), **not audited** (a method of the claim was not run)."""
+
+
+def _claims(claim_rows: List[Row]) -> List[str]:
+    if not claim_rows:
+        return []
+    table = [[r["claim"], r["source"], f"{r['testbed']}/{r['check']}" + ("" if r["stat"] == "value" else f" ({r['stat']})"),
+              r["scale"], r["verdict"], r["status"], r["figure"]] for r in claim_rows]
+    out = ["## Claims", "", _table(table, ["claim", "source", "check", "scale", "verdict", "status", "figures"]),
+           "", CLAIMS_LEGEND, ""]
+    out += [f"- `{r['key']}` ({r['status']}): {r['reason']}" for r in claim_rows if r.get("reason")]
+    return out + ([""] if any(r.get("reason") for r in claim_rows) else [])
+
+
+def ranking(check_rows: List[Row]) -> Tuple[List[str], List[List[str]]]:
+    """Methods ranked per check by its value (1 = best, ties share the mean rank; the check's
+    ``better`` says which way), averaged per testbed and overall, as ReSi ranks measures.
+
+    Only checks asserted for some method count (a check every method merely reports has no
+    better side), and each method is ranked on the checks it ran: a measure has no robust readout.
+    """
+    by_check: Dict[Tuple[str, str], List[Row]] = defaultdict(list)
+    for c in check_rows:
+        by_check[c["testbed"], c["check"]].append(c)
+    ranks: Dict[Tuple[str, str], List[float]] = defaultdict(list)  # (method, testbed) -> ranks
+    for (testbed, _), rows in by_check.items():
+        rows = [r for r in rows if isinstance(r.get("value"), (int, float)) and np.isfinite(r["value"])]
+        if len(rows) < 2 or all(r.get("outcome") == "reported" for r in rows):
+            continue
+        sign = -1.0 if rows[0].get("better", "higher") == "lower" else 1.0
+        values = np.array([sign * r["value"] for r in rows])
+        order = (-values).argsort(kind="mergesort")
+        rank = np.empty(len(values))
+        rank[order] = np.arange(1, len(values) + 1)
+        for v in np.unique(values):  # ties share their mean rank
+            rank[values == v] = rank[values == v].mean()
+        for r, k in zip(rows, rank):
+            ranks[r["method"], testbed].append(float(k))
+    methods = sorted({m for m, _ in ranks})
+    testbeds = sorted({t for _, t in ranks})
+    table = []
+    for m in methods:
+        per = [ranks.get((m, t), []) for t in testbeds]
+        every = [k for p in per for k in p]
+        table.append([m] + [f"{np.mean(p):.2f} ({len(p)})" if p else "—" for p in per]
+                     + [f"{np.mean(every):.2f} ({len(every)})"])
+    table.sort(key=lambda row: float(row[-1].split()[0]))
+    return ["method"] + testbeds + ["overall"], table
+
+
+def _ranking(check_rows: List[Row]) -> List[str]:
+    headers, table = ranking(check_rows)
+    if not table:
+        return []
+    return ["## Method ranking", "",
+            "Mean rank of each method over the checks of each testbed (1 = best; in parentheses the number "
+            "of checks ranked), by each check's value in its better direction; sorted by the overall rank. "
+            "Methods ran different checks (measures have no robust or latent readouts), so compare ranks "
+            "within a column first.", "", _table(table, headers), ""]
+
+
+def _summary(check_rows: List[Row], testbeds: List[str], run_config: Dict[str, Any],
+             claim_rows: Sequence[Row] = ()) -> str:
+    out = ["# stitchtest report", ""] + _claims(list(claim_rows)) + _ranking(check_rows) + ["## Run configuration", ""]
     config = [(k, _config_value(v)) for k, v in run_config.items()]
     out += [_table(config, ["setting", "value"]) if config else "(none given)", "", "## Checks", ""]
     if check_rows:
@@ -305,6 +375,27 @@ def _exhibits(testbed: str, exhibit_rows: List[Row], out_dir: Path) -> Tuple[Lis
     return out, figures
 
 
+def loss_terms(cell_rows: Sequence[Row]) -> List[List[str]]:
+    """Per method and kind of loss term (``hint`` summed over depths, ``output``): the term's value
+    and its share of the gradient norm at the first and last training step, mean ± std over cells.
+    A term that swamps the others shows here, not in the summed loss (SCIENCE.md fact 17)."""
+    values: Dict[Tuple[str, str, str], List[float]] = defaultdict(list)
+    for r in cell_rows:
+        sums: Dict[Tuple[str, str], float] = defaultdict(float)
+        for key, v in _readouts(r).items():
+            if key.startswith(("loss_term:", "grad_share:")) and isinstance(v, (int, float)):
+                what, term, when = key.rsplit(":", 2)[0], key.split(":", 1)[1].rsplit(":", 1)[0], key.rsplit(":", 1)[1]
+                sums[f"{what}:{when}", term.split("@")[0]] += float(v)
+        for (what, term), v in sums.items():
+            values[r.get("method_id") or r["method"], term, what].append(v)
+    rows = []
+    for method, term in sorted({(m, t) for m, t, _ in values}):
+        cols = [mean_std(values.get((method, term, w), [])) for w in
+                ("loss_term:start", "loss_term:end", "grad_share:start", "grad_share:end")]
+        rows.append([method, term] + cols + [str(len(values.get((method, term, "grad_share:start"), [])))])
+    return rows
+
+
 def _testbed(testbed: str, check_rows: List[Row], cell_rows: List[Row], out_dir: Path,
              used_names: set, exhibit_rows: Sequence[Row] = ()) -> Tuple[str, List[Path]]:
     out = [f"# {testbed}", "", "[back to the summary](summary.md)", "", "## Checks", ""]
@@ -315,6 +406,14 @@ def _testbed(testbed: str, check_rows: List[Row], cell_rows: List[Row], out_dir:
         out.append(_table(table, ["check", "method", "readout", "outcome", "figure", "reason"]))
     else:
         out.append("No checks were recorded.")
+    terms = loss_terms(cell_rows)
+    if terms:
+        out += ["", "## Loss terms", "",
+                "Objectives whose loss is a sum of terms: each kind of term's value and its share of the summed "
+                "per-term gradient norms, at the first training step (from the least-squares start) and the last, "
+                "mean ± std over the testbed's cells (`hint` sums FuLA's depth hints).", "",
+                _table(terms, ["method", "term", "loss at start", "loss at end", "gradient share at start",
+                               "gradient share at end", "cells"])]
     figures: List[Path] = []
     if exhibit_rows:
         lines, figures = _exhibits(testbed, list(exhibit_rows), out_dir)
@@ -354,7 +453,9 @@ def write_reports(rows: List[Row], out_dir: os.PathLike | str, run_config: Dict[
     exhibit_rows = [r for r in rows if r.get("kind") == "exhibit"]
     testbeds = sorted({r["testbed"] for r in cell_rows + check_rows + exhibit_rows})
     written: List[Path] = [out_dir / "summary.md"]
-    written[0].write_text(_summary(check_rows, testbeds, run_config), encoding="utf-8")
+    scale = run_config.get("scale")
+    claim_rows = claims_mod.judge_all(check_rows, scale) if scale else []
+    written[0].write_text(_summary(check_rows, testbeds, run_config, claim_rows), encoding="utf-8")
     used_names: set = set()
     for testbed in testbeds:
         text, figures = _testbed(testbed, [c for c in check_rows if c["testbed"] == testbed],

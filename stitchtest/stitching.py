@@ -9,6 +9,7 @@ the frozen suffix per step.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -33,6 +34,12 @@ class StitchConfig:
     trained in one pass), ``concurrent_groups`` (groups computed at once in threads, 0 = auto:
     :func:`concurrency.workers`) and ``compile`` (``torch.compile`` the receiver suffix; one group
     at a time then, as tracing is not thread-safe) only change speed, so they are not.
+
+    ``plateau > 0`` stops a stitch once it has converged: at every ``window``-th step, when the
+    mean training loss of its last ``window`` steps improved on the ``window`` before by less than
+    ``plateau`` (relative), it trains no further (``FitResult.losses`` says how many steps it took).
+    0 (the default) trains every stitch for the full ``steps``. Both change results, so they are in
+    the id when ``plateau > 0``.
     """
 
     steps: int = 200
@@ -42,6 +49,8 @@ class StitchConfig:
     bn: bool = False
     seed: int = 0
     precision: str = "auto"
+    plateau: float = 0.0
+    window: int = 25
     group: int = field(default=8, repr=False)
     concurrent_groups: int = field(default=0, repr=False)
     compile: bool = field(default=False, repr=False)
@@ -51,12 +60,17 @@ class StitchConfig:
             raise ValueError(f"stitch precision must be 'auto', 'fp32' or 'bf16', got {self.precision!r}")
         if self.init not in ("least_squares", "random"):
             raise ValueError(f"unknown stitch init {self.init!r}; expected 'least_squares' or 'random'")
+        if self.plateau < 0 or self.window < 1:
+            raise ValueError(f"stitch plateau must be >= 0 and window >= 1, got {self.plateau}, {self.window}")
         if self.group < 1 or self.steps < 0 or self.batch_size < 1 or self.concurrent_groups < 0:
             raise ValueError(f"stitch group and batch_size must be >= 1, steps and concurrent_groups >= 0 "
                              f"(0 = auto): {self} (group={self.group}, concurrent_groups={self.concurrent_groups})")
 
     def string_id(self) -> str:
-        return string_id(self).replace("StitchConfig", "stitch", 1)
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.repr}
+        if not self.plateau:  # off: the id of a full-budget stitch, as before the option existed
+            fields.pop("plateau"), fields.pop("window")
+        return string_id(self, **fields).replace("StitchConfig", "stitch", 1)
 
     def resolved_precision(self, device: torch.device) -> str:
         """``"bf16"`` or ``"fp32"``: what a training step on ``device`` uses."""
@@ -75,6 +89,44 @@ class FitResult:
     stitch: Stitch
     losses: List[float] = field(default_factory=list)
     failure: Optional[str] = None  # why training stopped early (non-finite loss), else None
+    #: a composite objective's terms at the first and last step: ``loss_term:<name>:start`` (value),
+    #: ``grad_share:<name>:start`` (its share of the summed per-term gradient norms), ``:end`` likewise
+    diagnostics: Dict[str, float] = field(default_factory=dict)
+
+
+def plateaued(losses: Sequence[float], window: int, plateau: float) -> bool:
+    """Whether the last ``window`` losses improved on the ``window`` before by less than ``plateau``
+    (relative to the earlier mean): the stitch has converged and more steps would not change it."""
+    if len(losses) < 2 * window:
+        return False
+    recent = sum(losses[-window:]) / window
+    before = sum(losses[-2 * window:-window]) / window
+    return before - recent < plateau * abs(before)
+
+
+def record_terms(results: List[FitResult], active: List[int], stitches: List[Stitch],
+                 terms: List[Dict[str, torch.Tensor]], when: str, positions: Sequence[int]) -> None:
+    """Each term's value and share of the gradient norm into ``diagnostics``, for the stitches at
+    ``positions`` of ``active`` (``terms`` is aligned with ``active``).
+
+    Why: a term that swamps the others (FuLA's output KL, SCIENCE.md fact 17) is invisible in the
+    summed loss; its share of the gradient says which term actually moves the stitch. The stitches'
+    parameters are disjoint, so one gradient of a term summed over stitches gives each its own.
+    """
+    params = [p for n in positions for p in stitches[active[n]].parameters()]
+    norms: Dict[str, List[float]] = {}
+    for name in terms[0]:
+        grads = torch.autograd.grad(sum(terms[n][name].float() for n in positions), params, retain_graph=True,
+                                    allow_unused=True)
+        by_param = dict(zip(map(id, params), grads))
+        norms[name] = [math.sqrt(sum(float(by_param[id(p)].float().pow(2).sum())
+                                     for p in stitches[active[n]].parameters() if by_param[id(p)] is not None))
+                       for n in positions]
+    for m, n in enumerate(positions):
+        total = sum(norms[name][m] for name in terms[n])
+        for name, value in terms[n].items():
+            results[active[n]].diagnostics[f"loss_term:{name}:{when}"] = float(value.detach())
+            results[active[n]].diagnostics[f"grad_share:{name}:{when}"] = norms[name][m] / total if total > 0 else math.nan
 
 
 def stitched_batch(objective: Objective, receiver: CutModel, cut: str, h: torch.Tensor, y: torch.Tensor,
@@ -157,7 +209,8 @@ def fit_stitches(objective: Objective, receiver: CutModel, receiver_cut: str, se
         with config.autocast(device):
             h = torch.cat([stitches[k](senders[k][idx].float()) for k in active])
             batches = _batches(objective, trace, receiver_cut, h, len(active), y, targets, idx, hints)
-            losses = torch.stack([objective.loss(b).float() for b in batches])
+            terms = [objective.terms(b) for b in batches]
+            losses = torch.stack([sum(t.values()).float() for t in terms])
         values = losses.tolist()
         finite = [math.isfinite(v) for v in values]
         for k, v, ok in zip(active, values, finite):
@@ -165,6 +218,17 @@ def fit_stitches(objective: Objective, receiver: CutModel, receiver_cut: str, se
                 results[k].losses.append(v)
             else:
                 results[k].failure = f"non-finite loss ({v}) at step {step}"
+        # converged stitches take this step, then stop (config.plateau; never before 2 windows)
+        stopping = set()
+        if config.plateau and (step + 1) % config.window == 0:
+            stopping = {k for k, ok in zip(active, finite) if ok
+                        and plateaued(results[k].losses, config.window, config.plateau)}
+        if len(terms[0]) > 1:
+            if step == 0:
+                record_terms(results, active, stitches, terms, "start", range(len(active)))
+            ends = range(len(active)) if step == config.steps - 1 else [p for p, k in enumerate(active) if k in stopping]
+            if ends:
+                record_terms(results, active, stitches, terms, "end", ends)
         opt.zero_grad(set_to_none=True)
         if not all(finite):  # drop the diverged stitches; their parameters get no gradient again
             keep = torch.tensor(finite, device=losses.device)
@@ -175,6 +239,10 @@ def fit_stitches(objective: Objective, receiver: CutModel, receiver_cut: str, se
         losses.sum().backward()
         opt.step()
         sched.step()
+        if stopping:
+            active = [k for k in active if k not in stopping]
+            if not active:
+                break
     for s in stitches:
         s.eval()
     return results

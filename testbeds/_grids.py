@@ -1,5 +1,5 @@
 """Helpers shared by the testbeds: seed-matched pairs of models and similarity grids."""
-from typing import Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Sequence, Tuple
 
 import numpy as np
 
@@ -33,6 +33,32 @@ def by_cut(rows, readout: str) -> Dict[str, List[float]]:
 def separation(inside, across, readout: str, threshold: float):
     """ReSi group separation, per cut, averaged (see :func:`stitchtest.checks.separation_by_cut`)."""
     return checks.separation_by_cut(by_cut(inside, readout), by_cut(across, readout), threshold)
+
+
+def per_seed(rows, stats: Callable[[list], Dict[str, float]]) -> Dict[str, List[float]]:
+    """``stats`` of each seed pair's rows alone, as ``{name: [value per seed index]}``: what
+    :mod:`stitchtest.claims` compares between methods, seed pair by seed pair."""
+    seeds: Dict[int, list] = {}
+    for r in rows:
+        seeds.setdefault(r["seed"], []).append(r)
+    out: Dict[str, List[float]] = {}
+    for k in sorted(seeds):
+        for name, v in stats(seeds[k]).items():
+            out.setdefault(name, []).append(float(v))
+    return out
+
+
+def separation_per_seed(inside, across, readout: str, threshold: float) -> Dict[str, List[float]]:
+    """Per seed pair: its separation (mean AUPRC over cuts) and mean in-group / cross-group similarity."""
+    rows = [dict(r, group="in") for r in inside] + [dict(r, group="cross") for r in across]
+
+    def stats(seed_rows):
+        ins = [r for r in seed_rows if r["group"] == "in"]
+        crs = [r for r in seed_rows if r["group"] == "cross"]
+        return {"value": separation(ins, crs, readout, threshold).value,
+                "mean_in": float(np.nanmean(similarity(ins, readout))),
+                "mean_cross": float(np.nanmean(similarity(crs, readout)))}
+    return per_seed(rows, stats)
 
 
 def grid(rows, readout: str) -> Tuple[np.ndarray, List[float], List[float]]:

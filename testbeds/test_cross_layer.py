@@ -22,7 +22,7 @@ from stitchtest.cells import Cell
 from stitchtest.sanity import SANITY_HEADERS, StitchSanity, reconstructions, sanity_table
 from stitchtest.scales import SCALES
 
-from _grids import grid
+from _grids import grid, per_seed
 
 pytestmark = pytest.mark.testbed("cross_layer")
 TESTBED = "cross_layer"
@@ -36,11 +36,14 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("arch", pairs, ids=[f"{s}-{r}" for s, r in pairs])
 
 
-def full_grid(audit, arch):
+def full_grid(audit, arch, seeds=None):
+    """Every sender cut x receiver cut of ``arch`` for the scale's ``grid_seeds`` seed pairs (or ``seeds``).
+    Pair k: seed 100 + k -> seed k, the direction of the random controls' trained pairs, whose
+    cells are then computed once for both testbeds."""
     sender_arch, receiver_arch = arch
     planned = []
-    for k in range(audit.scale.seeds):
-        a, b = audit.spec(seed=k, arch=sender_arch), audit.spec(seed=100 + k, arch=receiver_arch)
+    for k in range(seeds or audit.scale.grid_seeds):
+        a, b = audit.spec(seed=100 + k, arch=sender_arch), audit.spec(seed=k, arch=receiver_arch)
         pair = f"{sender_arch}->{receiver_arch}"
         for i in audit.zoo.model(a).spatial_cuts:
             planned += [Planned(Cell(a, i, b, j), pair, k) for j in audit.zoo.model(b).spatial_cuts]
@@ -75,6 +78,24 @@ def similarity_grid(audit, method, arch, readout):
     return grid(audit.cells(TESTBED, method, full_grid(audit, arch)), readout)
 
 
+def within_network(audit):
+    """Network A (seed k) stitched into itself, every sender cut x receiver cut (Balogh & Jelasity
+    2025), for the scale's ``seeds``; its diagonal is the random controls' self-stitches."""
+    planned = []
+    for k in range(audit.scale.seeds):
+        a = audit.spec(seed=k)
+        cuts = audit.zoo.model(a).spatial_cuts
+        planned += [Planned(Cell(a, i, a, j), "A->A", k) for i in cuts for j in cuts]
+    return planned
+
+
+def triangle_stats(rows, readout):
+    """Triangle score, diagonal and below-diagonal means of one seed pair's grid."""
+    m, ds, dr = grid(rows, readout)
+    d = checks.triangle(m.clip(min=0.0), ds, dr, threshold=TRIANGLE, expect_present=False).detail
+    return {"value": d.get("score"), "mean_diagonal": d.get("mean_diagonal"), "mean_below": d.get("mean_below")}
+
+
 def test_diagonal_dominance(audit, method, arch, readout):
     """Per receiver column: the depth-matched sender beats far senders."""
     m, ds, dr = similarity_grid(audit, method, arch, readout)
@@ -90,17 +111,38 @@ def test_layer_monotonicity(audit, method, arch, readout):
 
 
 def test_triangle_absent(audit, method, arch, readout):
-    """A faithful similarity should not rate deep->shallow stitches like the diagonal."""
-    m, ds, dr = similarity_grid(audit, method, arch, readout)
+    """A faithful similarity should not rate deep->shallow stitches like the diagonal (Hernandez et
+    al. read TLM's triangle as a task-cue artifact). Per seed pair too, for the claims."""
+    rows = audit.cells(TESTBED, method, full_grid(audit, arch))
+    m, ds, dr = grid(rows, readout)
     audit.expect(TESTBED, name("triangle_absent", readout, arch, audit), method, readout,
-                 checks.triangle(m.clip(min=0.0), ds, dr, threshold=TRIANGLE, expect_present=False))
+                 checks.triangle(m.clip(min=0.0), ds, dr, threshold=TRIANGLE, expect_present=False),
+                 per_seed(rows, lambda seed_rows: triangle_stats(seed_rows, readout)))
+
+
+def test_self_most_similar(audit, method):
+    """Within one network, each layer is most similar to itself: A@i -> A@i at least A@i -> A@j for
+    every other receiver cut j (Balogh & Jelasity 2025 find TLM breaking it). ``max_excess`` per
+    seed: the largest sim(i, j) - sim(i, i) over j != i (> 0: some layer preferred to itself)."""
+    readout = method.primary
+    rows = audit.cells(TESTBED, method, within_network(audit))
+
+    def stats(seed_rows):
+        m, ds, _ = grid(seed_rows, readout)
+        return {"value": checks.diagonal_dominance(m, ds, ds, far=1e-6, by="sender").value,
+                "max_excess": float(np.nanmax(m - np.diag(m)[:, None] + np.diag(np.full(len(ds), -np.inf))))}
+
+    m, ds, _ = grid(rows, readout)
+    audit.expect(TESTBED, "self_most_similar", method, readout,
+                 checks.diagonal_dominance(m, ds, ds, far=1e-6, by="sender"), per_seed(rows, stats))
 
 
 def test_hernandez_sanity_table(audit, arch):
-    """EV / ES / SV (Hernandez et al.): reported as their table. Asserted only what must hold for
+    """EV / ES / SV (Hernandez et al.): reported as their table, on the scale's ``seeds`` pairs (it
+    retrains TLM and DM stitches of its own, so not on every grid seed). Asserted only what must hold for
     the harness to be right: the least-squares (DM) stitch is closer to the receiver's activation
     on held-out images than the TLM stitch, on average (ES <= EV)."""
-    rows = audit.cells(TESTBED, StitchSanity(), full_grid(audit, arch))
+    rows = audit.cells(TESTBED, StitchSanity(), full_grid(audit, arch, audit.scale.seeds))
     table = sanity_table(rows)
     audit.exhibit(TESTBED, "sanity" + suffix(arch, audit), f"Sanity table (Hernandez et al.), {arch[0]}->{arch[1]}",
                   text="MSE per element on the test images between the receiver's activation at the cut and the "

@@ -11,7 +11,7 @@ import pytest
 from stitchtest import checks
 from stitchtest.audit import values
 
-from _grids import ring_pairs, separation
+from _grids import ring_pairs, separation, separation_per_seed
 
 pytestmark = pytest.mark.testbed("shortcut")
 TESTBED = "shortcut"
@@ -52,7 +52,8 @@ def test_group_separation(audit, method, cue_p):
     readout = readout_for(method)
     name = "separation_" + ("cue_data" if cue_p else "clean_data")
     audit.expect(TESTBED, name, method, readout,
-                 separation(inside, across, readout, THRESHOLD))
+                 separation(inside, across, readout, THRESHOLD),
+                 separation_per_seed(inside, across, readout, THRESHOLD))
 
 
 def test_shortcut_stitch_needs_the_cue(audit, method):

@@ -1,6 +1,7 @@
 """Worker placement and memory shares: what ``pytest testbeds -n N`` relies on to spread over GPUs
 and cores without running a machine out of memory."""
 import os
+import re
 
 import pytest
 import torch
@@ -56,3 +57,13 @@ def test_a_scale_budget_is_capped_by_the_share_never_raised():
     assert small.context_options()["cache_bytes"] == 6 * 2**30
     assert small.context_options(3 * 2**30)["cache_bytes"] == 3 * 2**30
     assert small.context_options(100 * 2**30)["cache_bytes"] == 6 * 2**30
+
+
+def test_the_cpu_is_named_with_the_flags_of_its_fast_paths(monkeypatch):
+    from stitchtest import devices
+
+    assert devices.cpu_name().strip()
+    features = devices.cpu_features()
+    assert re.fullmatch(r"AMX (yes|no), AVX512-BF16 (yes|no), AVX512 (yes|no)", features)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_BF16")
+    assert devices.cpu_features().endswith("ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16")

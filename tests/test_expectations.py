@@ -12,13 +12,26 @@ def test_default_is_pass_and_entries_apply_per_scale():
 
 def test_a_check_on_another_architecture_pair_inherits_the_plain_checks_entry():
     assert expectation("cross_layer", "triangle_absent[R2222]", "tlm", "small").status == "known-fail"
-    assert expectation("cross_layer", "triangle_absent[R2222]", "slm", "small").status == "reported"
+    assert expectation("cross_layer", "triangle_absent[R2222]", "slm", "small").status == "known-fail"
+    assert expectation("cross_layer", "triangle_absent[R2222]", "linear_cka", "small", kind="measure").status == "reported"
     assert expectation("cross_layer", "triangle_absent[R2222]", "dm", "small").status == "pass"
     assert expectation("cross_layer", "diagonal_dominance[resnet18->resnet34]", "dm", "smoke").status == "known-fail"
 
 
 def test_wildcard_covers_user_methods():
     assert expectation("random_controls", "random_to_random", "my_pkg:Thing", "small").status == "reported"
+
+
+def test_a_users_method_gets_the_expectations_of_its_kind():
+    """A user's CKA is only reported on a random receiver, as the built-in one is (the literature
+    speaks of measures as a kind there); a user's objective is still asserted there."""
+    for name in ("linear_cka", "my_pkg:RbfCka"):
+        assert expectation("random_controls", "random_receiver_at_chance", name, "smoke", kind="measure").status == "reported"
+    assert expectation("random_controls", "random_receiver_at_chance", "my_pkg:Obj", "smoke", kind="objective").status == "pass"
+    assert expectation("random_controls", "random_receiver_at_chance", "my_pkg:Obj", "smoke").status == "pass"
+    # a method's own entry wins over its kind's: SVCCA's known failure stays SVCCA's
+    assert expectation("random_controls", "trained_beats_random_sender", "svcca", "smoke", kind="measure").status == "known-fail"
+    assert expectation("random_controls", "trained_beats_random_sender", "my_pkg:RbfCka", "smoke", kind="measure").status == "pass"
 
 
 #: the committed report of one real run per scale (the default run, and the MNIST run)

@@ -29,7 +29,7 @@ MEASURE_TABLE = [
     LinearCKA(),
     LinearCKA(debiased=True),
     Procrustes(),
-    SVCCA(keep=1.0),
+    SVCCA(keep=1.0, max_share=1.0),
     SVCCA(),
 ]
 
@@ -226,15 +226,16 @@ def ref_procrustes(x, y):
     return 1.0 - d2 / 2.0
 
 
-def ref_svcca(x, y, keep):
-    """Raghu et al. (2017): SVD-reduce to `keep` of the variance, then mean CCA correlation."""
+def ref_svcca(x, y, keep, max_share=1.0):
+    """Raghu et al. (2017): SVD-reduce to `keep` of the variance (at most max_share * n
+    directions), then mean CCA correlation."""
 
     def reduce(a):
         a = _center(a)
         _, s, vt = np.linalg.svd(a, full_matrices=False)
         explained = np.cumsum(s**2) / np.sum(s**2)
         k = int(np.searchsorted(explained, keep - 1e-12)) + 1
-        k = min(k, np.linalg.matrix_rank(a))
+        k = min(k, np.linalg.matrix_rank(a), len(a) if max_share >= 1.0 else int(max_share * len(a)))
         return a @ vt[:k].T  # projection onto the top-k singular directions
 
     qx, _ = np.linalg.qr(reduce(x))
@@ -249,7 +250,7 @@ def reference(m: Measure, x: np.ndarray, y: np.ndarray) -> float:
     if isinstance(m, Procrustes):
         return ref_procrustes(x, y)
     if isinstance(m, SVCCA):
-        return ref_svcca(x, y, m.keep)
+        return ref_svcca(x, y, m.keep, m.max_share)
     raise AssertionError(f"no textbook reference for {m.string_id()}; add one")  # pragma: no cover
 
 
@@ -368,8 +369,24 @@ def test_svcca_rejects_bad_keep(keep: float):
 
 
 def test_svcca_claims_invertible_linear_only_without_truncation():
-    assert "invertible_linear" in SVCCA(keep=1.0).invariances
+    assert "invertible_linear" in SVCCA(keep=1.0, max_share=1.0).invariances
     assert "invertible_linear" not in SVCCA(keep=0.99).invariances
+    assert "invertible_linear" not in SVCCA(keep=1.0).invariances  # the cap may drop directions
+    with pytest.raises(ValueError, match="max_share"):
+        SVCCA(max_share=0.0)
+
+
+def test_svcca_caps_directions_so_unrelated_subspaces_do_not_correlate():
+    """With as many directions as images, any two inputs correlate perfectly; the cap (a quarter
+    of the images per side) keeps unrelated inputs apart and related ones close."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(40, 40, generator=g, dtype=torch.float64)
+    unrelated = torch.randn(40, 40, generator=g, dtype=torch.float64)
+    uncapped = SVCCA(keep=1.0, max_share=1.0)
+    assert uncapped.score(x, unrelated) == pytest.approx(1.0)  # k_x + k_y > n: trivially 1
+    capped = SVCCA(keep=1.0)
+    assert capped._reduce(x - x.mean(0)).shape[1] == 10
+    assert capped.score(x, unrelated) < 0.7 < capped.score(x, x @ torch.randn(40, 40, generator=g, dtype=torch.float64))
 
 
 # --------------------------------------------------------------------------- ids and registry
@@ -379,7 +396,7 @@ def test_string_ids():
     assert LinearCKA().string_id() == "linear_cka(debiased=False)"
     assert LinearCKA(debiased=True).string_id() == "linear_cka(debiased=True)"
     assert Procrustes().string_id() == "procrustes()"
-    assert SVCCA().string_id() == "svcca(keep=0.99)"
+    assert SVCCA().string_id() == "svcca(keep=0.99,max_share=0.25)"
     ids = [m.string_id() for m in MEASURE_TABLE]
     assert len(set(ids)) == len(ids), f"table ids must be unique: {ids}"
 

@@ -1,4 +1,5 @@
 """Objectives: zero at the identity self-stitch, growing with perturbation, registry, failures."""
+import math
 import sys
 import types
 from importlib import metadata
@@ -9,13 +10,13 @@ import torch.nn.functional as F
 
 from stitchtest import methods
 from stitchtest.models import build
-from stitchtest.objectives import DM, OBJECTIVES, SLM, TLM, FuLA, Objective
+from stitchtest.objectives import DM, OBJECTIVES, SLM, TLM, FuLA, FuLAKL, Objective, nmse, soft_kl
 from stitchtest.registry import RegistryError
 from stitchtest.stitch import Stitch
-from stitchtest.stitching import StitchConfig, fit_stitch, stitched_batch
+from stitchtest.stitching import StitchConfig, fit_stitch, fit_stitches, new_stitch, stitched_batch
 from stitchtest.training import calibrate_batchnorm
 
-OBJECTIVE_TABLE = [TLM(), SLM(), SLM(temperature=4.0), DM(sgd=True), FuLA(), FuLA(output_weight=0.0),
+OBJECTIVE_TABLE = [TLM(), SLM(), SLM(temperature=4.0), DM(sgd=True), FuLA(), FuLAKL(),
                    FuLA(weights="linear", hints=2)]
 
 
@@ -167,3 +168,75 @@ def test_a_broken_plugin_is_left_out_with_its_error(monkeypatch):
     with pytest.raises(RegistryError, match="no_such_plugin_module:Thing.*fails to load"):
         OBJECTIVES.get("broken")
     assert methods.get("tlm").kind == "objective"
+
+
+# ----------------------------------------------------------------------------- FuLA's output term
+
+
+def fula_batch(receiver_and_data, noise=0.3, cut="layer2.0"):
+    model, x, y = receiver_and_data
+    targets = model.trace(x)
+    stitch = identity_stitch(tuple(targets[cut].shape[1:]), noise)
+    return stitched_batch(FuLAKL(), model, cut, stitch(targets[cut]), y, targets), stitch, model, targets, y
+
+
+def test_fula_is_hints_only_and_fula_kl_adds_the_output_kl(receiver_and_data):
+    """The paper's FuLA has no output term; fula_kl is exactly FuLA plus T^2 KL on the logits."""
+    batch, *_ = fula_batch(receiver_and_data)
+    hints = sum(w * nmse(batch.stitched_acts[c], batch.receiver_acts[c])
+                for w, c in zip(FuLA().depth_weights(3), batch.stitched_acts))
+    assert FuLA().output_weight == 0 and not FuLA().needs_receiver_logits
+    assert FuLA().loss(batch).item() == pytest.approx(hints.item(), rel=1e-6)
+    kl = soft_kl(batch.stitched_logits, batch.receiver_logits)
+    assert kl.item() > 1e-4  # a perturbed stitch changes the outputs
+    assert FuLAKL().loss(batch).item() == pytest.approx(hints.item() + kl.item(), rel=1e-6)
+    assert FuLAKL().string_id() != FuLA().string_id() and OBJECTIVES.get("fula_kl") is FuLAKL
+    assert FuLA(output_weight=1.0).loss(batch).item() == pytest.approx(FuLAKL().loss(batch).item())
+
+
+def test_terms_sum_to_the_loss(receiver_and_data):
+    batch, *_ = fula_batch(receiver_and_data)
+    for objective in (FuLA(), FuLAKL(), FuLA(weights="linear"), TLM()):
+        terms = objective.terms(batch)
+        assert sum(terms.values()).item() == pytest.approx(objective.loss(batch).item(), rel=1e-6)
+    assert set(FuLA().terms(batch)) == {"hint@layer2.0", "hint@layer3.0", "hint@layer4.0"}
+    assert set(FuLAKL().terms(batch)) == {"hint@layer2.0", "hint@layer3.0", "hint@layer4.0", "output"}
+    assert set(TLM().terms(batch)) == {"loss"}
+
+
+def test_gradient_shares_are_each_terms_gradient_norm_over_their_sum(receiver_and_data):
+    """Recorded at the first and last step, per stitch, from the term's own gradient: checked
+    against autograd by hand for a stitch trained alone, and equal when trained in a group."""
+    model, x, y = receiver_and_data
+    targets = model.trace(x)
+    a = targets["layer1.0"]
+    config = StitchConfig(steps=3, batch_size=64, precision="fp32")
+    alone = fit_stitch(FuLAKL(), model, "layer2.0", a, y, targets, config)
+    grouped = fit_stitches(FuLAKL(), model, "layer2.0", [a, targets["layer2.0"]], y, targets, config)
+    shares = {k: v for k, v in alone.diagnostics.items() if k.startswith("grad_share:") and k.endswith(":start")}
+    assert set(shares) == {f"grad_share:{t}:start" for t in ("hint@layer2.0", "hint@layer3.0", "hint@layer4.0", "output")}
+    assert sum(shares.values()) == pytest.approx(1.0)
+    assert {k for k in alone.diagnostics if k.endswith(":end")} == {k.replace(":start", ":end") for k in shares} | {
+        k.replace("grad_share", "loss_term").replace(":start", ":end") for k in shares}
+    for key, value in alone.diagnostics.items():
+        assert grouped[0].diagnostics[key] == pytest.approx(value, rel=1e-4, abs=1e-7)
+
+    # by hand, at step 0: the least-squares stitch on the first batch of the training stream
+    stitch = new_stitch(a, targets["layer2.0"], config)
+    idx = torch.randint(0, len(a), (64,), generator=torch.Generator().manual_seed(config.seed))
+    stitch.train()
+    terms = FuLAKL().terms(stitched_batch(FuLAKL(), model, "layer2.0", stitch(a[idx]), y, targets, idx))
+    norms = {}
+    for name, term in terms.items():
+        grads = torch.autograd.grad(term, list(stitch.parameters()), retain_graph=True)
+        norms[name] = math.sqrt(sum(float(g.pow(2).sum()) for g in grads))
+    for name, norm in norms.items():
+        assert alone.diagnostics[f"grad_share:{name}:start"] == pytest.approx(norm / sum(norms.values()), rel=1e-4)
+        assert alone.diagnostics[f"loss_term:{name}:start"] == pytest.approx(terms[name].item(), rel=1e-4)
+
+
+def test_a_single_term_objective_records_no_shares(receiver_and_data):
+    model, x, y = receiver_and_data
+    targets = model.trace(x)
+    fit = fit_stitch(TLM(), model, "layer2.0", targets["layer1.0"], y, targets, StitchConfig(steps=2))
+    assert fit.diagnostics == {}

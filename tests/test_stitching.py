@@ -101,7 +101,11 @@ def test_compiled_suffix_trains_like_eager(traces):
 def test_stitch_config_id_has_what_changes_results_only():
     assert StitchConfig(group=1, compile=True).string_id() == StitchConfig().string_id()
     assert StitchConfig(precision="fp32").string_id() != StitchConfig().string_id()
-    for bad in (dict(precision="fp8"), dict(init="zeros"), dict(group=0)):
+    # the convergence stop changes results; off, the id is that of a full-budget stitch as before
+    assert "plateau" not in StitchConfig(window=10).string_id()
+    assert StitchConfig(plateau=0.01).string_id() != StitchConfig(plateau=0.02).string_id()
+    assert StitchConfig(plateau=0.01).string_id() != StitchConfig(plateau=0.01, window=10).string_id()
+    for bad in (dict(precision="fp8"), dict(init="zeros"), dict(group=0), dict(plateau=-1), dict(window=0)):
         with pytest.raises(ValueError):
             StitchConfig(**bad)
 
@@ -184,3 +188,26 @@ def test_cuda_path_matches_cpu(tmp_path):
         for c, r_cpu, r_gpu in zip(cells, methods.get(name).evaluate_many(cpu, cells),
                                    methods.get(name).evaluate_many(gpu, cells)):
             assert r_gpu["accuracy"] == pytest.approx(r_cpu["accuracy"], abs=0.05), (name, c.sender_cut)
+
+
+def test_plateaued_compares_the_last_two_windows():
+    from stitchtest.stitching import plateaued
+    assert not plateaued([1.0] * 7, 4, 0.01)  # fewer than two windows
+    assert plateaued([1.0] * 8, 4, 0.01)
+    assert not plateaued([2.0] * 4 + [1.0] * 4, 4, 0.01)  # halved: still learning
+    assert plateaued([1.0] * 4 + [0.995] * 4, 4, 0.01) and not plateaued([1.0] * 4 + [0.98] * 4, 4, 0.01)
+
+
+def test_a_converged_stitch_stops_and_the_others_train_on(traces):
+    """With ``plateau``, a stitch whose windowed loss stops improving stops at a window boundary,
+    alone; the others train exactly as they would without it, and off it changes nothing."""
+    sender, target, y, receiver = traces
+    senders = [sender["layer2.0"], sender["stem"]]  # the depth-matched sender starts near its optimum
+    full = StitchConfig(steps=60, batch_size=32, precision="fp32")
+    stop = StitchConfig(steps=60, batch_size=32, precision="fp32", plateau=0.02, window=10)
+    done, moving = fit_stitches(FuLA(), receiver, "layer2.0", senders, y, target, stop)
+    ref = fit_stitches(FuLA(), receiver, "layer2.0", senders, y, target, full)
+    assert len(done.losses) < len(moving.losses) and len(done.losses) % 10 == 0
+    assert done.losses == pytest.approx(ref[0].losses[:len(done.losses)], rel=1e-4, abs=1e-7)
+    assert moving.losses[:len(done.losses)] == pytest.approx(ref[1].losses[:len(done.losses)], rel=1e-4, abs=1e-7)
+    assert len(ref[0].losses) == len(ref[1].losses) == 60

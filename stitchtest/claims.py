@@ -1,0 +1,145 @@
+"""The source papers' claims, as comparisons of methods on the same cells.
+
+A check asks one method one question ("is TLM's triangle there?"); a claim asks what a paper
+says *about methods*: "FuLA shows less of the triangle than TLM", "TLM repairs a random
+receiver, DM does not". Each claim reads per-seed statistics that the testbeds record with their
+checks (``per_seed`` in a check row: seed pair ``k`` of every method comes from the same
+networks, cuts and data) and compares them pair by pair (:func:`stitchtest.checks.compare`):
+one method against another, or one method against a threshold. The verdict is *reproduced*,
+*not reproduced* (decided the other way) or *inconclusive* (too few seed pairs agree).
+
+Claims are judged where every method's rows meet, on the controller at the end of a run (and by
+``stitchtest report``), and lead ``summary.md`` as the claims table. A claim that does not
+reproduce at some scale is a known failure there, with figures and an explanation (``known``);
+it is never dropped or loosened. An expected claim that does not reproduce, or a known failure
+that does, fails the run, as a strict xfail would.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from .checks import compare
+from .expectations import ALL
+
+REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """``method``'s per-seed ``stat`` of ``testbed/check`` is ``expect`` (higher or lower) than
+    ``versus``'s, or, with no ``versus``, than ``threshold``, by ``margin`` on the mean."""
+
+    id: str
+    statement: str
+    source: str
+    testbed: str
+    check: str
+    method: str
+    versus: Optional[str] = None
+    expect: str = "higher"
+    stat: str = "value"
+    margin: float = 0.0
+    threshold: float = 0.0
+    scales: Tuple[str, ...] = ALL
+    #: known failures: ((scales...), reason with the measured figures)
+    known: Tuple[Tuple[Tuple[str, ...], str], ...] = ()
+
+    def known_failure(self, scale: str) -> Optional[str]:
+        return next((reason for scales, reason in self.known if scale in scales), None)
+
+    def methods(self) -> Tuple[str, ...]:
+        return (self.method,) + ((self.versus,) if self.versus else ())
+
+
+TRIANGLE = 0.9  # the cross-layer testbed's threshold: deep->shallow at >= 90% of the diagonal
+
+CLAIMS: Tuple[Claim, ...] = (
+    Claim("tlm_triangle", "TLM shows the triangle: a deep sender stitches into every shallower receiver "
+          "about as well as on the diagonal", "Hernandez et al. 2023", "cross_layer", "triangle_absent",
+          "tlm", expect="higher", threshold=TRIANGLE),
+    Claim("tlm_triangle_across_architectures", "TLM shows the triangle between different architectures",
+          "Hernandez et al. 2023", "cross_layer", "triangle_absent[R2222]", "tlm", expect="higher",
+          threshold=TRIANGLE, scales=("small", "paper")),
+    Claim("fula_triangle_below_tlm", "FuLA's triangle score is below TLM's", "FuLA paper (cross-layer)",
+          "cross_layer", "triangle_absent", "fula", "tlm", expect="lower", margin=0.02),
+    Claim("fula_triangle_below_slm", "FuLA's triangle score is below SLM's", "FuLA paper (cross-layer)",
+          "cross_layer", "triangle_absent", "fula", "slm", expect="lower", margin=0.02),
+    Claim("dm_no_triangle", "DM shows no triangle", "Balogh & Jelasity 2025", "cross_layer", "triangle_absent",
+          "dm", expect="lower", threshold=TRIANGLE),
+    Claim("dm_triangle_below_tlm", "DM's triangle score is below TLM's", "Balogh & Jelasity 2025",
+          "cross_layer", "triangle_absent", "dm", "tlm", expect="lower", margin=0.02),
+    Claim("tlm_prefers_another_layer", "Under TLM a layer can be rated more similar to another layer of the "
+          "same network than to itself (A@i -> A@j above A@i -> A@i)", "Balogh & Jelasity 2025",
+          "cross_layer", "self_most_similar", "tlm", stat="max_excess", expect="higher", threshold=0.0),
+    Claim("fula_beats_dm_on_diagonal", "FuLA finds alignments that stitch-level matching (DM) misses: higher "
+          "stitched accuracy on the depth diagonal", "FuLA paper", "cross_layer", "triangle_absent", "fula", "dm",
+          stat="mean_diagonal", expect="higher", margin=0.01),
+    Claim("fula_separates_robust_better_than_tlm", "FuLA separates robust from standard networks better than "
+          "TLM on stitched accuracy", "FuLA paper (adversarial)", "adversarial", "separation_clean", "fula", "tlm",
+          expect="higher", margin=0.02),
+    Claim("fula_separates_robust_better_than_slm", "FuLA separates robust from standard networks better than "
+          "SLM on stitched accuracy", "FuLA paper (adversarial)", "adversarial", "separation_clean", "fula", "slm",
+          expect="higher", margin=0.02),
+    Claim("fula_separates_robust_better_than_tlm_on_robust_readout", "FuLA separates robust from standard "
+          "networks better than TLM on the robustness readout", "FuLA paper (adversarial), robust readout",
+          "adversarial", "separation_robust", "fula", "tlm", expect="higher", margin=0.02),
+    Claim("fula_separates_robust_better_than_slm_on_robust_readout", "FuLA separates robust from standard "
+          "networks better than SLM on the robustness readout", "FuLA paper (adversarial), robust readout",
+          "adversarial", "separation_robust", "fula", "slm", expect="higher", margin=0.02),
+    Claim("fula_rates_shortcut_less_alike_than_tlm", "FuLA rates shortcut and clean models as less alike than "
+          "TLM does (cross-group agreement on cue-free images)", "FuLA paper (shortcut)", "shortcut",
+          "separation_clean_data", "fula", "tlm", stat="mean_cross", expect="lower", margin=0.01),
+    Claim("tlm_repairs_random_receiver_dm_does_not", "TLM repairs a random receiver; DM does not",
+          "Bansal et al. 2021; Hernandez et al. 2023", "random_controls", "random_receiver_at_chance", "tlm", "dm",
+          expect="higher", margin=0.1),
+    Claim("tlm_repairs_random_receiver_fula_does_not", "TLM repairs a random receiver; FuLA does not",
+          "Bansal et al. 2021; Hernandez et al. 2023", "random_controls", "random_receiver_at_chance", "tlm", "fula",
+          expect="higher", margin=0.1),
+)
+
+
+def _per_seed(rows: Sequence[dict], testbed: str, check: str, method: str, stat: str) -> Optional[List[float]]:
+    for r in rows:
+        if (r.get("kind") == "check" and r["testbed"] == testbed and r["check"] == check
+                and r["method"] == method):
+            values = (r.get("per_seed") or {}).get(stat)
+            return None if values is None else [float("nan") if v is None else float(v) for v in values]
+    return None
+
+
+def judge(claim: Claim, check_rows: Sequence[dict], scale: str) -> Dict[str, object]:
+    """A claim row: the claim, its verdict at ``scale``, the figure, and whether that was expected."""
+    row: Dict[str, object] = {"kind": "claim", "key": claim.id, "claim": claim.statement, "source": claim.source,
+                              "testbed": claim.testbed, "check": claim.check, "stat": claim.stat,
+                              "methods": list(claim.methods()), "scale": scale}
+    first = _per_seed(check_rows, claim.testbed, claim.check, claim.method, claim.stat)
+    second = (_per_seed(check_rows, claim.testbed, claim.check, claim.versus, claim.stat) if claim.versus
+              else None if first is None else [claim.threshold] * len(first))
+    known = claim.known_failure(scale)
+    if first is None or second is None or len(first) != len(second):
+        missing = [m for m in claim.methods() if _per_seed(check_rows, claim.testbed, claim.check, m, claim.stat) is None]
+        row.update(verdict="not audited", figure=f"no per-seed {claim.stat} of {claim.testbed}/{claim.check} for "
+                                                 f"{', '.join(missing) or 'both methods on equal seeds'}",
+                   status="not audited", reason=known or "")
+        return row
+    names = (claim.method, claim.versus or f"threshold {claim.threshold:g}")
+    outcome = compare(first, second, claim.margin, claim.expect, names)
+    verdict = outcome.detail["verdict"]
+    if known:
+        status = "UNEXPECTED" if verdict == REPRODUCED else "known"
+    else:
+        status = "ok" if verdict == REPRODUCED else "FAIL"
+    row.update(verdict=verdict, figure=outcome.figure, value=outcome.value, agree=outcome.detail.get("agree"),
+               n=outcome.detail.get("n"), status=status, reason=known or "", detail=outcome.detail)
+    return row
+
+
+def judge_all(check_rows: Sequence[dict], scale: str, claims: Sequence[Claim] = CLAIMS) -> List[Dict[str, object]]:
+    """Every claim that applies at ``scale``, in table order."""
+    return [judge(c, check_rows, scale) for c in claims if scale in c.scales]
+
+
+def failures(claim_rows: Sequence[Dict[str, object]]) -> List[Dict[str, object]]:
+    """Claims whose verdict is not what the table expects at this scale (they fail the run)."""
+    return [r for r in claim_rows if r["status"] in ("FAIL", "UNEXPECTED")]
