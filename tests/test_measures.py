@@ -477,7 +477,7 @@ def test_vectors_choice_is_part_of_the_id_only_when_not_the_default():
     assert LinearCKA(vectors="flatten") == LinearCKA() and LinearCKA().string_id() == "linear_cka(debiased=False)"
     assert LinearCKA(vectors="mean").string_id() == "linear_cka(debiased=False,vectors=mean)"
     assert Procrustes(vectors="positions").string_id() == "procrustes(vectors=positions)"
-    assert SVCCA(vectors="mean").string_id() == "svcca(keep=0.99,vectors=mean)"
+    assert SVCCA(vectors="mean").string_id() == "svcca(keep=0.99,max_share=0.25,vectors=mean)"
     with pytest.raises(ValueError, match="vectors must be one of"):
         LinearCKA(vectors="pool")
 
