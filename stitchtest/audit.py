@@ -17,6 +17,7 @@ from .context import Context
 from .data import DataSpec
 from .expectations import expectation
 from .methods import Method
+from .models import build, cuts_at_depths
 from .results import ResultsWriter
 from .scales import Scale
 from .zoo import ModelSpec, Zoo
@@ -56,6 +57,13 @@ class Audit:
 
     def spec(self, **changes) -> ModelSpec:
         return self.scale.spec(self.data, **changes)
+
+    def cuts(self, depths: Sequence[float]) -> tuple:
+        """The audited family's cuts nearest proportional ``depths`` (0 = its first spatial cut, 1 = its
+        last), so a testbed names no architecture's cuts: R1111's stem, layer1.0 ... layer4.0 are
+        depths 0, 0.25 ... 1, and ``--arch vgg4`` gets its own cuts at the same depths (a shallow
+        family may land two depths on one cut: it comes once)."""
+        return tuple(dict.fromkeys(cuts_at_depths(build(self.scale.arch, self.scale.width), depths)))
 
     def key(self, testbed: str, method: Method, cell: Cell) -> str:
         return f"{testbed}|{method.string_id()}|{cell.string_id()}|{self.scale.stitch().string_id()}"

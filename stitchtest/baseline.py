@@ -24,7 +24,7 @@ from typing import Dict, List, Optional, Sequence, Set, Tuple
 from .results import ResultsError, Row, load_rows, numbered_rows, read_rows, save_rows
 
 #: Run settings that must agree for two runs to be comparable (the ``run`` row's fields).
-MUST_MATCH = ("scale", "data", "seeds")
+MUST_MATCH = ("scale", "data", "seeds", "arch")  # arch: only in runs with --arch (absent = the scale's)
 #: ... and what ``--resume`` must agree on too: a resumed report never mixes methods of two runs.
 RESUMED = MUST_MATCH + ("audited",)
 #: Readouts that measure the machine, not the method.
@@ -86,7 +86,7 @@ def check_match(run: Optional[Row], base: Results) -> None:
     differ = [f"{k} {theirs.get(k)!r} (this run: {run.get(k)!r})" for k in MUST_MATCH if theirs.get(k) != run.get(k)]
     if differ:
         raise BaselineError(f"{base.where('run')}: baseline is from another setting: {'; '.join(differ)}; "
-                            f"compare runs of the same scale, data and seeds, or save a new baseline")
+                            f"compare runs of the same scale, data, seeds and --arch, or save a new baseline")
 
 
 def _significant(value, digits: int = SIGNIFICANT):

@@ -88,6 +88,39 @@ def cmd_compare(args) -> int:
     return 1 if comparison.failed(args.fail_on_drift) else 0
 
 
+def cmd_check_measure(args) -> int:
+    """The invariance property checks on a registered measure (or ``module:function``); 1 if a claim breaks."""
+    from . import methods
+    from .invariance import check
+
+    method = methods.get(args.name)
+    if method.kind != "measure":
+        print(f"stitchtest check-measure: error: {args.name!r} is an objective, not a measure", file=sys.stderr)
+        return 2
+    findings = check(method.measure, trials=args.trials)
+    print(f"{method.string_id()} on {args.trials} random pairs of related representations:")
+    print(tabulate([[f.prop, f.verdict, f"{f.worst:.2e}"] for f in findings],
+                   headers=["property", "verdict", "largest change"], tablefmt="github"))
+    return 1 if any(f.claimed and not f.holds for f in findings) else 0
+
+
+def cmd_export(args) -> int:
+    """Cell rows as one CSV line per cell and readout, every id parsed into columns."""
+    from pathlib import Path
+
+    from .export import write_csv
+    from .results import load_rows, read_rows
+
+    source = Path(args.results)
+    rows = read_rows(source) if source.is_file() else load_rows(source)
+    n = write_csv(rows, args.csv)
+    if not n:
+        print(f"no cell rows in {args.results}", file=sys.stderr)
+        return 1
+    print(f"{n} lines (cell x readout) -> {args.csv}")
+    return 0
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="stitchtest", description="Audit functional-similarity methods.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -115,6 +148,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     c.add_argument("--fail-on-drift", action="store_true",
                    help="a readout that moved beyond --tol is a regression too (exit 1)")
     c.set_defaults(func=cmd_compare)
+    cm = sub.add_parser("check-measure", help="run the invariance property checks on a measure and say which "
+                                              "claims hold; exit 1 if one it claims breaks")
+    cm.add_argument("name", help="a registered measure, or module:Name (a Measure or a function f(x, y) -> float)")
+    cm.add_argument("--trials", type=int, default=10, help="random representation pairs per property (default: 10)")
+    cm.set_defaults(func=cmd_check_measure)
+    e = sub.add_parser("export", help="write result rows as CSV: one line per cell and readout, ids parsed into "
+                                      "columns (testbed, method, sender/receiver arch, width, seed, regime, cut, ...)")
+    e.add_argument("results", help="a results directory (results-*.jsonl) or a baseline file")
+    e.add_argument("--csv", required=True, help="the CSV file to write")
+    e.set_defaults(func=cmd_export)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

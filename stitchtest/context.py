@@ -127,5 +127,5 @@ class Context:
 
 def _stored(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """An activation as cached: spatial ones channels-last and in ``dtype``; flat ones (pool, logits) in fp32."""
-    t = t if t.dim() == 2 else t.contiguous(memory_format=torch.channels_last)
+    t = t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t  # tokens (N, T, D) stay as they are
     return t.to(dtype) if t.dim() > 2 else t

@@ -20,12 +20,24 @@ keeps squared quantities away from overflow/underflow for very large or tiny act
 Degenerate inputs (a representation whose samples are all identical, so it has no variance
 to compare) score 0.0, never NaN: "no shared signal" is the honest answer and NaN would
 poison averages downstream.
+
+Feature maps. How a map becomes vectors changes what is compared, so it is a choice of the
+measure (``vectors``, part of its id when it is not the default): ``"flatten"`` (the default,
+one long vector per sample, as every result so far), ``"mean"`` (the spatial or token mean:
+one feature vector per sample) or ``"positions"`` (every spatial position or token is a sample
+of its own, so both sides need the same number of positions). A ``(N, C, H, W)`` map has its
+features on axis 1, a token map ``(N, T, D)`` on the last axis.
+
+A plain function ``f(x, y) -> float`` (higher = more similar) is a measure too
+(:class:`FunctionMeasure`): it claims no invariances, and ``stitchtest check-measure`` says which
+of them it has (:mod:`~stitchtest.invariance`).
 """
 from __future__ import annotations
 
+import dataclasses
 import math
-from dataclasses import dataclass
-from typing import Any, FrozenSet, Tuple
+from dataclasses import dataclass, field
+from typing import Any, Callable, FrozenSet, Tuple
 
 import torch
 
@@ -39,6 +51,8 @@ __all__ = [
     "LinearCKA",
     "Procrustes",
     "SVCCA",
+    "FunctionMeasure",
+    "VECTORS",
 ]
 
 MEASURES: Registry["Measure"] = Registry("measure", "stitchtest.measures")
@@ -53,6 +67,9 @@ INVARIANCES: Tuple[str, ...] = (
     "permutation",
     "invertible_linear",
 )
+
+#: How a measure turns a feature map into one vector per sample (see the module docstring).
+VECTORS: Tuple[str, ...] = ("flatten", "mean", "positions")
 
 _SHAPE_INVARIANCES = frozenset({"orthogonal", "isotropic_scaling", "translation", "permutation"})
 
@@ -70,19 +87,26 @@ class Measure:
     #: ``score(x, y) == score(y, x)``; every built-in measure is symmetric.
     symmetric: bool = True
 
+    def __post_init__(self) -> None:
+        if getattr(self, "vectors", "flatten") not in VECTORS:
+            raise ValueError(f"{type(self).__name__}: vectors must be one of {', '.join(VECTORS)}, "
+                             f"got {self.vectors!r}")
+
     def score(self, x: Any, y: Any) -> float:
         """Similarity of ``x`` (n, p) and ``y`` (n, q); higher = more similar.
 
-        Tensors (or array-likes) with more than two dimensions are flattened per sample to
-        ``(n, -1)``; a 1-D input is one feature.  Rows of ``x`` and ``y`` must correspond to
-        the same inputs.  Non-finite inputs raise ``ValueError`` rather than silently
-        producing a meaningless score.
+        Tensors (or array-likes) with more than two dimensions become vectors as ``vectors``
+        says (by default flattened per sample to ``(n, -1)``); a 1-D input is one feature.  Rows
+        of ``x`` and ``y`` must correspond to the same inputs.  Non-finite inputs raise
+        ``ValueError`` rather than silently producing a meaningless score.
         """
-        xm, ym = _as_matrix(x, "x"), _as_matrix(y, "y")
+        how = getattr(self, "vectors", "flatten")
+        xm, ym = _as_matrix(as_vectors(x, how), "x"), _as_matrix(as_vectors(y, how), "y")
         if xm.shape[0] != ym.shape[0]:
             raise ValueError(
                 f"{self.string_id()}: x and y must have the same number of samples, "
                 f"got {xm.shape[0]} and {ym.shape[0]}"
+                + (" (vectors='positions' makes every position a sample)" if how == "positions" else "")
             )
         if xm.shape[0] < 2:
             raise ValueError(f"{self.string_id()}: need at least 2 samples, got {xm.shape[0]}")
@@ -95,14 +119,35 @@ class Measure:
         raise NotImplementedError
 
     def string_id(self) -> str:
-        """Stable id from constructor arguments, e.g. ``linear_cka(debiased=False)``."""
-        return _string_id(self)
+        """Stable id from constructor arguments, e.g. ``linear_cka(debiased=False)``; ``vectors``
+        appears only when it is not ``"flatten"``, so ids from before it existed still hold."""
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.repr} \
+            if dataclasses.is_dataclass(self) else {}
+        if getattr(self, "vectors", "flatten") != "flatten":
+            fields["vectors"] = self.vectors
+        return _string_id(self, **fields)
 
     def __call__(self, x: Any, y: Any) -> float:
         return self.score(x, y)
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def as_vectors(a: Any, how: str = "flatten") -> Any:
+    """One row per sample (``"flatten"``, ``"mean"``) or per position (``"positions"``) of a feature
+    map: ``(N, C, H, W)`` (features on axis 1) or tokens ``(N, T, D)`` (features last); flat
+    inputs and ``"flatten"`` pass through unchanged (flattened later, by :meth:`Measure.score`)."""
+    if how == "flatten":
+        return a
+    t = torch.as_tensor(a)
+    if t.ndim <= 2:
+        return t
+    if t.ndim == 3:  # tokens (N, T, D)
+        return t.mean(dim=1) if how == "mean" else t.reshape(-1, t.shape[-1])
+    if t.ndim == 4:  # (N, C, H, W)
+        return t.mean(dim=(2, 3)) if how == "mean" else t.permute(0, 2, 3, 1).reshape(-1, t.shape[1])
+    raise ValueError(f"vectors={how!r} needs (N, T, D) tokens or (N, C, H, W) maps, got shape {tuple(t.shape)}")
 
 
 def _as_matrix(a: Any, label: str) -> torch.Tensor:
@@ -185,6 +230,7 @@ class LinearCKA(Measure):
     name = "linear_cka"
     invariances = _SHAPE_INVARIANCES
     debiased: bool = False
+    vectors: str = field(default="flatten", repr=False)  # see VECTORS
 
     def _score(self, x: torch.Tensor, y: torch.Tensor) -> float:
         n = x.shape[0]
@@ -274,6 +320,7 @@ class Procrustes(Measure):
 
     name = "procrustes"
     invariances = _SHAPE_INVARIANCES
+    vectors: str = field(default="flatten", repr=False)  # see VECTORS
 
     def _score(self, x: torch.Tensor, y: torch.Tensor) -> float:
         xc, yc = _center_unit(x), _center_unit(y)
@@ -351,8 +398,10 @@ class SVCCA(Measure):
     keep: float = 0.99
     #: at most ``max_share * n`` directions per side (n = images)
     max_share: float = 0.25
+    vectors: str = field(default="flatten", repr=False)  # see VECTORS
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not 0.0 < self.keep <= 1.0:
             raise ValueError(f"svcca keep must be in (0, 1], got {self.keep!r}")
         if not 0.0 < self.max_share <= 1.0:
@@ -379,3 +428,26 @@ class SVCCA(Measure):
         k = int((explained < self.keep - 1e-12).sum()) + 1
         cap = len(x) if self.max_share >= 1.0 else int(self.max_share * len(x))
         return u[:, : max(1, min(k, rank, cap))]
+
+
+@dataclass(frozen=True)
+class FunctionMeasure(Measure):
+    """A plain function ``fn(x, y) -> float`` (higher = more similar) as a measure named after it.
+
+    ``fn`` gets float64 ``(n, features)`` torch tensors (numpy functions accept them too). It
+    claims no invariances and no symmetry: nothing is known about it until
+    ``stitchtest check-measure`` has looked (:mod:`~stitchtest.invariance`).
+    """
+
+    fn: Callable[[Any, Any], float] = field(repr=False)
+    vectors: str = field(default="flatten", repr=False)
+    symmetric = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not callable(self.fn):
+            raise TypeError(f"FunctionMeasure needs a function f(x, y) -> float, got {self.fn!r}")
+        object.__setattr__(self, "name", getattr(self.fn, "__name__", type(self.fn).__name__))  # not a field
+
+    def _score(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        return float(self.fn(x, y))

@@ -21,7 +21,7 @@ from . import concurrency
 from .attacks import robust_accuracy
 from .cells import Cell
 from .context import Context
-from .measures import MEASURES, Measure
+from .measures import MEASURES, FunctionMeasure, Measure
 from .objectives import OBJECTIVES, Objective
 from .readouts import stitch_readouts
 from .registry import RegistryError, import_path
@@ -170,7 +170,8 @@ class MeasureMethod(Method):
 
 
 def wrap(obj) -> Method:
-    """A method from an objective or measure (class or instance)."""
+    """A method from an objective or measure (class or instance), or from a plain function
+    ``f(x, y) -> float``, which becomes a measure named after it claiming no invariances."""
     if isinstance(obj, type):
         obj = obj()
     if isinstance(obj, Method):
@@ -179,7 +180,9 @@ def wrap(obj) -> Method:
         return StitchingMethod(obj)
     if isinstance(obj, Measure):
         return MeasureMethod(obj)
-    raise TypeError(f"{obj!r} is neither an Objective, a Measure nor a Method")
+    if callable(obj):
+        return MeasureMethod(FunctionMeasure(obj))
+    raise TypeError(f"{obj!r} is neither an Objective, a Measure, a Method nor a function f(x, y) -> float")
 
 
 def get(name: str) -> Method:

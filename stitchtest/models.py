@@ -17,6 +17,8 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from .registry import Registry, RegistryError
+
 INPUT = "input"
 
 
@@ -223,16 +225,38 @@ def vgg(stages_n: int = 4, width: int = 16, in_channels: int = 3, num_classes: i
 
 ALIASES = {"resnet18": "R2222", "resnet34": "R3463"}
 
+#: A user's model families: a builder ``f(width, in_channels, num_classes) -> CutModel`` registered
+#: here, advertised under the ``stitchtest.models`` entry-point group, or named as ``module:Name``,
+#: trains in the zoo like the built-in families (``ModelSpec(arch=NAME)``).
+ARCHITECTURES: Registry[Callable[..., CutModel]] = Registry("architecture", "stitchtest.models")
+
 
 def build(arch: str, width: int = 16, in_channels: int = 3, num_classes: int = 10) -> CutModel:
     """A model from its architecture name.
 
     ``R1111`` ... ``R2222`` (any four block counts, each a single digit), ``resnet18``,
-    ``resnet34``, or ``vgg4`` (a plain CNN with that many conv stages).
+    ``resnet34``, ``vgg4`` (a plain CNN with that many conv stages), or a registered family
+    (:data:`ARCHITECTURES`: in-process, entry point, or ``module:Name``).
     """
     name = ALIASES.get(arch.lower(), arch)
     if m := re.fullmatch(r"R([1-9])([1-9])([1-9])([1-9])", name):
         return resnet(tuple(int(g) for g in m.groups()), width, in_channels, num_classes)
     if m := re.fullmatch(r"vgg([1-9])", name, flags=re.I):
         return vgg(int(m.group(1)), width, in_channels, num_classes)
-    raise ValueError(f"unknown architecture {arch!r}; expected R<abcd> (e.g. R1111), resnet18, resnet34 or vgg<N>")
+    try:
+        builder = ARCHITECTURES.get(arch)
+    except RegistryError as err:
+        raise ValueError(f"unknown architecture {arch!r}; expected R<abcd> (e.g. R1111), resnet18, resnet34, "
+                         f"vgg<N>, a registered family or module:Name ({err})") from None
+    model = builder(width=width, in_channels=in_channels, num_classes=num_classes)
+    if not isinstance(model, CutModel):
+        raise TypeError(f"architecture {arch!r} built a {type(model).__name__}, not a CutModel: the zoo and the "
+                        "testbeds need named stages (or compare any nn.Module with stitchtest.compare)")
+    return model
+
+
+def cuts_at_depths(model: CutModel, depths: Sequence[float]) -> Tuple[str, ...]:
+    """The spatial cut nearest each proportional depth in [0, 1] (the shallower on a tie), so a testbed
+    can name cuts for any family: for R1111, depths (0, .25, .5, .75, 1) are its stem and four blocks."""
+    cuts = model.spatial_cuts
+    return tuple(min(cuts, key=lambda c: (abs(model.depth(c) - d), model.depth(c))) for d in depths)

@@ -31,6 +31,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="comma-separated methods to audit (registered names or module:Name); default: all")
     group.addoption("--seeds", type=int, default=None, metavar="N",
                     help="models per group (default: the scale's, 3)")
+    group.addoption("--arch", default=None, metavar="NAME",
+                    help="the model family every testbed audits (default: the scale's, R1111): a built-in "
+                         "(vgg4, R2222, ...), a registered family (stitchtest.models entry points) or module:Name")
     group.addoption("--device", default="auto",
                     help="auto (CUDA when available, else CPU), cpu, cuda or cuda:N")
     group.addoption("--report-dir", default="reports", metavar="DIR",
@@ -195,8 +198,9 @@ def _run_row(config: pytest.Config) -> dict:
         raise pytest.UsageError(f"--seeds: {seeds} is not a number of models; give 1 or more, or leave it out "
                                 f"for the scale's {SCALES[config.getoption('scale')].seeds}")
     seeds = SCALES[config.getoption("scale")].with_seeds(seeds).seeds
+    arch = {"arch": config.getoption("arch")} if config.getoption("arch") else {}
     return run_row(config.getoption("scale"), data, seeds, methods=config.getoption("methods") or "all",
-                   audited=_audited(config), versions=versions(), command="pytest " + " ".join(sys.argv[1:]))
+                   audited=_audited(config), versions=versions(), command="pytest " + " ".join(sys.argv[1:]), **arch)
 
 
 def _audited(config: pytest.Config) -> List[str]:
@@ -331,7 +335,7 @@ def stitchtest_audit(request: pytest.FixtureRequest):
         if not _is_worker(config):
             _show_progress(config)
 
-    scale = SCALES[config.getoption("scale")].with_seeds(config.getoption("seeds"))
+    scale = SCALES[config.getoption("scale")].with_seeds(config.getoption("seeds")).with_arch(config.getoption("arch"))
     zoo = Zoo(device=None if config.getoption("device") == "auto" else config.getoption("device"), log=progress)
     done = {r["key"]: r for r in load_rows(results) if r["kind"] == "cell"} if config.getoption("resume") else {}
     workers = config.workerinput["workercount"] if _is_worker(config) else 1

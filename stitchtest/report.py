@@ -132,29 +132,77 @@ def matrix(rows: Iterable[Row], readout: str) -> Tuple[List[str], List[str], np.
     return senders, receivers, mean
 
 
+#: Fixed colour range per readout (``None``: the figure's largest value), so that figures of one
+#: readout compare by eye: a chance-level accuracy grid (0.10-0.11) stays at the bottom of the
+#: scale instead of filling it. Readouts not listed fit their figure.
+COLOUR_RANGES = {"accuracy": (0.0, 1.0), "receiver_accuracy": (0.0, 1.0), "relative_accuracy": (0.0, 1.0),
+                 "agreement": (0.0, 1.0), "robust_accuracy": (0.0, 1.0), "score": (0.0, 1.0), "fit_r2": (0.0, 1.0),
+                 "penalty": (0.0, 1.0), "latent_error": (0.0, 1.0), "robust_gap": (0.0, 1.0), "kl": (0.0, None)}
+#: Readouts whose chance level is marked on the colour bar.
+CHANCE_READOUTS = ("accuracy", "robust_accuracy", "receiver_accuracy")
+
+
+def colour_range(readout: str | None, values: np.ndarray) -> Tuple[float | None, float | None]:
+    lo, hi = COLOUR_RANGES.get((readout or "").split("@")[0], (None, None))
+    finite = values[np.isfinite(values)]
+    if lo is not None and hi is None:
+        hi = max(float(finite.max()) if finite.size else 1.0, lo + 1e-9)
+    return lo, hi
+
+
 def heatmap(senders: Sequence[str], receivers: Sequence[str], values: np.ndarray, title: str,
-            path: os.PathLike | str) -> None:
+            path: os.PathLike | str, readout: str | None = None, chance: float | None = None) -> None:
     """Save an annotated heatmap (rows = sender cuts, columns = receiver cuts) as a PNG.
 
-    Drawn on a bare Agg ``Figure``, not pyplot, so there is no global figure state to close and
-    no interactive backend is touched.
+    With ``readout`` the colour range is that readout's fixed one (:data:`COLOUR_RANGES`), bright
+    always means more similar (a lower-is-better readout has the colour map reversed, and says so),
+    and ``chance`` is marked on the colour bar of accuracies. Drawn on a bare Agg ``Figure``, not
+    pyplot, so there is no global figure state to close and no interactive backend is touched.
     """
+    from .readouts import direction
+
     fig = Figure(figsize=(2.5 + 1.0 * len(receivers), 1.8 + 0.6 * len(senders)), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    cmap = matplotlib.colormaps["viridis"].with_extremes(bad="lightgrey")
-    image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, aspect="auto")
-    fig.colorbar(image, ax=ax)
+    lower_better = readout is not None and direction(readout) < 0
+    cmap = matplotlib.colormaps["viridis_r" if lower_better else "viridis"].with_extremes(bad="lightgrey")
+    vmin, vmax = colour_range(readout, values)
+    image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, aspect="auto", vmin=vmin, vmax=vmax)
+    finite = values[np.isfinite(values)]
+    above = vmax is not None and finite.size and finite.max() > vmax
+    below = vmin is not None and finite.size and finite.min() < vmin
+    bar = fig.colorbar(image, ax=ax, extend={(1, 1): "both", (1, 0): "max", (0, 1): "min"}.get(
+        (int(bool(above)), int(bool(below))), "neither"))
+    if readout is not None:
+        label = f"{readout} ({'lower' if lower_better else 'higher'} = more similar)"
+        if chance is not None and readout.split("@")[0] in CHANCE_READOUTS:
+            bar.ax.axhline(chance, color="red", linewidth=1.5)
+            label += f"\nred line: chance ({chance:.2f})"
+        bar.set_label(label, fontsize=8)
     ax.set_xticks(range(len(receivers)), labels=receivers, rotation=45, ha="right")
     ax.set_yticks(range(len(senders)), labels=senders)
     ax.set_xlabel("receiver cut")
     ax.set_ylabel("sender cut")
     ax.set_title(title, fontsize=9)
     for (i, j), v in np.ndenumerate(values):
-        dark = np.isfinite(v) and image.norm(v) < 0.5
+        shade = image.norm(v) if np.isfinite(v) else 1.0
+        dark = (1.0 - shade if lower_better else shade) < 0.5  # viridis is dark at its low end
         ax.text(j, i, fmt(v), ha="center", va="center", fontsize=8, color="white" if dark else "black")
     fig.tight_layout()
     fig.savefig(path)
+
+
+def diagonal_only(senders: Sequence[str], receivers: Sequence[str], values: np.ndarray) -> bool:
+    """True when every value of the grid sits where the sender cut is the receiver cut."""
+    finite = np.isfinite(values)
+    diagonal = np.array([[s == r for r in receivers] for s in senders], dtype=bool)
+    return bool(finite.any()) and not (finite & ~diagonal).any()
+
+
+def _chance() -> float:
+    from .data import NUM_CLASSES
+
+    return 1.0 / NUM_CLASSES
 
 
 def image_grid(labels: Sequence[str], images: Sequence[Sequence[Any]], title: str, path: os.PathLike | str) -> None:
@@ -382,13 +430,16 @@ def _testbed(testbed: str, check_rows: List[Row], cell_rows: List[Row], out_dir:
             senders, receivers, values = matrix(rows, readout)
             if len(senders) < 2 or len(receivers) < 2:
                 continue
+            if diagonal_only(senders, receivers, values):  # a heatmap would be mostly "n/a"
+                out += ["", f"{readout}: matched cuts only (sender cut = receiver cut), in the table above."]
+                continue
             name = _safe(f"{testbed}-{method}-{pair}-{readout}")
             if name in used_names:  # two configurations of one method, or ids equal once made safe
                 name = f"{name}-{short_hash(method_id + pair + readout, 8)}"
             used_names.add(name)
             path = out_dir / "figures" / f"{name}.png"
             path.parent.mkdir(parents=True, exist_ok=True)
-            heatmap(senders, receivers, values, f"{method_id}, {pair}: {readout}", path)
+            heatmap(senders, receivers, values, f"{method_id}, {pair}: {readout}", path, readout, _chance())
             figures.append(path)
             out += ["", f"![{method_id}, {pair}: {readout}](figures/{path.name})"]
     return "\n".join(out) + "\n", figures

@@ -65,6 +65,10 @@ class Scale:
         """``--seeds N``: N seed pairs everywhere, the cross-layer matrices included."""
         return self if not seeds else replace(self, seeds=seeds, cross_seeds=seeds)
 
+    def with_arch(self, arch: str | None) -> "Scale":
+        """The scale with every testbed on one model family (``--arch``), its cross-layer matrix its own."""
+        return self if not arch else replace(self, arch=arch, cross_pairs=((arch, arch),))
+
 
 SMALL_RESNETS = tuple(f"R{a}{b}{c}{d}" for a in (1, 2) for b in (1, 2) for c in (1, 2) for d in (1, 2))
 

@@ -3,6 +3,8 @@
 Shapes decide the form (Bansal et al. 2021; Csiszarik et al. 2021):
 
 - flat -> flat: a linear layer;
+- tokens -> tokens, ``(T, D)`` per sample with equal ``T`` (a transformer's or sequence model's
+  batch-first ``(N, T, D)``): one linear map over features applied to every token;
 - same spatial size: a 1x1 convolution (one affine map applied at every position);
 - sender larger by a factor k: a k x k convolution with stride k (each receiver position sees
   the k x k sender patch it covers);
@@ -45,12 +47,21 @@ class Stitch(nn.Module):
         super().__init__()
         self.sender_shape, self.receiver_shape = tuple(sender_shape), tuple(receiver_shape)
         s, r = self.sender_shape, self.receiver_shape
-        if len(s) != len(r) or len(s) not in (1, 3):
+        if len(s) != len(r) or len(s) not in (1, 2, 3):
             raise IncompatibleCuts(f"cannot stitch {names[0]} {s} into {names[1]} {r}: "
-                                   "both cuts must be flat, or both spatial (C, H, W)")
+                                   "both cuts must be flat (D,), both tokens (T, D), or both spatial (C, H, W)")
         if len(s) == 1:
             self.mode, self.k = "flat", 1
             self.map: nn.Module = nn.Linear(s[0], r[0])
+        elif len(s) == 2:
+            if s[0] != r[0]:
+                raise IncompatibleCuts(f"cannot stitch {names[0]} {s} into {names[1]} {r}: "
+                                       "token cuts need the same number of tokens")
+            if bn_before or bn_after:
+                raise IncompatibleCuts(f"cannot stitch {names[0]} {s} into {names[1]} {r}: "
+                                       "no BatchNorm stitch for token cuts (features are the last axis)")
+            self.mode, self.k = "tokens", 1
+            self.map = nn.Linear(s[1], r[1])  # applies over the last axis, token by token
         else:
             if s[1] * r[2] != s[2] * r[1]:
                 raise IncompatibleCuts(f"cannot stitch {names[0]} {s} into {names[1]} {r}: aspect ratios differ")
@@ -81,6 +92,8 @@ class Stitch(nn.Module):
         a = self._pre(a)
         if self.mode == "flat":
             return a
+        if self.mode == "tokens":
+            return a.reshape(-1, a.shape[-1])
         if self.mode == "down":
             cols = F.unfold(a, kernel_size=self.k, stride=self.k)  # (N, C*k*k, L), weight order
             return cols.transpose(1, 2).reshape(-1, cols.shape[1])
@@ -89,6 +102,8 @@ class Stitch(nn.Module):
     @staticmethod
     def rows(b: torch.Tensor) -> torch.Tensor:
         """Receiver activations as one row per position, ``(rows, C)``, aligned with :meth:`design`."""
+        if b.dim() == 3:  # tokens (N, T, D)
+            return b.reshape(-1, b.shape[-1])
         return b if b.dim() == 2 else b.permute(0, 2, 3, 1).reshape(-1, b.shape[1])
 
     def _normal_rows(self, a: torch.Tensor, b: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, int]:

@@ -13,7 +13,7 @@ from _grids import ring_pairs, separation, separation_per_seed
 
 pytestmark = pytest.mark.testbed("adversarial")
 TESTBED = "adversarial"
-CUTS = ("layer1.0", "layer2.0", "layer3.0", "layer4.0")
+DEPTHS = (0.25, 0.5, 0.75, 1.0)  # proportional; R1111: layer1.0 ... layer4.0
 THRESHOLD = 0.75  # AUPRC; chance is the in-group share, 0.5 here
 
 
@@ -29,10 +29,11 @@ def cells(audit, method, task="class", sender_task=None):
     s_std, s_adv = groups(audit, sender_task) if sender_task else (std, adv)
     robust = method.kind == "objective"
     tag = "" if sender_task is None else f"[{sender_task}->{task}]"
-    inside = (audit.cells(TESTBED, method, ring_pairs(s_std, std, f"std->std{tag}", CUTS, robust=robust))
-              + audit.cells(TESTBED, method, ring_pairs(s_adv, adv, f"AT->AT{tag}", CUTS, robust=robust)))
-    across = (audit.cells(TESTBED, method, ring_pairs(s_std, adv, f"std->AT{tag}", CUTS, robust=robust))
-              + audit.cells(TESTBED, method, ring_pairs(s_adv, std, f"AT->std{tag}", CUTS, robust=robust)))
+    at = audit.cuts(DEPTHS)
+    inside = (audit.cells(TESTBED, method, ring_pairs(s_std, std, f"std->std{tag}", at, robust=robust))
+              + audit.cells(TESTBED, method, ring_pairs(s_adv, adv, f"AT->AT{tag}", at, robust=robust)))
+    across = (audit.cells(TESTBED, method, ring_pairs(s_std, adv, f"std->AT{tag}", at, robust=robust))
+              + audit.cells(TESTBED, method, ring_pairs(s_adv, std, f"AT->std{tag}", at, robust=robust)))
     return inside, across
 
 

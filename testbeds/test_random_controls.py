@@ -13,8 +13,10 @@ from _grids import per_seed
 
 pytestmark = pytest.mark.testbed("random_controls")
 TESTBED = "random_controls"
-DEEP = ("layer3.0", "layer4.0")  # where a random network's features stop being an invertible projection
-CUTS = ("layer1.0",) + DEEP
+# proportional depths (R1111: layer3.0, layer4.0) where a random network's features stop being an
+# invertible projection, and a shallow one (R1111: layer1.0); the stem (depth 0) only for the self-stitch
+DEEP = (0.75, 1.0)
+DEPTHS = (0.25,) + DEEP
 
 
 def models(audit, k):
@@ -23,19 +25,19 @@ def models(audit, k):
             audit.spec(seed=300 + k, regime="random"))
 
 
-def pairs(audit, kind, cuts=CUTS):
+def pairs(audit, kind, depths=DEPTHS):
     out = []
     for k in range(audit.scale.seeds):
         b, a, r, rb = models(audit, k)
         sender, receiver = {"self": (b, b), "trained->trained": (a, b), "random->trained": (r, b),
                             "trained->random": (a, rb), "random->random": (r, rb)}[kind]
-        out += [Planned(Cell(sender, c, receiver, c), kind, k) for c in cuts]
+        out += [Planned(Cell(sender, c, receiver, c), kind, k) for c in audit.cuts(depths)]
     return out
 
 
 def test_self_stitch_matches_receiver(audit, method):
     """Validates the harness: a network stitched into itself must be itself (score 1 for measures)."""
-    rows = audit.cells(TESTBED, method, pairs(audit, "self", ("stem",) + CUTS))
+    rows = audit.cells(TESTBED, method, pairs(audit, "self", (0.0,) + DEPTHS))
     if method.kind == "measure":
         outcome = checks.close(values(rows, "score"), [1.0] * len(rows), tol=1e-3)
     else:

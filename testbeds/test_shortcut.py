@@ -15,7 +15,7 @@ from _grids import ring_pairs, separation, separation_per_seed
 
 pytestmark = pytest.mark.testbed("shortcut")
 TESTBED = "shortcut"
-CUTS = ("layer1.0", "layer2.0", "layer3.0", "layer4.0")
+DEPTHS = (0.25, 0.5, 0.75, 1.0)  # proportional; R1111: layer1.0 ... layer4.0
 THRESHOLD = 0.75
 
 
@@ -31,10 +31,11 @@ def cells(audit, method, cue_p, rate=1.0):
     clean, cued = groups(audit)
     cue = cued[rate]
     data = "cue" if cue_p else "clean"
-    inside = (audit.cells(TESTBED, method, ring_pairs(clean, clean, f"clean->clean@{data}", CUTS, cue_p=cue_p))
-              + audit.cells(TESTBED, method, ring_pairs(cue, cue, f"shortcut->shortcut@{data}", CUTS, cue_p=cue_p)))
-    across = (audit.cells(TESTBED, method, ring_pairs(cue, clean, f"shortcut->clean@{data}", CUTS, cue_p=cue_p))
-              + audit.cells(TESTBED, method, ring_pairs(clean, cue, f"clean->shortcut@{data}", CUTS, cue_p=cue_p)))
+    at = audit.cuts(DEPTHS)
+    inside = (audit.cells(TESTBED, method, ring_pairs(clean, clean, f"clean->clean@{data}", at, cue_p=cue_p))
+              + audit.cells(TESTBED, method, ring_pairs(cue, cue, f"shortcut->shortcut@{data}", at, cue_p=cue_p)))
+    across = (audit.cells(TESTBED, method, ring_pairs(cue, clean, f"shortcut->clean@{data}", at, cue_p=cue_p))
+              + audit.cells(TESTBED, method, ring_pairs(clean, cue, f"clean->shortcut@{data}", at, cue_p=cue_p)))
     return inside, across
 
 

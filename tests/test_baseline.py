@@ -152,3 +152,12 @@ def test_same_setting_with_other_cell_ids_still_compares_outcomes():
     c = compare(results(cell("new-id"), check("a", "fail")), results(cell("old-id"), check("a", "pass"), path="base"))
     assert c.failed() and c.common_cells == 0 and c.moves == []
     assert "no cell in common" in render(c)
+
+
+
+def test_a_baseline_of_another_model_family_is_refused(tmp_path):
+    path = tmp_path / "baseline.jsonl"
+    save(results(cell("c1"), check("a", "pass")), path)  # a default run: no arch in its run row
+    with pytest.raises(BaselineError, match=r"arch None \(this run: 'vgg4'\)"):
+        compare(results(cell("c1"), run={**RUN, "arch": "vgg4"}), load(path))
+    compare(results(cell("c1"), check("a", "pass")), load(path))  # default runs still match it

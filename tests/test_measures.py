@@ -19,6 +19,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from stitchtest.invariance import TRANSFORMS, _orthogonal, make_pair, random_orthogonal  # the shared checks
 from stitchtest.measures import INVARIANCES, MEASURES, SVCCA, LinearCKA, Measure, Procrustes
 from stitchtest.registry import RegistryError
 
@@ -55,60 +56,13 @@ def claimed_params(claimed: bool):
 # --------------------------------------------------------------------------- data
 
 
-def random_orthogonal(rng: np.random.Generator, d: int) -> np.ndarray:
-    """Haar-distributed orthogonal matrix (QR of a Gaussian with the sign fix)."""
-    q, r = np.linalg.qr(rng.standard_normal((d, d)))
-    return q * np.sign(np.diag(r))
-
-
-def make_pair(seed: int, n: int, p: int, q: int):
-    """Two related representations (x: n x p, y: n x q) plus the generator for more draws.
-
-    x has a decaying spectrum in a random basis (so SVCCA's variance cut actually drops
-    directions) and a non-zero mean (so centring is exercised); y is a noisy linear readout.
-    """
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((n, p)) * np.geomspace(1.0, 0.05, p) @ random_orthogonal(rng, p)
-    x += 3.0 * rng.standard_normal(p)
-    y = x @ rng.standard_normal((p, q)) + 0.3 * rng.standard_normal((n, q))
-    y += 3.0 * rng.standard_normal(q)
-    return x, y, rng
+# random_orthogonal, make_pair and one random member of each transform family (TRANSFORMS) live
+# in stitchtest.invariance, so that `stitchtest check-measure` runs exactly these checks.
 
 
 def t(a: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(a))
 
-
-# Random members of each transform family, applied to the features of one representation.
-def _orthogonal(rng, a):
-    return a @ random_orthogonal(rng, a.shape[1])
-
-
-def _isotropic_scaling(rng, a):
-    return a * math.exp(rng.uniform(math.log(1e-2), math.log(1e2)))
-
-
-def _translation(rng, a):
-    return a + 10.0 * rng.standard_normal(a.shape[1])
-
-
-def _permutation(rng, a):
-    return a[:, rng.permutation(a.shape[1])]
-
-
-def _invertible_linear(rng, a):
-    d = a.shape[1]
-    singular_values = np.exp(rng.uniform(math.log(0.2), math.log(5.0), d))
-    return a @ (random_orthogonal(rng, d) * singular_values @ random_orthogonal(rng, d))
-
-
-TRANSFORMS = {
-    "orthogonal": _orthogonal,
-    "isotropic_scaling": _isotropic_scaling,
-    "translation": _translation,
-    "permutation": _permutation,
-    "invertible_linear": _invertible_linear,
-}
 
 seeds = st.integers(0, 2**32 - 1)
 ns = st.integers(40, 120)
@@ -514,3 +468,83 @@ def test_wide_inputs_score_as_with_a_full_svd(measure, monkeypatch):
 
     monkeypatch.setattr(measures, "_left_singular", svd_route)
     assert fast == pytest.approx(measure.score(x, y), abs=1e-9), f"{measure.string_id()}: Gram route differs from SVD"
+
+
+# --------------------------------------------------------------------------- feature maps, functions, check-measure
+
+
+def test_vectors_choice_is_part_of_the_id_only_when_not_the_default():
+    assert LinearCKA(vectors="flatten") == LinearCKA() and LinearCKA().string_id() == "linear_cka(debiased=False)"
+    assert LinearCKA(vectors="mean").string_id() == "linear_cka(debiased=False,vectors=mean)"
+    assert Procrustes(vectors="positions").string_id() == "procrustes(vectors=positions)"
+    assert SVCCA(vectors="mean").string_id() == "svcca(keep=0.99,max_share=0.25,vectors=mean)"
+    with pytest.raises(ValueError, match="vectors must be one of"):
+        LinearCKA(vectors="pool")
+
+
+@pytest.mark.parametrize("shape, features_axis", [((30, 5, 4, 4), 1), ((30, 6, 5), -1)], ids=["conv", "tokens"])
+def test_vectors_turn_maps_into_the_chosen_vectors(shape, features_axis):
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(*shape, generator=g), torch.randn(*shape, generator=g)
+    m = LinearCKA()
+    assert m.score(x, y) == m.score(x.reshape(30, -1), y.reshape(30, -1))  # the default: unchanged
+    pooled = (lambda a: a.mean(dim=(2, 3))) if len(shape) == 4 else (lambda a: a.mean(dim=1))
+    assert math.isclose(LinearCKA(vectors="mean").score(x, y), m.score(pooled(x), pooled(y)), rel_tol=1e-12)
+    rows = (lambda a: a.movedim(1, -1).reshape(-1, shape[1])) if len(shape) == 4 else (lambda a: a.reshape(-1, shape[-1]))
+    assert math.isclose(LinearCKA(vectors="positions").score(x, y), m.score(rows(x), rows(y)), rel_tol=1e-12)
+    fewer_positions = y[:, :2] if len(shape) == 3 else y[..., :2]
+    with pytest.raises(ValueError, match="positions"):
+        LinearCKA(vectors="positions").score(x, fewer_positions)
+
+
+def rbf_like(x, y):
+    """A user's plain function measure (here cosine similarity of the Gram matrices)."""
+    k, l = x @ x.T, y @ y.T
+    return float((k * l).sum() / (k.norm() * l.norm()))
+
+
+def test_a_plain_function_is_a_measure_with_no_claims():
+    from stitchtest import methods
+    from stitchtest.measures import FunctionMeasure
+
+    method = methods.wrap(rbf_like)
+    assert method.kind == "measure" and method.name == "rbf_like" and method.string_id() == "rbf_like()"
+    assert method.measure.invariances == frozenset() and not method.measure.symmetric
+    x = torch.randn(20, 4, dtype=torch.float64)
+    assert method.measure.score(x, x) == pytest.approx(1.0)
+    assert methods.get("test_measures:rbf_like").string_id() == "rbf_like()"  # --methods module:function
+    assert FunctionMeasure(rbf_like, vectors="mean").string_id() == "rbf_like(vectors=mean)"
+    MEASURES.register(rbf_like, name="rbf_like_registered")
+    try:
+        assert methods.get("rbf_like_registered").measure == FunctionMeasure(rbf_like)
+    finally:
+        MEASURES._classes.pop("rbf_like_registered")
+        MEASURES._origins.pop("rbf_like_registered")
+
+
+def test_check_agrees_with_the_claims_of_every_table_measure():
+    from stitchtest.invariance import check
+
+    for m in MEASURE_TABLE:
+        findings = {f.prop: f for f in check(m, trials=3)}
+        for prop in INVARIANCES:
+            if prop in m.invariances:
+                assert findings[prop].holds, (m.string_id(), prop, findings[prop])
+        assert findings["self_similarity_one"].holds and findings["symmetric"].holds
+
+
+def test_check_measure_command_prints_which_claims_hold(capsys):
+    from stitchtest.cli import main
+
+    assert main(["check-measure", "test_measures:rbf_like", "--trials", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "rbf_like()" in out and "holds (not claimed: could be)" in out and "invertible_linear" in out
+    assert main(["check-measure", "test_measures:Liar", "--trials", "2"]) == 1
+    assert "BREAKS (claimed!)" in capsys.readouterr().out
+    assert main(["check-measure", "tlm"]) == 2
+
+
+class Liar(LinearCKA):
+    """Claims invertible-linear invariance, which linear CKA does not have."""
+
+    invariances = frozenset(INVARIANCES)

@@ -119,3 +119,19 @@ def test_groups_run_in_threads_unless_the_suffix_is_compiled(tmp_path, compile_s
     assert sorted(i for members in done for i in members) == [0, 1, 2]
     in_caller = {cut: ident == threading.get_ident() for cut, ident in threads.items()}
     assert all(in_caller.values()) == compile_suffix, in_caller
+
+
+def test_a_plain_function_measure_resolves_by_module_path_and_runs_on_a_cell(ctx, tmp_path, monkeypatch):
+    """``--methods my_measures:rbf_cka``: a function f(x, y) -> float is a measure named after it."""
+    from stitchtest.audit import resolve_methods
+
+    (tmp_path / "my_measures.py").write_text(
+        "import torch\n\n"
+        "def gram_cosine(x, y):\n"
+        "    k, l = x @ x.T, y @ y.T\n"
+        "    return float((k * l).sum() / (k.norm() * l.norm()))\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    dm, fn = resolve_methods("dm,my_measures:gram_cosine")
+    assert (fn.name, fn.kind, fn.string_id()) == ("gram_cosine", "measure", "gram_cosine()")
+    assert fn.evaluate(ctx, Cell(A, "layer2.0", A, "layer2.0"))["score"] == pytest.approx(1.0)
+    assert 0 < fn.evaluate(ctx, Cell(A, "layer2.0", B, "layer2.0"))["score"] < 1

@@ -61,3 +61,62 @@ def test_unknown_architecture_is_a_clear_error(bad):
 def test_unknown_cut_names_the_cuts():
     with pytest.raises(KeyError, match="layer1.0"):
         build("R1111").prefix(torch.zeros(1, 3, 8, 8), "layer9.9")
+
+
+def tiny_family(width, in_channels, num_classes):
+    """A third party's family: two conv stages, as a builder f(width, in_channels, num_classes)."""
+    from torch import nn
+
+    from stitchtest.models import CutModel, Head
+
+    return CutModel([("block1", nn.Sequential(nn.Conv2d(in_channels, width, 3, padding=1), nn.ReLU())),
+                     ("block2", nn.Sequential(nn.Conv2d(width, width, 3, stride=2, padding=1), nn.ReLU())),
+                     ("pool", Head()), ("logits", nn.Linear(width, num_classes))])
+
+
+@pytest.fixture
+def architectures(monkeypatch):
+    """The architecture registry, restored after the test."""
+    from stitchtest.models import ARCHITECTURES
+
+    for attr in ("_classes", "_origins", "_broken"):
+        monkeypatch.setattr(ARCHITECTURES, attr, dict(getattr(ARCHITECTURES, attr)))
+    return ARCHITECTURES
+
+
+def test_registered_entry_point_and_module_path_families_build(architectures, monkeypatch):
+    from importlib import metadata
+
+    architectures.register(tiny_family, name="tiny")
+    assert build("tiny", width=4, in_channels=1, num_classes=3).cuts == ("block1", "block2", "pool", "logits")
+    assert build("test_models:tiny_family", width=4).spatial_cuts == ("block1", "block2")
+    ep = metadata.EntryPoint(name="tiny_ep", value="test_models:tiny_family", group="stitchtest.models")
+    real = metadata.entry_points
+    monkeypatch.setattr(metadata, "entry_points", lambda **kw: metadata.EntryPoints(
+        [*real(**kw).select(group="stitchtest.models"), ep]))
+    assert build("tiny_ep", width=4)(torch.randn(2, 3, 8, 8)).shape == (2, 10)
+    assert architectures.origins()["tiny_ep"] == "entry point test_models:tiny_family"
+    with pytest.raises(ValueError, match="unknown architecture 'nope'.*module:Name"):
+        build("nope")
+    architectures.register(lambda **kw: torch.nn.Linear(2, 2), name="not_cut")
+    with pytest.raises(TypeError, match="not a CutModel"):
+        build("not_cut")
+
+
+def test_a_registered_family_trains_in_the_zoo(architectures, tmp_path):
+    from stitchtest.data import DataSpec
+    from stitchtest.zoo import ModelSpec, Zoo
+
+    architectures.register(tiny_family, name="tiny")
+    spec = ModelSpec(arch="tiny", width=4, epochs=1, data=DataSpec(n_train=200, n_test=100))
+    model = Zoo(tmp_path).model(spec)
+    assert model.spatial_cuts == ("block1", "block2") and "arch=tiny" in spec.string_id()
+
+
+def test_cuts_at_depths():
+    from stitchtest.models import cuts_at_depths
+
+    r = build("R1111", width=4)
+    assert cuts_at_depths(r, (0.0, 0.25, 0.75, 1.0)) == ("stem", "layer1.0", "layer3.0", "layer4.0")
+    assert cuts_at_depths(build("vgg4", width=4), (0.0, 0.25, 0.75, 1.0)) == ("conv1", "conv2", "conv3", "conv4")
+    assert cuts_at_depths(build("R2222", width=4), (0.5,)) == ("layer2.1",)

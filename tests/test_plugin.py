@@ -457,3 +457,15 @@ def test_a_killed_worker_does_not_hang_the_session_and_the_others_work_is_kept(p
     assert len(checks) == 11 and "test_b|cell2|linear_cka" not in checks
     summary = (project.path / "reports" / "summary.md").read_text()
     assert "INCOMPLETE (worker gw" in summary and "died" in summary
+
+
+def test_a_plain_function_is_audited_as_a_measure(project):
+    """``--methods my_measures:gram_cosine`` (a function f(x, y) -> float): collected, run, reported."""
+    project.makepyfile(my_measures="def gram_cosine(x, y):\n"
+                                   "    k, l = x @ x.T, y @ y.T\n"
+                                   "    return float((k * l).sum() / (k.norm() * l.norm()))\n")
+    result = project.runpytest_subprocess("testbeds", "--methods", "my_measures:gram_cosine", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1)  # the self-stitch scores 1; nothing exceeds 2
+    cells = [r for r in rows(project) if r["kind"] == "cell"]
+    assert {(r["method"], r["method_id"]) for r in cells} == {("gram_cosine", "gram_cosine()")}
+    assert all(r["readouts"]["score"] == pytest.approx(1.0) for r in cells)

@@ -162,3 +162,28 @@ def test_every_audited_method_keeps_its_column(tmp_path):
     summary = (tmp_path / "summary.md").read_text()
     (line,) = [row for row in summary.splitlines() if row.startswith("| errored")]
     assert line.count("—") == len({(t, c) for t, c, *_ in CHECKS})
+
+
+def test_heatmap_colour_ranges_are_fixed_per_readout(tmp_path):
+    from stitchtest.report import colour_range, heatmap
+
+    chance_grid = np.array([[0.101, 0.107], [0.104, np.nan]])
+    assert colour_range("accuracy", chance_grid) == (0.0, 1.0)  # not 0.101-0.107
+    assert colour_range("latent_error@layer2.0", chance_grid) == (0.0, 1.0)
+    assert colour_range("kl", np.array([[0.5, 2.0]])) == (0.0, 2.0)
+    assert colour_range("ev", chance_grid) == (None, None)  # unknown readouts fit their figure
+    for readout in ("accuracy", "latent_error", "kl", None):
+        heatmap(["a", "b"], ["a", "b"], chance_grid * 12, readout or "none", tmp_path / f"{readout}.png", readout, 0.1)
+        assert (tmp_path / f"{readout}.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_diagonal_only_grid_is_not_drawn_as_a_heatmap(tmp_path):
+    from stitchtest.report import diagonal_only
+
+    rows = [r for r in cell_rows() if r["sender_cut"] == r["receiver_cut"] and r["method"] == "linear_cka"]
+    write_reports(rows, tmp_path, RUN_CONFIG)
+    text = (tmp_path / "cross_layer.md").read_text()
+    assert "score: matched cuts only" in text and "![" not in text
+    assert not list(tmp_path.glob("figures/*.png"))
+    assert diagonal_only(["a", "b"], ["a", "b"], np.array([[1.0, np.nan], [np.nan, 2.0]]))
+    assert not diagonal_only(["a", "b"], ["a", "b"], np.array([[1.0, 3.0], [np.nan, 2.0]]))

@@ -96,3 +96,19 @@ def test_self_stitch_reproduces_the_receiver(tmp_path, bn):
         with torch.no_grad():
             acc = (stitched(ds.x_test).argmax(1) == ds.y_test).float().mean().item()
         assert acc == pytest.approx(ref, abs=0.005), cut
+
+
+def test_token_cuts_stitch_token_by_token_and_least_squares_is_exact():
+    """``(N, T, D)`` cuts (a transformer's tokens): one linear map over features at every token."""
+    g = torch.Generator().manual_seed(3)
+    a = torch.randn(40, 7, 6, generator=g)
+    w, bias = torch.randn(6, 5, generator=g), torch.randn(5, generator=g)
+    stitch = Stitch((7, 6), (7, 5))
+    assert stitch.mode == "tokens"
+    stitch.fit_least_squares(a, a @ w + bias, batch_size=16)
+    torch.testing.assert_close(stitch(a), a @ w + bias, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(stitch(a[:1, 2:3]), stitch(a[:1])[:, 2:3])  # each token alone
+    with pytest.raises(IncompatibleCuts, match="same number of tokens"):
+        Stitch((7, 6), (8, 6))
+    with pytest.raises(IncompatibleCuts, match="flat"):
+        Stitch((7, 6), (6, 4, 4))
