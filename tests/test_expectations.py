@@ -30,8 +30,8 @@ def test_a_users_method_gets_the_expectations_of_its_kind():
     assert expectation("random_controls", "random_receiver_at_chance", "my_pkg:Obj", "smoke", kind="objective").status == "pass"
     assert expectation("random_controls", "random_receiver_at_chance", "my_pkg:Obj", "smoke").status == "pass"
     # a method's own entry wins over its kind's: SVCCA's known failure stays SVCCA's
-    assert expectation("random_controls", "trained_beats_random_sender", "svcca", "smoke", kind="measure").status == "known-fail"
-    assert expectation("random_controls", "trained_beats_random_sender", "my_pkg:RbfCka", "smoke", kind="measure").status == "pass"
+    assert expectation("cross_layer", "diagonal_dominance", "svcca", "smoke", kind="measure").status == "known-fail"
+    assert expectation("cross_layer", "diagonal_dominance", "my_pkg:RbfCka", "smoke", kind="measure").status == "pass"
 
 
 #: the committed report of one real run per scale (the default run, and the MNIST run)
