@@ -100,12 +100,23 @@ def save(results: Results, path: os.PathLike | str) -> None:
     """Write ``results`` as a baseline file: the run row first, volatile fields and timings left out.
 
     Kept small enough to commit: a cell's id is already in its key, so the ``cell`` field is
-    dropped, and readouts keep 6 significant digits (far below any drift tolerance).
+    dropped, and readouts, check details and per-seed statistics keep 6 significant digits (far
+    below any drift tolerance).
     """
+    def rounded(value):
+        if isinstance(value, dict):
+            return {k: rounded(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [rounded(v) for v in value]
+        return _significant(value)
+
     def clean(row: Row) -> Row:
         row = {k: v for k, v in row.items() if k not in VOLATILE and not (k == "cell" and row.get("kind") == "cell")}
         if isinstance(row.get("readouts"), dict):
             row["readouts"] = {k: _significant(v) for k, v in row["readouts"].items() if k not in IGNORED_READOUTS}
+        for field in ("detail", "per_seed"):
+            if isinstance(row.get(field), dict):
+                row[field] = rounded(row[field])
         return row
 
     save_rows([clean(r) for r in results.rows if r.get("kind") in ("run", "cell", "check")], path)

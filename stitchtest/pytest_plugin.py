@@ -75,6 +75,13 @@ def _worker_id(config: pytest.Config) -> str:
     return config.workerinput["workerid"] if _is_worker(config) else "main"
 
 
+def _worker_slot(config: pytest.Config):
+    """``(index, count)`` of this xdist worker (``gw3`` of 4 -> ``(3, 4)``); ``(0, 1)`` outside xdist."""
+    worker = _worker_id(config)
+    index = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+    return index, config.workerinput["workercount"] if _is_worker(config) else 1
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     """Share the machine between xdist workers before anything initialises CUDA.
@@ -86,9 +93,7 @@ def pytest_configure(config: pytest.Config) -> None:
     """
     from . import devices
 
-    worker = _worker_id(config)
-    index = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
-    devices.pin_worker(index, config.workerinput["workercount"] if _is_worker(config) else 1)
+    devices.pin_worker(*_worker_slot(config))
     if getattr(config.option, "dist", None) == "load" and getattr(config.option, "numprocesses", None):
         config.option.dist = "loadgroup"
     if _is_worker(config) and config.workerinput.get("stitchtest_loadgroup"):
@@ -338,9 +343,7 @@ def stitchtest_audit(request: pytest.FixtureRequest):
     scale = SCALES[config.getoption("scale")].with_seeds(config.getoption("seeds")).with_arch(config.getoption("arch"))
     zoo = Zoo(device=None if config.getoption("device") == "auto" else config.getoption("device"), log=progress)
     done = {r["key"]: r for r in load_rows(results) if r["kind"] == "cell"} if config.getoption("resume") else {}
-    workers = config.workerinput["workercount"] if _is_worker(config) else 1
-    worker = _worker_id(config)
-    index = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+    index, workers = _worker_slot(config)
     audit = Audit(scale, DataSpec.parse(config.getoption("data")), zoo, ResultsWriter(results, _worker_id(config)),
                   done, progress, cache_limit=devices.cache_share(zoo.device, workers), worker=(index, workers))
     progress(f"activation cache budget {audit.context.cache_bytes / 2**30:.2f} GiB on {zoo.device} "
