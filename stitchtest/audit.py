@@ -61,7 +61,7 @@ class Audit:
     def cuts(self, depths: Sequence[float]) -> tuple:
         """The audited family's cuts nearest proportional ``depths`` (0 = its first spatial cut, 1 = its
         last), so a testbed names no architecture's cuts: R1111's stem, layer1.0 ... layer4.0 are
-        depths 0, 0.25 ... 1, and ``--arch vgg4`` gets its own cuts at the same depths (a shallow
+        depths 0, 0.25 ... 1, and ``--stitch-arch vgg4`` gets its own cuts at the same depths (a shallow
         family may land two depths on one cut: it comes once)."""
         return tuple(dict.fromkeys(cuts_at_depths(build(self.scale.arch, self.scale.width), depths)))
 
@@ -170,12 +170,12 @@ def _brief(readouts: dict) -> str:
 
 def values(rows: Sequence[dict], readout: str) -> List[float]:
     """One readout across rows (NaN where a cell failed or lacks it, or where it is null: stored
-    non-finite, read back by ``--resume``)."""
+    non-finite, read back by ``--stitch-resume``)."""
     return [float("nan") if "failure" in r["readouts"] or r["readouts"].get(readout) is None
             else float(r["readouts"][readout]) for r in rows]
 
 
 def resolve_methods(names: Optional[str]) -> List[Method]:
-    """``--methods`` text (comma-separated names or module:Name) -> methods; all registered if None."""
+    """``--stitch-methods`` text (comma-separated names or module:Name) -> methods; all registered if None."""
     chosen = [n.strip() for n in names.split(",") if n.strip()] if names else methods_mod.names()
     return [methods_mod.get(n) for n in chosen]

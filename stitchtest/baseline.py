@@ -2,8 +2,8 @@
 
 A new objective (or a change to the library) should be judged against what the same audit gave
 before, not only against the expectations table, so a run can be compared with a baseline: a
-single JSON-lines file written by ``pytest --save-baseline`` (or any results directory).
-Everything here is pure functions over rows; ``stitchtest compare`` and ``pytest --baseline``
+single JSON-lines file written by ``pytest --stitch-save-baseline`` (or any results directory).
+Everything here is pure functions over rows; ``stitchtest compare`` and ``pytest --stitch-baseline``
 only wire it up.
 
 A **regression** is a check that stopped passing (``pass`` before, anything else now), a check
@@ -24,8 +24,8 @@ from typing import Dict, List, Optional, Sequence, Set, Tuple
 from .results import ResultsError, Row, load_rows, numbered_rows, read_rows, save_rows
 
 #: Run settings that must agree for two runs to be comparable (the ``run`` row's fields).
-MUST_MATCH = ("scale", "data", "seeds", "arch")  # arch: only in runs with --arch (absent = the scale's)
-#: ... and what ``--resume`` must agree on too: a resumed report never mixes methods of two runs.
+MUST_MATCH = ("scale", "data", "seeds", "arch")  # arch: only in runs with --stitch-arch (absent = the scale's)
+#: ... and what ``--stitch-resume`` must agree on too: a resumed report never mixes methods of two runs.
 RESUMED = MUST_MATCH + ("audited",)
 #: Readouts that measure the machine, not the method.
 IGNORED_READOUTS = frozenset({"seconds", "reused_from"})
@@ -86,7 +86,7 @@ def check_match(run: Optional[Row], base: Results) -> None:
     differ = [f"{k} {theirs.get(k)!r} (this run: {run.get(k)!r})" for k in MUST_MATCH if theirs.get(k) != run.get(k)]
     if differ:
         raise BaselineError(f"{base.where('run')}: baseline is from another setting: {'; '.join(differ)}; "
-                            f"compare runs of the same scale, data, seeds and --arch, or save a new baseline")
+                            f"compare runs of the same scale, data, seeds and --stitch-arch, or save a new baseline")
 
 
 def _significant(value, digits: int = SIGNIFICANT):
@@ -240,7 +240,7 @@ def compare(new: Results, base: Results, tol: float = DEFAULT_TOL) -> Comparison
 
 
 def baseline_failures(base: Results) -> Set[str]:
-    """Check keys that failed in the baseline: with ``pytest --baseline`` they fail again as xfails."""
+    """Check keys that failed in the baseline: with ``pytest --stitch-baseline`` they fail again as xfails."""
     return {r["key"] for r in base.rows if r.get("kind") == "check" and r.get("outcome") == "fail"}
 
 

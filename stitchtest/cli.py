@@ -132,7 +132,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     z.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N")
     z.set_defaults(func=cmd_zoo)
     r = sub.add_parser("report", help="re-render markdown reports from a results directory (no recomputation)")
-    r.add_argument("results", help="directory with results-*.jsonl (pytest's --results-dir, default results/), "
+    r.add_argument("results", help="directory with results-*.jsonl (pytest's --stitch-results-dir, default results/), "
                                    "or a baseline file")
     r.add_argument("-o", "--output", default="reports", help="report directory (default: reports/)")
     r.set_defaults(func=cmd_report)
@@ -141,7 +141,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     c = sub.add_parser("compare", help="compare results with a baseline: changed checks, moved readouts; "
                                        "exit 1 on a regression")
     c.add_argument("new", help="the run to judge: a results directory or a baseline file")
-    c.add_argument("baseline", help="what it is judged against: a baseline file (pytest --save-baseline) "
+    c.add_argument("baseline", help="what it is judged against: a baseline file (pytest --stitch-save-baseline) "
                                     "or a results directory")
     c.add_argument("--tol", type=float, default=DEFAULT_TOL,
                    help=f"list readouts that moved by more than this, absolute (default: {DEFAULT_TOL})")

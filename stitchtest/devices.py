@@ -72,7 +72,9 @@ GPU_SHARERS = "STITCHTEST_GPU_SHARERS"
 
 
 def pin_worker(index: int, workers: int) -> None:
-    """Give worker ``index`` of ``workers`` its share: one visible GPU, or a slice of the cores.
+    """Give worker ``index`` of the ``workers`` on this host its share: one visible GPU, or a
+    slice of the cores. Only workers on the same host count: two hosts with two workers each
+    give each worker half of its own machine, not a quarter.
 
     Must run before CUDA initialises, so it reads the GPU count from ``CUDA_VISIBLE_DEVICES``
     or ``torch.cuda.device_count()`` (which does not initialise CUDA in recent torch).
@@ -96,7 +98,7 @@ def memory_bytes(device: torch.device) -> int:
 
 def cache_share(device: torch.device, workers: int) -> int:
     """Bytes of cached activations one worker may hold: 90% of its GPU's memory split among the
-    workers pinned to that GPU, or half the RAM split among all workers. A scale's cache budget
+    workers pinned to that GPU, or half the RAM split among the ``workers`` on this host. A scale's cache budget
     assumes one worker per machine or GPU; without this cap ``-n 4`` at ``small`` on a 24 GiB
     machine would ask for 4 x 6 GiB of cache and be killed for memory."""
     if device.type == "cuda":

@@ -6,7 +6,7 @@ the queue as empty work (pytest-dev/pytest-xdist#1323, #1378), hands the replace
 test and never tells it that no second one is coming (#1327), and runs the test the worker
 died on again, so a test that kills its worker kills every replacement too (#1371). Each is
 fixed here, in a subclass, until an xdist release carries the fixes: the other workers' work
-goes on, the dead worker's rows are kept, and ``--resume`` recomputes only what it lost.
+goes on, the dead worker's rows are kept, and ``--stitch-resume`` recomputes only what it lost.
 """
 from __future__ import annotations
 
@@ -38,3 +38,66 @@ class RecoveringLoadGroup(LoadGroupScheduling):
         super()._reschedule(node)
         if not self.workqueue and not node.shutting_down:
             node.shutdown()
+
+
+#: the xdist group every testbed test is put in starts with this (``@stitchtest-method-dm``)
+GROUP_PREFIX = "stitchtest-"
+
+
+def is_audit(ids) -> bool:
+    """Whether a worker's collection holds stitchtest audits: their node ids end in a
+    ``@stitchtest-...`` group, which workers add to items with the ``testbed`` marker."""
+    return any(GROUP_PREFIX in nodeid.rpartition("@")[2] for nodeid in ids if "@" in nodeid)
+
+
+class AuditScheduling:
+    """The scheduler for ``--dist load`` and ``loadgroup``, chosen once the first worker's
+    collection is known: :class:`RecoveringLoadGroup` for an audit (cells that share models stay
+    on one worker), xdist's own ``plain`` scheduler for any other session, which then runs as if
+    stitchtest were not installed. The controller collects nothing itself, so the choice cannot
+    be made earlier; the nodes that joined before it are handed on."""
+
+    def __init__(self, config, log, plain):
+        self._config, self._log, self._plain = config, log, plain
+        self._early: list = []
+        self._real = None
+
+    @property
+    def nodes(self):
+        return self._real.nodes if self._real is not None else list(self._early)
+
+    @property
+    def collection_is_completed(self) -> bool:
+        return self._real is not None and self._real.collection_is_completed
+
+    @property
+    def tests_finished(self) -> bool:
+        return self._real is not None and self._real.tests_finished
+
+    @property
+    def has_pending(self) -> bool:
+        return self._real is not None and self._real.has_pending
+
+    def add_node(self, node) -> None:
+        if self._real is None:
+            self._early.append(node)
+        else:
+            self._real.add_node(node)
+
+    def remove_node(self, node):
+        if self._real is None:
+            self._early.remove(node)
+            return None
+        return self._real.remove_node(node)
+
+    def add_node_collection(self, node, collection) -> None:
+        if self._real is None:
+            self._real = (RecoveringLoadGroup if is_audit(collection) else self._plain)(self._config, self._log)
+            for early in self._early:
+                self._real.add_node(early)
+        self._real.add_node_collection(node, collection)
+
+    def __getattr__(self, name):  # schedule, mark_test_complete, ...: only called once collections came
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._real, name)

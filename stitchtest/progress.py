@@ -38,7 +38,7 @@ class ProgressFollower:
         self._thread = threading.Thread(target=self._run, name="stitchtest-progress", daemon=True)
 
     def start(self, thread: bool = True) -> "ProgressFollower":
-        """Skip what the logs already hold (``--resume``: only what this run adds is shown) and, with
+        """Skip what the logs already hold (``--stitch-resume``: only what this run adds is shown) and, with
         ``thread``, poll in the background; without, the caller polls (in the process that runs the
         tests, where only the main thread may lift pytest's output capture)."""
         for path in self.results_dir.glob("progress-*.log"):

@@ -1,10 +1,12 @@
 """Result rows on disk: one JSON object per line, one file per pytest worker.
 
-Each xdist worker appends to its own ``results-<worker>.jsonl`` and fsyncs every row, so workers
-never contend for a file and an interrupted run keeps every row it finished (``--resume`` skips
-their keys). A crash can leave at most one unfinished last line per file; readers skip it with a
-warning, and a writer reopening the file removes it. Anything else malformed is an error that
-names the file and line, because a silently dropped row would silently change a report.
+Only the process that owns the results directory writes here: a run without xdist, or the xdist
+controller, which writes the rows its workers send (:mod:`stitchtest.relay`) to one
+``results-<worker>.jsonl`` per worker and fsyncs every row, so writers never contend for a file
+and an interrupted run keeps every row it finished (``--stitch-resume`` skips their keys). A crash
+can leave at most one unfinished last line per file; readers skip it with a warning, and a writer
+reopening the file removes it. Anything else malformed is an error that names the file and line,
+because a silently dropped row would silently change a report.
 
 JSON has no NaN or infinity, so non-finite floats are written as ``null``: readers see ``None``
 ("no finite value"), and the files stay strict JSON that any tool can read.
@@ -89,6 +91,12 @@ def _read(path: Path, tolerate_unfinished_tail: bool) -> List[Row]:
     return [row for _, row in numbered_rows(path, tolerate_unfinished_tail)]
 
 
+def check_row(row: Row) -> None:
+    """A row to be written needs string ``kind`` and ``key`` fields (a programming error otherwise)."""
+    if not isinstance(row.get("kind"), str) or not isinstance(row.get("key"), str):
+        raise ValueError(f"a result row needs string 'kind' and 'key' fields, got {row!r}")
+
+
 class ResultsWriter:
     """Appends rows to ``directory/results-<worker>.jsonl``, durably, one line per row."""
 
@@ -116,8 +124,7 @@ class ResultsWriter:
 
     def append(self, row: Row) -> None:
         """Write one row and fsync it; adds ``worker`` and ``time`` if missing."""
-        if not isinstance(row.get("kind"), str) or not isinstance(row.get("key"), str):
-            raise ValueError(f"a result row needs string 'kind' and 'key' fields, got {row!r}")
+        check_row(row)
         row = {"worker": self.worker, "time": time.time(), **row}
         line = _dumps(row) + "\n"
         with open(self.path, "a", encoding="utf-8") as f:
@@ -144,7 +151,7 @@ def load_rows(directory: os.PathLike | str) -> List[Row]:
 
 
 def done_keys(directory: os.PathLike | str) -> Set[str]:
-    """Keys already recorded (failed cells included: a failure is a result), for ``--resume``."""
+    """Keys already recorded (failed cells included: a failure is a result), for ``--stitch-resume``."""
     return {row["key"] for row in load_rows(directory)}
 
 

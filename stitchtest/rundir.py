@@ -1,6 +1,6 @@
 """A results directory's life: one session at a time, and nothing but our own files moved.
 
-``--results-dir`` may name any directory, the working directory included, so a session never
+``--stitch-results-dir`` may name any directory, the working directory included, so a session never
 deletes there: a new run moves the previous run's files (``results-*.jsonl`` and
 ``progress-*.log``, recognised by name *and* content) into ``previous/<time>/`` and leaves
 everything else alone. A session holds a lock file in the directory from start to finish, so a
@@ -59,21 +59,21 @@ def previous_files(directory: Path) -> List[Path]:
             found.append(path)
         elif path.suffix == ".jsonl":
             raise RunDirError(f"{path} is not a stitchtest results file (not one JSON result row per line); "
-                              f"move it away or give another --results-dir")
+                              f"move it away or give another --stitch-results-dir")
     return found
 
 
 def claim(directory: Path) -> FileLock:
     """Lock ``directory`` for this session (creating it), or say who holds it."""
     if directory.exists() and not directory.is_dir():
-        raise RunDirError(f"{directory} is a file, not a directory; give --results-dir a directory")
+        raise RunDirError(f"{directory} is a file, not a directory; give --stitch-results-dir a directory")
     directory.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(directory / LOCK), timeout=0)
     try:
         lock.acquire()
     except Timeout:
         raise RunDirError(f"{directory} is in use by another stitchtest session (it holds {directory / LOCK}); "
-                          f"wait for it to finish, or give this run another --results-dir") from None
+                          f"wait for it to finish, or give this run another --stitch-results-dir") from None
     return lock
 
 

@@ -57,7 +57,7 @@ def test_separation_robust_readout(audit, method):
 def test_cross_task_separation_robust_readout(audit, method):
     """Sender trained on parity, receiver on the digit classes, same images (small scale and up)."""
     if not audit.scale.cross_task:
-        pytest.skip(f"cross-task stitching runs at --scale small and up, not {audit.scale.name}")
+        pytest.skip(f"cross-task stitching runs at --stitch-scale small and up, not {audit.scale.name}")
     if method.kind != "objective":
         pytest.skip("robust accuracy is a readout of a stitched network")
     inside, across = cells(audit, method, task="class", sender_task="parity")

@@ -32,7 +32,8 @@ TRIANGLE = 0.9  # deep->shallow at >= 90% of the diagonal's level counts as "the
 def pytest_generate_tests(metafunc):
     """One matrix per (sender, receiver) architecture pair of the run's scale."""
     if "arch" in metafunc.fixturenames:
-        pairs = SCALES[metafunc.config.getoption("scale")].with_arch(metafunc.config.getoption("arch")).cross_pairs
+        option = metafunc.config.getoption
+        pairs = SCALES[option("stitch_scale")].with_arch(option("stitch_arch")).cross_pairs
         metafunc.parametrize("arch", pairs, ids=[f"{s}-{r}" for s, r in pairs])
 
 

@@ -47,7 +47,7 @@ def project(pytester, tmp_path, monkeypatch):
 
 def run(project, *args):
     """A real ``pytest`` process: the plugin is loaded the way a user's run loads it."""
-    return project.runpytest_subprocess("testbeds", "--methods", "dm,linear_cka", "-p", "no:cacheprovider", *args)
+    return project.runpytest_subprocess("testbeds", "--stitch-methods", "dm,linear_cka", "-p", "no:cacheprovider", *args)
 
 
 def rows(project):
@@ -59,9 +59,9 @@ def rows(project):
 
 def test_options_are_in_a_named_group_with_help(project):
     result = project.runpytest_subprocess("--help")
-    result.stdout.fnmatch_lines(["*stitchtest: audit functional-similarity methods*", "*--scale*smoke*",
-                                 "*--methods*", "*--report-dir*", "*--resume*", "*--baseline=FILE*",
-                                 "*--save-baseline=FILE*"])
+    result.stdout.fnmatch_lines(["*stitchtest: audit functional-similarity methods*", "*--stitch-scale*smoke*",
+                                 "*--stitch-methods*", "*--stitch-report-dir*", "*--stitch-resume*", "*--stitch-baseline=FILE*",
+                                 "*--stitch-save-baseline=FILE*"])
 
 
 def test_run_records_rows_checks_and_writes_reports(project):
@@ -82,11 +82,11 @@ def test_resume_skips_finished_cells_and_fresh_run_starts_over(project):
     first = rows(project)
     log = project.path / "results" / "progress-main.log"
     lines_before = len(log.read_text().splitlines())
-    run(project, "--resume").assert_outcomes(passed=2, failed=2)
+    run(project, "--stitch-resume").assert_outcomes(passed=2, failed=2)
     cells_after = [r for r in rows(project) if r["kind"] == "cell"]
     assert len(cells_after) == len([r for r in first if r["kind"] == "cell"])  # nothing recomputed
     assert not any("tiny dm self" in line for line in log.read_text().splitlines()[lines_before:])
-    run(project)  # without --resume the results start over
+    run(project)  # without --stitch-resume the results start over
     assert len([r for r in rows(project) if r["kind"] == "cell"]) == len(cells_after)
 
 
@@ -95,7 +95,7 @@ def test_interrupted_results_are_kept(project):
     path = project.path / "results" / "results-main.jsonl"
     kept = path.read_text().splitlines()[:3]
     path.write_text("\n".join(kept) + '\n{"kind": "cell", "key": "half-writ')  # killed mid-line
-    result = run(project, "--resume")
+    result = run(project, "--stitch-resume")
     result.assert_outcomes(passed=2, failed=2)
     assert len([r for r in rows(project) if r["kind"] == "cell"]) == 10
 
@@ -130,14 +130,14 @@ def test_xdist_workers_share_the_work_and_the_controller_reports(project):
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="needs a machine without CUDA")
 def test_a_device_the_machine_lacks_is_a_usage_error(project):
-    result = run(project, "--device", "cuda")
+    result = run(project, "--stitch-device", "cuda")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--device: device 'cuda' requested but CUDA is not available here*"])
+    result.stderr.fnmatch_lines(["*--stitch-device: device 'cuda' requested but CUDA is not available here*"])
     assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
 
 
 def test_unknown_method_is_a_clear_error(project):
-    result = project.runpytest_subprocess("testbeds", "--methods", "nope")
+    result = project.runpytest_subprocess("testbeds", "--stitch-methods", "nope")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*unknown method 'nope'*"])
 
@@ -150,12 +150,12 @@ def _edit_rows(path, edit):
 
 def test_baseline_saved_then_failures_it_records_are_xfails_and_regressions_fail(project):
     base = project.path / "base.jsonl"
-    run(project, "--save-baseline", str(base)).assert_outcomes(passed=2, failed=2)
+    run(project, "--stitch-save-baseline", str(base)).assert_outcomes(passed=2, failed=2)
     saved = [json.loads(line) for line in base.read_text().splitlines()]
     assert saved[0]["kind"] == "run" and (saved[0]["scale"], saved[0]["seeds"]) == ("smoke", 2)
     assert {r["outcome"] for r in saved if r["kind"] == "check"} == {"pass", "fail"}
 
-    result = run(project, "--baseline", str(base), "-n", "2")  # workers learn the baseline's failures
+    result = run(project, "--stitch-baseline", str(base), "-n", "2")  # workers learn the baseline's failures
     result.assert_outcomes(passed=2, xfailed=2)
     assert result.ret == 0
     result.stdout.fnmatch_lines(["*compared with baseline*no regression*"])
@@ -169,7 +169,7 @@ def test_baseline_saved_then_failures_it_records_are_xfails_and_regressions_fail
     with open(base, "a") as f:
         f.write(json.dumps({"kind": "check", "key": "tiny|vanished|dm", "testbed": "tiny", "check": "vanished",
                             "method": "dm", "outcome": "pass"}) + "\n")
-    result = run(project, "--baseline", str(base))
+    result = run(project, "--stitch-baseline", str(base))
     result.assert_outcomes(passed=2, failed=1, xfailed=1)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["*compared with baseline*REGRESSION*",
@@ -182,15 +182,15 @@ def test_a_bad_baseline_fails_at_once_and_keeps_the_results(project):
     before = rows(project)
     bad = project.path / "bad.jsonl"
     bad.write_text('{"kind": "run", "key": "run", "scale": "smoke"}\nnot json\n')
-    result = run(project, "--baseline", str(bad))
+    result = run(project, "--stitch-baseline", str(bad))
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([f"*--baseline: {bad}:2: not valid JSON*"])
+    result.stderr.fnmatch_lines([f"*--stitch-baseline: {bad}:2: not valid JSON*"])
     assert rows(project) == before  # the earlier run's results were not deleted
 
     other = project.path / "other.jsonl"
-    run(project, "--save-baseline", str(other))
+    run(project, "--stitch-save-baseline", str(other))
     _edit_rows(other, lambda r: {**r, "scale": "small"} if r["kind"] == "run" else r)
-    result = run(project, "--baseline", str(other))
+    result = run(project, "--stitch-baseline", str(other))
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*{other}:1: baseline is from another setting: scale 'small'*"])
 
@@ -206,21 +206,21 @@ def test_a_run_that_computes_nothing_keeps_the_reports(project):
 
 
 def test_a_results_dir_holding_other_files_keeps_them(project):
-    """--results-dir may be the working directory: only stitchtest's own files ever move, and
+    """--stitch-results-dir may be the working directory: only stitchtest's own files ever move, and
     nothing at all happens with --collect-only."""
     project.path.joinpath("src").mkdir()
     project.path.joinpath("src", "mine.py").write_text("x = 1\n")
     project.path.joinpath("notes.log").write_text("my notes\n")
     project.path.joinpath("progress-mine.log").write_text("not a progress log\n")
-    assert run(project, "--results-dir", ".", "--collect-only").ret == 0
+    assert run(project, "--stitch-results-dir", ".", "--collect-only").ret == 0
     mine = ["conftest.py", "notes.log", "progress-mine.log", "src", "testbeds"]
     assert sorted(p.name for p in project.path.iterdir() if not p.name.startswith((".", "runpytest", "std"))) == mine
-    run(project, "--results-dir", ".").assert_outcomes(passed=2, failed=2)
+    run(project, "--stitch-results-dir", ".").assert_outcomes(passed=2, failed=2)
     first = (project.path / "results-main.jsonl").read_text()
     for only_looks in ("--collect-only", "--help", "--fixtures"):
-        assert run(project, "--results-dir", ".", only_looks).ret == 0
+        assert run(project, "--stitch-results-dir", ".", only_looks).ret == 0
         assert (project.path / "results-main.jsonl").read_text() == first
-    result = run(project, "--results-dir", ".")
+    result = run(project, "--stitch-results-dir", ".")
     result.assert_outcomes(passed=2, failed=2)
     result.stdout.fnmatch_lines(["*the previous run's results were moved to previous/*"])
     (moved,) = (project.path / "previous").iterdir()
@@ -242,14 +242,14 @@ def test_a_results_file_stitchtest_did_not_write_is_refused(project):
 
 
 BAD_OPTIONS = [
-    (("--methods", "dmm"), "*--methods: unknown method 'dmm'*"),
-    (("--methods", ","), "*--methods ',' names no method*"),
-    (("--seeds", "0"), "*--seeds: 0 is not a number of models; give 1 or more*"),
-    (("--seeds", "-1"), "*--seeds: -1 is not a number of models*"),
-    (("--report-dir", "afile"), "*--report-dir: afile is a file, not a directory*"),
-    (("--results-dir", "afile"), "*--results-dir: afile is a file, not a directory*"),
-    (("--data", "nowhere"), "*--data: 'nowhere' is neither a known data set*"),
-    (("--baseline-tol", "-1"), "*--baseline-tol: -1.0 is not a tolerance; give a number >= 0*"),
+    (("--stitch-methods", "dmm"), "*--stitch-methods: unknown method 'dmm'*"),
+    (("--stitch-methods", ","), "*--stitch-methods ',' names no method*"),
+    (("--stitch-seeds", "0"), "*--stitch-seeds: 0 is not a number of models; give 1 or more*"),
+    (("--stitch-seeds", "-1"), "*--stitch-seeds: -1 is not a number of models*"),
+    (("--stitch-report-dir", "afile"), "*--stitch-report-dir: afile is a file, not a directory*"),
+    (("--stitch-results-dir", "afile"), "*--stitch-results-dir: afile is a file, not a directory*"),
+    (("--stitch-data", "nowhere"), "*--stitch-data: 'nowhere' is neither a known data set*"),
+    (("--stitch-baseline-tol", "-1"), "*--stitch-baseline-tol: -1.0 is not a tolerance; give a number >= 0*"),
 ]
 
 
@@ -273,36 +273,36 @@ def test_a_results_dir_in_use_by_a_live_session_is_refused(project):
     with FileLock(str(project.path / "results" / ".stitchtest.lock")):  # as a running session holds it
         result = run(project)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*results is in use by another stitchtest session*another --results-dir*"])
+    result.stderr.fnmatch_lines(["*results is in use by another stitchtest session*another --stitch-results-dir*"])
     assert rows(project) == before
-    run(project, "--resume").assert_outcomes(passed=2, failed=2)  # released when a session ends
+    run(project, "--stitch-resume").assert_outcomes(passed=2, failed=2)  # released when a session ends
 
 
 def test_resume_refuses_other_settings_and_names_a_corrupt_line(project):
     run(project)
     before = rows(project)
-    result = run(project, "--resume", "--seeds", "1")
+    result = run(project, "--stitch-resume", "--stitch-seeds", "1")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--resume: results holds a run of other settings: seeds 2 (this run: 1)*"])
-    result = project.runpytest_subprocess("testbeds", "--methods", "dm", "-p", "no:cacheprovider", "--resume")
+    result.stderr.fnmatch_lines(["*--stitch-resume: results holds a run of other settings: seeds 2 (this run: 1)*"])
+    result = project.runpytest_subprocess("testbeds", "--stitch-methods", "dm", "-p", "no:cacheprovider", "--stitch-resume")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "audited ['dm', 'linear_cka'] (this run: ['dm'])" in result.stderr.str()
     assert rows(project) == before
     path = project.path / "results" / "results-main.jsonl"
     lines = path.read_text().splitlines()
     path.write_text("\n".join(lines[:2] + ["{not json"] + lines[2:]) + "\n")
-    result = run(project, "--resume")
+    result = run(project, "--stitch-resume")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--resume: results/results-main.jsonl:3: not valid JSON*fix or delete that line*"])
+    result.stderr.fnmatch_lines(["*--stitch-resume: results/results-main.jsonl:3: not valid JSON*fix or delete that line*"])
 
 
 def test_a_baseline_without_a_run_row_is_refused(project):
     run(project)
     worker_file = project.path / "worker.jsonl"
     worker_file.write_text((project.path / "results" / "results-main.jsonl").read_text())
-    result = run(project, "--baseline", str(worker_file))
+    result = run(project, "--stitch-baseline", str(worker_file))
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([f"*--baseline: {worker_file} has no run row*--save-baseline*"])
+    result.stderr.fnmatch_lines([f"*--stitch-baseline: {worker_file} has no run row*--stitch-save-baseline*"])
 
 
 INTERRUPTING = '''
@@ -325,7 +325,7 @@ def test_an_interrupted_run_says_so_in_its_summary(project):
     result = run(project)
     assert result.ret == pytest.ExitCode.INTERRUPTED
     summary = (project.path / "reports" / "summary.md").read_text()
-    assert "| status" in summary and "INCOMPLETE (interrupted" in summary and "--resume" in summary
+    assert "| status" in summary and "INCOMPLETE (interrupted" in summary and "--stitch-resume" in summary
 
 
 def test_a_cache_that_is_a_file_is_one_usage_error(project, monkeypatch, tmp_path):
@@ -369,7 +369,7 @@ class Raises(Measure):
 
 def test_a_non_finite_or_raising_measure_fails_its_cells_with_the_reason(project):
     project.makepyfile(faulty=FAULTY_MEASURES)
-    result = project.runpytest_subprocess("testbeds", "-p", "no:cacheprovider", "--methods",
+    result = project.runpytest_subprocess("testbeds", "-p", "no:cacheprovider", "--stitch-methods",
                                           "faulty:NanScore,faulty:InfScore,faulty:Raises")
     result.assert_outcomes(failed=6)  # never a pass: NaN is not a score of 0.0
     cells = [r for r in rows(project) if r["kind"] == "cell"]
@@ -402,19 +402,19 @@ def test_degenerate_data_warns_or_is_one_usage_error_before_anything_runs(projec
     import numpy as np
 
     few = _write_mnist(project.path / "few", labels=np.arange(50) % 2)
-    result = run(project, "--data", str(few), "--collect-only")
+    result = run(project, "--stitch-data", str(few), "--collect-only")
     assert result.ret == 0
     result.stdout.fnmatch_lines(["*the labels use only 2 of 10 classes (0, 1)*"])
     blank = _write_mnist(project.path / "blank", images=np.zeros((50, 28, 28)))
-    result = run(project, "--data", str(blank))
+    result = run(project, "--stitch-data", str(blank))
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--data: *blank: every training image has the same value everywhere*"])
+    result.stderr.fnmatch_lines(["*--stitch-data: *blank: every training image has the same value everywhere*"])
     truncated = _write_mnist(project.path / "truncated")
     path = truncated / "t10k-images-idx3-ubyte"
     path.write_bytes(path.read_bytes()[:-10])
-    result = run(project, "--data", str(truncated))
+    result = run(project, "--stitch-data", str(truncated))
     assert result.ret == pytest.ExitCode.USAGE_ERROR and "passed" not in result.stdout.str()
-    result.stderr.fnmatch_lines(["*--data: *t10k-images-idx3-ubyte is truncated*"])
+    result.stderr.fnmatch_lines(["*--stitch-data: *t10k-images-idx3-ubyte is truncated*"])
 
 
 KILLED = '''
@@ -433,7 +433,7 @@ pytestmark = pytest.mark.testbed(TESTBED)
 
 @pytest.mark.parametrize("k", range(3))
 def test_cell(audit, method, k):
-    audit.cells(TESTBED, method, [Planned(Cell(audit.spec(seed=0), "layer1.0", audit.spec(seed=0), "layer1.0"),
+    audit.cells(TESTBED, method, [Planned(Cell(audit.spec(seed=k), "layer1.0", audit.spec(seed=k), "layer1.0"),
                                           "self", k)])
     if (TESTBED, method.name, k) == ("test_b", "linear_cka", 2) and not pathlib.Path("killed").exists():
         pathlib.Path("killed").write_text("once")  # a kill -9 from outside, as the OOM killer does
@@ -449,7 +449,7 @@ def test_a_killed_worker_does_not_hang_the_session_and_the_others_work_is_kept(p
     (project.path / "testbeds" / "test_tiny.py").unlink()
     for name in ("test_a", "test_b"):
         project.path.joinpath("testbeds", f"{name}.py").write_text(KILLED)
-    result = project.runpytest_subprocess("testbeds", "--methods", "dm,linear_cka", "-p", "no:cacheprovider",
+    result = project.runpytest_subprocess("testbeds", "--stitch-methods", "dm,linear_cka", "-p", "no:cacheprovider",
                                           "-n", "2", timeout=240)
     result.assert_outcomes(passed=11, failed=1)  # the test the worker died on is a failure, not re-run
     result.stdout.fnmatch_lines(["*worker 'gw*' crashed while running*test_b.py::test_cell?linear_cka-2*"])
@@ -458,14 +458,104 @@ def test_a_killed_worker_does_not_hang_the_session_and_the_others_work_is_kept(p
     summary = (project.path / "reports" / "summary.md").read_text()
     assert "INCOMPLETE (worker gw" in summary and "died" in summary
 
+    # the rows of the test the worker died in never reached the controller; resuming computes
+    # that cell and nothing else (the workers learn the finished cells from the controller)
+    before = {r["key"]: r["time"] for r in rows(project) if r["kind"] == "cell"}
+    assert len(before) == 11 and not any(k.startswith("test_b|linear_cka") and "seed=2" in k for k in before)
+    result = project.runpytest_subprocess("testbeds", "--stitch-methods", "dm,linear_cka", "-p", "no:cacheprovider",
+                                          "-n", "2", "--stitch-resume", timeout=240)
+    result.assert_outcomes(passed=12)
+    after = {r["key"]: r["time"] for r in rows(project) if r["kind"] == "cell"}
+    (new,) = set(after) - set(before)
+    assert new.startswith("test_b|linear_cka") and all(after[k] == t for k, t in before.items())
+    assert len({r["key"] for r in rows(project) if r["kind"] == "check"}) == 12
+    assert __import__("re").search(r"\| status +\| complete", (project.path / "reports" / "summary.md").read_text())
+
 
 def test_a_plain_function_is_audited_as_a_measure(project):
-    """``--methods my_measures:gram_cosine`` (a function f(x, y) -> float): collected, run, reported."""
+    """``--stitch-methods my_measures:gram_cosine`` (a function f(x, y) -> float): collected, run, reported."""
     project.makepyfile(my_measures="def gram_cosine(x, y):\n"
                                    "    k, l = x @ x.T, y @ y.T\n"
                                    "    return float((k * l).sum() / (k.norm() * l.norm()))\n")
-    result = project.runpytest_subprocess("testbeds", "--methods", "my_measures:gram_cosine", "-p", "no:cacheprovider")
+    result = project.runpytest_subprocess("testbeds", "--stitch-methods", "my_measures:gram_cosine", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, failed=1)  # the self-stitch scores 1; nothing exceeds 2
     cells = [r for r in rows(project) if r["kind"] == "cell"]
     assert {(r["method"], r["method_id"]) for r in cells} == {("gram_cosine", "gram_cosine()")}
     assert all(r["readouts"]["score"] == pytest.approx(1.0) for r in cells)
+
+
+# ---------------------------------------------------------------- beyond one machine (issue 14)
+
+
+def _comparable(rows):
+    """What two runs of the same audit must agree on, whichever worker computed what and when."""
+    out = set()
+    for r in rows:
+        if r["kind"] == "cell":
+            readouts = {k: v for k, v in r["readouts"].items() if k not in ("seconds", "reused_from")}
+            out.add((r["key"], json.dumps(readouts, sort_keys=True)))
+        elif r["kind"] in ("check", "exhibit"):
+            out.add((r["key"], json.dumps({k: v for k, v in r.items() if k not in ("worker", "time")}, sort_keys=True)))
+    return out
+
+
+def _summary(project):
+    """summary.md without what differs between any two runs (times, the command line)."""
+    import re
+
+    text = (project.path / "reports" / "summary.md").read_text()
+    return [re.sub(r"-{3,}", "---", re.sub(r" +", " ", line)) for line in text.splitlines()  # column widths follow them
+            if not line.startswith(("| wall_time_s", "| cell_compute_s", "| command"))]
+
+
+def test_workers_in_other_directories_give_the_rows_and_report_of_n_2(project):
+    """Two workers that each run in their own directory, as on two hosts (xdist copies the testbeds
+    there, ``--rsyncdir``): every row reaches the controller's results directory, no result is
+    written where the workers run, and the report is the one ``-n 2`` writes."""
+    project.path.joinpath("testbeds", "conftest.py").write_text(CONFTEST)  # travels with the testbeds
+    run(project, "-n", "2").assert_outcomes(passed=2, failed=2)
+    local, summary = _comparable(rows(project)), _summary(project)
+    hosts = [project.mkdir(name) for name in ("hostA", "hostB")]
+    testbeds = str(project.path / "testbeds")  # xdist maps only absolute paths into an rsync root
+    result = project.runpytest_subprocess(testbeds, "--stitch-methods", "dm,linear_cka", "-p", "no:cacheprovider",
+                                          "--dist", "load", "--rsyncdir", testbeds,
+                                          *[a for h in hosts for a in ("--tx", f"popen//chdir={h}")])
+    result.assert_outcomes(passed=2, failed=2)
+    result.stdout.fnmatch_lines(["*stitchtest: * rows -> reports/summary.md*"])
+    assert _comparable(rows(project)) == local and len(local) == 14
+    assert {r["worker"] for r in rows(project) if r["kind"] == "cell"} <= {"gw0", "gw1"}
+    assert _summary(project) == summary
+    for h in hosts:  # the testbeds were copied there; no result was written there
+        assert (h / "testbeds" / "test_tiny.py").exists()
+        assert not [p for p in h.rglob("*") if p.name in ("results", "reports") or p.suffix == ".jsonl"]
+
+
+DROPS_ROWS = CONFTEST + '''
+import os
+
+import pytest
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_logreport(report):
+    """In a worker, before xdist sends the report: lose linear_cka's rows on the way."""
+    if os.environ.get("PYTEST_XDIST_WORKER") and "linear_cka" in report.nodeid and hasattr(report, "stitchtest_rows"):
+        del report.stitchtest_rows
+'''
+
+
+def test_rows_a_worker_sent_that_never_came_fail_the_session(project):
+    project.makeconftest(DROPS_ROWS)
+    result = run(project, "-n", "2", "-k", "self_stitch")
+    result.assert_outcomes(passed=2)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*stitchtest: rows that workers computed never reached the controller (gw?: 5)*"])
+    assert {r["method"] for r in rows(project) if r["kind"] == "cell"} == {"dm"}
+
+
+def test_an_audit_is_recognised_by_its_marker_not_its_path(project):
+    (project.path / "testbeds").rename(project.path / "myaudits")
+    result = project.runpytest_subprocess("myaudits", "--stitch-methods", "linear_cka", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["stitchtest: scale smoke, data digits*"])
+    assert (project.path / "reports" / "summary.md").exists()

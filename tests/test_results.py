@@ -178,7 +178,7 @@ def test_newest_row_wins_across_worker_files(tmp_path):
 
 
 def test_a_readout_stored_as_null_reads_as_nan():
-    """A non-finite readout is written as null; read back (``--resume``) it is NaN, not a TypeError."""
+    """A non-finite readout is written as null; read back (``--stitch-resume``) it is NaN, not a TypeError."""
     import math
 
     from stitchtest.audit import values

@@ -1,0 +1,83 @@
+"""Rows from xdist workers to the controller, through xdist's own channel.
+
+A worker may run on another host, in another working directory, so it never writes results
+files: its rows (cells, checks, exhibits) and progress lines wait in an :class:`Outbox` and leave
+with the report of the test phase that made them (an attribute of the report, which pytest
+serialises with it and xdist carries to the controller). A worker that dies therefore loses at
+most its test in flight. The controller's :class:`Inbox` writes every row that arrives to
+``results-<worker>.jsonl`` in its own results directory, durably, the moment it arrives, and
+counts them: at the end each worker says how many rows it handed over, and a shortfall is named.
+
+Only the controller writes results; the workers learn what it already has (``--stitch-resume``)
+from their ``workerinput``.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+from .results import ResultsWriter, Row, _dumps, check_row
+
+#: the report attributes rows and progress lines travel in (pytest serialises a report's attributes)
+ROWS, PROGRESS = "stitchtest_rows", "stitchtest_progress"
+#: what a worker's ``workeroutput`` says at the end: rows handed over, and any not yet sent
+SENT, LEFT = "stitchtest_sent", "stitchtest_left"
+
+
+class Outbox:
+    """A worker's results writer: rows wait here until the next report takes them.
+
+    Rows are stored as they would be written (JSON round-tripped), so what travels is plain data
+    and what the controller writes is exactly what a single process would have written.
+    """
+
+    def __init__(self, worker: str):
+        self.worker = worker
+        self._rows: List[Row] = []
+        self._lines: List[str] = []
+        self._lock = threading.Lock()  # cells of several groups may be recorded from threads
+        self.sent = 0
+
+    def append(self, row: Row) -> None:
+        check_row(row)
+        row = json.loads(_dumps({"worker": self.worker, "time": time.time(), **row}))
+        with self._lock:
+            self._rows.append(row)
+
+    def log(self, line: str) -> None:
+        with self._lock:
+            self._lines.append(line)
+
+    def take(self) -> Tuple[List[Row], List[str]]:
+        """Everything waiting, now counted as handed over."""
+        with self._lock:
+            rows, lines, self._rows, self._lines = self._rows, self._lines, [], []
+            self.sent += len(rows)
+        return rows, lines
+
+
+class Inbox:
+    """The controller's end: rows from each worker to ``results-<worker>.jsonl``, counted."""
+
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+        self.received: Counter = Counter()
+        self._writers: Dict[str, ResultsWriter] = {}
+
+    def receive(self, worker: str, rows: List[Row], lines: List[str] = ()) -> None:
+        if rows:
+            writer = self._writers.get(worker) or self._writers.setdefault(worker, ResultsWriter(self.directory, worker))
+            for row in rows:
+                writer.append(row)  # the row keeps its own worker and time
+            self.received[worker] += len(rows)
+        if lines:
+            with open(self.directory / f"progress-{worker}.log", "a", encoding="utf-8") as f:
+                f.writelines(line + "\n" for line in lines)
+
+    def shortfall(self, worker: str, sent: int) -> int:
+        """How many of the ``sent`` rows of ``worker`` never arrived."""
+        return max(0, sent - self.received[worker])

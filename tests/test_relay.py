@@ -1,0 +1,35 @@
+"""Rows from workers to the controller (``stitchtest.relay``): what travels is what a single process writes."""
+import json
+import math
+
+import numpy as np
+
+from stitchtest.relay import Inbox, Outbox
+from stitchtest.results import ResultsWriter, load_rows
+
+
+def test_what_travels_is_plain_json_and_the_controller_writes_it_as_one_process_would(tmp_path):
+    out = Outbox("gw3")
+    row = {"kind": "cell", "key": "k", "readouts": {"score": np.float32(0.5), "bad": math.nan}}
+    out.append(row)
+    out.log("12:00:00 cell tiny dm ...")
+    rows, lines = out.take()
+    assert json.loads(json.dumps(rows)) == rows  # plain data: nothing numpy, no NaN
+    assert rows[0]["readouts"] == {"score": 0.5, "bad": None} and rows[0]["worker"] == "gw3"
+    assert out.take() == ([], []) and out.sent == 1
+
+    inbox = Inbox(tmp_path / "controller")
+    inbox.receive("gw3", rows, lines)
+    ResultsWriter(tmp_path / "single", "gw3").append(row)
+    (written,) = load_rows(tmp_path / "controller")
+    (single,) = load_rows(tmp_path / "single")
+    assert {k: v for k, v in written.items() if k != "time"} == {k: v for k, v in single.items() if k != "time"}
+    assert written["time"] == rows[0]["time"]  # the time the worker recorded it, not when it arrived
+    assert (tmp_path / "controller" / "progress-gw3.log").read_text() == "12:00:00 cell tiny dm ...\n"
+
+
+def test_the_inbox_counts_what_each_worker_sent(tmp_path):
+    inbox = Inbox(tmp_path)
+    inbox.receive("gw0", [{"kind": "cell", "key": "a"}, {"kind": "cell", "key": "b"}])
+    assert inbox.shortfall("gw0", 2) == 0
+    assert inbox.shortfall("gw0", 5) == 3 and inbox.shortfall("gw1", 1) == 1
