@@ -85,8 +85,9 @@ class AuditScheduling:
             self._real.add_node(node)
 
     def remove_node(self, node):
-        if self._real is None:
-            self._early.remove(node)
+        if self._real is None:  # a worker that died before any collection came (maybe before it was ready)
+            if node in self._early:
+                self._early.remove(node)
             return None
         return self._real.remove_node(node)
 
