@@ -1,5 +1,6 @@
-"""The ``stitchtest`` command: inspect the zoo and the registered methods, re-render reports from
-stored rows, compare a run with a baseline. Exit status: 0 fine, 1 a regression (or nothing to
+"""The ``stitchtest`` command: run the audit (``stitchtest audit``: pytest over the packaged
+testbeds), inspect the zoo and the registered methods, re-render reports from stored rows,
+compare a run with a baseline. Exit status: 0 fine, 1 a regression (or nothing to
 report), 2 unusable input (the message names the file and line)."""
 from __future__ import annotations
 
@@ -121,9 +122,32 @@ def cmd_export(args) -> int:
     return 0
 
 
+def testbeds_dir():
+    """The testbeds: inside the installed package (a wheel ships them as ``stitchtest/testbeds``),
+    else beside it (a checkout, where they are ``testbeds/``)."""
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "testbeds", here.parent / "testbeds"):
+        if (candidate / "_grids.py").is_file():
+            return candidate
+    raise FileNotFoundError(f"no testbeds in {here} or beside it; reinstall stitchtest")
+
+
+def cmd_audit(args, pytest_args: List[str]) -> int:
+    """``pytest <the testbeds> ARGS``: the audit without a clone of the repository."""
+    import pytest
+
+    return int(pytest.main([str(testbeds_dir()), *pytest_args]))
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="stitchtest", description="Audit functional-similarity methods.")
     sub = parser.add_subparsers(dest="command", required=True)
+    a = sub.add_parser("audit", add_help=False,
+                       help="run the testbeds that ship with the package through pytest; every other "
+                            "argument goes to pytest (e.g. -n 4 --stitch-methods my_pkg:Obj)")
+    a.set_defaults(func=cmd_audit)
     z = sub.add_parser("zoo", help="list cached models (--train: train the default zoo first; --prune: clean up)")
     z.add_argument("--prune", action="store_true",
                    help="delete temporary, partial, corrupt and outdated-recipe entries from the cache")
@@ -158,6 +182,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     e.add_argument("results", help="a results directory (results-*.jsonl) or a baseline file")
     e.add_argument("--csv", required=True, help="the CSV file to write")
     e.set_defaults(func=cmd_export)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["audit"]:  # everything after it is pytest's, --help included
+        return cmd_audit(None, argv[1:])
     args = parser.parse_args(argv)
     try:
         return args.func(args)

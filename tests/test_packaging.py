@@ -1,0 +1,30 @@
+"""The audit ships with the package (issue 14): a wheel holds the testbeds, and ``stitchtest
+audit`` runs them from the installed files, not from a checkout."""
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_a_wheel_carries_the_testbeds_and_stitchtest_audit_runs_them_without_the_checkout(tmp_path):
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", str(ROOT),
+                    "-w", str(tmp_path / "dist")], check=True, capture_output=True)
+    (wheel,) = (tmp_path / "dist").glob("stitchtest-*.whl")
+    installed = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(installed)  # what pip install puts in site-packages
+    shipped = sorted(p.name for p in (installed / "stitchtest" / "testbeds").iterdir())
+    assert shipped == sorted(p.name for p in (ROOT / "testbeds").glob("*.py"))
+
+    elsewhere = tmp_path / "work"
+    elsewhere.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(installed)}  # the wheel's files, and no checkout
+    result = subprocess.run([sys.executable, "-m", "stitchtest.cli", "audit", "--collect-only", "-q",
+                             "--stitch-methods", "dm,linear_cka", "-p", "no:cacheprovider"],
+                            cwd=elsewhere, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    # collected from the installed files (node ids are relative to the rootdir, tmp_path)
+    assert "site/stitchtest/testbeds/test_random_controls.py::test_self_stitch_matches_receiver[dm]" in result.stdout
+    assert "stitchtest: scale smoke" in result.stdout and not (elsewhere / "results").exists()
