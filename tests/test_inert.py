@@ -2,7 +2,6 @@
 
 Every run here is a real ``pytest`` process in a fresh project, with stitchtest loaded from its
 ``pytest11`` entry point the way any user's session loads it."""
-import pytest
 
 pytest_plugins = ["pytester"]
 
@@ -10,7 +9,6 @@ UNRELATED = '''
 import os
 import sys
 
-import pytest
 
 
 @pytest.mark.parametrize("k", range(4))
@@ -26,7 +24,6 @@ REPORTS_IMPORTS = '''
 import os
 import sys
 
-import pytest
 
 
 @pytest.fixture
@@ -70,7 +67,6 @@ def test_a_session_without_xdist_is_untouched(pytester, monkeypatch):
 
 
 OWN_DEVICE = '''
-import pytest
 
 
 def pytest_addoption(parser):
