@@ -156,6 +156,15 @@ def _host(spec) -> str:
     return spec.ssh or spec.socket or "localhost"
 
 
+def host_slots(specs) -> Dict[str, tuple]:
+    """``{worker id: (index, count)}`` among the workers of the same host, in ``--tx`` order:
+    ``--tx 2*ssh=a --tx ssh=b`` -> gw0 ``(0, 2)``, gw1 ``(1, 2)``, gw2 ``(0, 1)``."""
+    hosts: Dict[str, List[str]] = {}
+    for spec in specs:
+        hosts.setdefault(_host(spec), []).append(spec.id)
+    return {w: (ids.index(w), len(ids)) for ids in hosts.values() for w in ids}
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Register the marker; nothing else happens until the testbeds are collected."""
     config.addinivalue_line("markers", "testbed(name): a stitchtest audit suite (the plugin acts only on these)")
@@ -385,7 +394,6 @@ def pytest_configure_node(node) -> None:
     it needs torch; a worker that collects no testbed ignores it."""
     config, state = node.config, _state(node.config)
     specs = node.nodemanager.specs
-    same_host = [s.id for s in specs if _host(s) == _host(node.gateway.spec)]
     state.workers = len(specs)
     failures: List[str] = []
     if option(config, "baseline"):
@@ -396,7 +404,7 @@ def pytest_configure_node(node) -> None:
         except ResultsError:
             pass  # said as a usage error when the audit starts
     node.workerinput["stitchtest"] = {
-        "host_slot": [same_host.index(node.gateway.id) if node.gateway.id in same_host else 0, len(same_host)],
+        "host_slot": list(host_slots(specs).get(node.gateway.id, (0, 1))),
         "results_dir": str(Path(option(config, "results_dir")).resolve()),
         "token": state.token,
         "done": _resumed_cells(config),

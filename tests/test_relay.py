@@ -1,4 +1,4 @@
-"""Rows from workers to the controller (``stitchtest.relay``): what travels is what a single process writes."""
+"""Rows from workers to the controller (``stitchtest.relay``), and the per-host shares workers get."""
 import json
 import math
 
@@ -33,3 +33,16 @@ def test_the_inbox_counts_what_each_worker_sent(tmp_path):
     inbox.receive("gw0", [{"kind": "cell", "key": "a"}, {"kind": "cell", "key": "b"}])
     assert inbox.shortfall("gw0", 2) == 0
     assert inbox.shortfall("gw0", 5) == 3 and inbox.shortfall("gw1", 1) == 1
+
+
+def test_shares_are_counted_per_host():
+    """Two workers on host a and one on b: a's split a's machine in two, b's worker has all of b."""
+    import execnet
+
+    from stitchtest.pytest_plugin import host_slots
+
+    specs = [execnet.XSpec("ssh=me@a"), execnet.XSpec("ssh=me@a"), execnet.XSpec("ssh=me@b"), execnet.XSpec("popen"),
+             execnet.XSpec("popen//chdir=/elsewhere")]
+    for n, spec in enumerate(specs):
+        spec.id = f"gw{n}"
+    assert host_slots(specs) == {"gw0": (0, 2), "gw1": (1, 2), "gw2": (0, 1), "gw3": (0, 2), "gw4": (1, 2)}
