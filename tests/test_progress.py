@@ -80,7 +80,9 @@ def test_only_the_main_thread_lifts_output_capture_to_show_progress():
     import contextlib
     import threading
 
-    from stitchtest.pytest_plugin import _show_progress
+    import pytest
+
+    from stitchtest.pytest_plugin import STATE, State, _show_progress
 
     polls = []
 
@@ -90,7 +92,9 @@ def test_only_the_main_thread_lifts_output_capture_to_show_progress():
             yield
 
     class Config:
-        _stitchtest_progress = type("Follower", (), {"poll": lambda self: polls.append(threading.current_thread().name)})()
+        stash = pytest.Stash()
+        stash[STATE] = State(progress=type("Follower", (), {
+            "poll": lambda self: polls.append(threading.current_thread().name)})())
         pluginmanager = type("PM", (), {"getplugin": lambda self, name: Capman()})()
 
     worker = threading.Thread(target=_show_progress, args=(Config(),), name="stitchtest-group_0")
