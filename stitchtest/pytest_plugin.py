@@ -237,9 +237,13 @@ def _precision(config: pytest.Config) -> str:
     """What the stitches of this run train in, e.g. ``"bf16 (auto)"``: ``auto`` depends on the hardware."""
     from .scales import SCALES
 
-    stitch = SCALES[config.getoption("scale")].stitch()
-    resolved = stitch.resolved_precision(_device(config))
-    return resolved if stitch.precision == resolved else f"{resolved} ({stitch.precision})"
+    from . import precision
+
+    stitch, device = SCALES[config.getoption("scale")].stitch(), _device(config)
+    resolved = stitch.resolved_precision(device)
+    if stitch.precision != "auto":
+        return resolved
+    return f"{resolved} (auto; {precision.explain(device.type)})"
 
 
 def _load_baseline(config: pytest.Config, run: dict) -> None:
