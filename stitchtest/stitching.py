@@ -9,6 +9,7 @@ the frozen suffix per step.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from dataclasses import dataclass, field
@@ -93,6 +94,9 @@ class FitResult:
     #: a composite objective's terms at the first and last step: ``loss_term:<name>:start`` (value),
     #: ``grad_share:<name>:start`` (its share of the summed per-term gradient norms), ``:end`` likewise
     diagnostics: Dict[str, float] = field(default_factory=dict)
+    #: the stitch as SGD found it (its least-squares start, or random init), kept for the readout
+    #: ``start_mse``; None for a closed-form objective, whose stitch is that start
+    start: Optional[Stitch] = None
 
 
 def plateaued(losses: Sequence[float], window: int, plateau: float) -> bool:
@@ -195,6 +199,8 @@ def fit_stitches(objective: Objective, receiver: CutModel, receiver_cut: str, se
     if objective.closed_form or not results:
         return results
     device = senders[0].device
+    for r in results:
+        r.start = copy.deepcopy(r.stitch)
     stitches = [r.stitch for r in results]
     opt = torch.optim.Adam([p for s in stitches for p in s.parameters()], lr=config.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, config.steps))
