@@ -100,6 +100,22 @@ CLAIMS: Tuple[Claim, ...] = (
           "adversarial", "separation_robust", "fula", "slm", expect="higher", margin=0.02,
           known=((("smoke",), "Inconclusive at smoke: FuLA 0.96 / 0.96 / 0.92 against SLM 0.96 / 0.96 / 0.85 "
                   "(+0.021 ± 0.036): two seed pairs tie at 0.958, one favours FuLA."),)),
+    # the same four claims read on a continuous per-seed statistic: mean in-group minus mean
+    # cross-group similarity, which does not tie the way an AUPRC over 2 + 2 pairs per cut does
+    Claim("fula_separates_robust_better_than_tlm_gap", "FuLA separates robust from standard networks better than "
+          "TLM on stitched accuracy (in-group minus cross-group accuracy)", "FuLA paper (adversarial)", "adversarial",
+          "separation_clean", "fula", "tlm", stat="gap", expect="higher", margin=0.01),
+    Claim("fula_separates_robust_better_than_slm_gap", "FuLA separates robust from standard networks better than "
+          "SLM on stitched accuracy (in-group minus cross-group accuracy)", "FuLA paper (adversarial)", "adversarial",
+          "separation_clean", "fula", "slm", stat="gap", expect="higher", margin=0.01),
+    Claim("fula_separates_robust_better_than_tlm_on_robust_readout_gap", "FuLA separates robust from standard "
+          "networks better than TLM on the robustness readout (in-group minus cross-group)",
+          "FuLA paper (adversarial), robust readout", "adversarial", "separation_robust", "fula", "tlm", stat="gap",
+          expect="higher", margin=0.01),
+    Claim("fula_separates_robust_better_than_slm_on_robust_readout_gap", "FuLA separates robust from standard "
+          "networks better than SLM on the robustness readout (in-group minus cross-group)",
+          "FuLA paper (adversarial), robust readout", "adversarial", "separation_robust", "fula", "slm", stat="gap",
+          expect="higher", margin=0.01),
     Claim("fula_rates_shortcut_less_alike_than_tlm", "FuLA rates shortcut and clean models as less alike than "
           "TLM does (cross-group agreement on cue-free images)", "FuLA paper (shortcut)", "shortcut",
           "separation_clean_data", "fula", "tlm", stat="mean_cross", expect="lower", margin=0.01,
