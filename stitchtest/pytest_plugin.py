@@ -26,9 +26,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--scale", choices=("smoke", "small", "paper"), default="smoke",
                     help="how many models, cuts and seeds the testbeds use (default: smoke, on digits)")
     group.addoption("--data", default="digits", metavar="NAME_OR_DIR",
-                    help="data set: digits (default), cifar10/cifar100/mnist, a directory (MNIST IDX, CIFAR-10/100 "
-                         "python, torchvision's layouts, an ImageFolder) or module:function returning a torch "
-                         "Dataset")
+                    help="data set: digits (default), a directory (MNIST IDX, CIFAR-10/100 python, torchvision's "
+                         "layouts, an ImageFolder) or module:function returning a torch Dataset")
     group.addoption("--methods", default=None, metavar="NAMES",
                     help="comma-separated methods to audit (registered names or module:Name); default: all")
     group.addoption("--seeds", type=int, default=None, metavar="N",
