@@ -101,6 +101,7 @@ class DataSpec:
 
     ``size`` of ``None`` is replaced by the data set's default on construction, so
     ``DataSpec("digits")`` and ``DataSpec("digits", size=16)`` are equal and share one id.
+    ``root`` is the data directory, or for ``torch`` the ``module:function`` that makes the data.
     """
 
     name: str = "digits"
