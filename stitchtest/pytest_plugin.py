@@ -26,7 +26,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--scale", choices=("smoke", "small", "paper"), default="smoke",
                     help="how many models, cuts and seeds the testbeds use (default: smoke, on digits)")
     group.addoption("--data", default="digits", metavar="NAME_OR_DIR",
-                    help="data set: digits (default), or an MNIST / CIFAR-10 directory in its standard format")
+                    help="data set: digits (default), a directory (MNIST IDX, CIFAR-10/100 python, torchvision's "
+                         "layouts, an ImageFolder) or module:function returning a torch Dataset")
     group.addoption("--methods", default=None, metavar="NAMES",
                     help="comma-separated methods to audit (registered names or module:Name); default: all")
     group.addoption("--seeds", type=int, default=None, metavar="N",
@@ -192,7 +193,7 @@ def _run_row(config: pytest.Config) -> dict:
         spec = DataSpec.parse(config.getoption("data"))
         with warnings.catch_warnings(record=True) as degenerate:
             warnings.simplefilter("always")
-            check(spec)
+            config._stitchtest_classes = check(spec)  # the class count, for the reports' chance level
         data = spec.string_id()
     except DataError as e:
         raise pytest.UsageError(f"--data: {e}") from None
@@ -452,6 +453,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         "cell_compute_s": round(sum(float(r["readouts"].get("seconds", 0.0)) for r in rows if r["kind"] == "cell"), 1),
         "command": "pytest " + " ".join(sys.argv[1:]),
     }
+    if getattr(config, "_stitchtest_classes", None):
+        run_config["num_classes"] = config._stitchtest_classes
     paths = write_reports(rows, Path(config.getoption("report_dir")), run_config)
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
