@@ -51,6 +51,7 @@ __all__ = [
     "LinearCKA",
     "Procrustes",
     "SVCCA",
+    "MutualKNN",
     "FunctionMeasure",
     "VECTORS",
 ]
@@ -428,6 +429,77 @@ class SVCCA(Measure):
         k = int((explained < self.keep - 1e-12).sum()) + 1
         cap = len(x) if self.max_share >= 1.0 else int(self.max_share * len(x))
         return u[:, : max(1, min(k, rank, cap))]
+
+
+@MEASURES.register
+@dataclass(frozen=True)
+class MutualKNN(Measure):
+    """Mutual k-nearest neighbours (Huh, Cheung, Wang & Isola, ICML 2024, "The Platonic
+    Representation Hypothesis").
+
+    For each sample, take its ``k`` nearest neighbours (itself excluded) in each representation;
+    the score is the mean, over samples, of the share of the ``k`` that the two sets have in
+    common. 1: every sample has the same neighbours on both sides; two unrelated representations
+    share about ``k / (n - 1)`` by chance (Groger, Wen & Brbic 2026 find it is the measure whose
+    trends survive calibration against a permutation null; :mod:`~stitchtest.nulls`).
+
+    ``metric="cosine"`` (the paper's: rows scaled to unit length, neighbours by inner product, no
+    centring) or ``"l2"`` (Euclidean distance). Only the *ranking* of neighbours counts, so the
+    score ignores anything that keeps it: rotations and reflections (``orthogonal``, and feature
+    ``permutation`` with them), ``isotropic_scaling``, and, for ``l2`` only, ``translation``
+    (uncentred cosine is not translation invariant: a shift moves every angle). A stretch
+    (``invertible_linear``) changes distances unevenly and so changes the neighbours.
+
+    ``k = 10`` as in the paper; it needs more than ``k`` samples (``n > k``), since with ``n - 1 <=
+    k`` every sample's neighbours are all the others and the score is 1 by construction. Ties
+    between equal distances go to the lower sample index, so a score is deterministic. A
+    representation with no variance (every sample identical) scores 0.0, as for every measure.
+    """
+
+    name = "mknn"
+    invariances = frozenset({"orthogonal", "isotropic_scaling", "permutation"})
+    k: int = 10
+    metric: str = "cosine"
+    vectors: str = field(default="flatten", repr=False)  # see VECTORS
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
+            raise ValueError(f"mknn k must be a positive integer, got {self.k!r}")
+        if self.metric not in ("cosine", "l2"):
+            raise ValueError(f"mknn metric must be 'cosine' or 'l2', got {self.metric!r}")
+        claims = self.invariances | ({"translation"} if self.metric == "l2" else set())
+        object.__setattr__(self, "invariances", frozenset(claims))  # not a field: id unchanged
+
+    def _score(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        n = x.shape[0]
+        if n <= self.k:
+            raise ValueError(f"{self.string_id()} needs more than k={self.k} samples, got {n}")
+        if not (_varies(x) and _varies(y)):
+            return 0.0
+        nx, ny = self._neighbours(x), self._neighbours(y)
+        # overlap of row i's two neighbour sets: a one-hot (n, n) mask of one, gathered at the other
+        mask = torch.zeros(n, n, dtype=torch.bool, device=x.device)
+        mask.scatter_(1, nx, True)
+        return float(mask.gather(1, ny).double().sum(dim=1).mean() / self.k)
+
+    def _neighbours(self, x: torch.Tensor) -> torch.Tensor:
+        """(n, k) indices of each row's nearest other rows, ties to the lower index."""
+        x = x / _peak(x)  # free (isotropic scaling) and keeps squares in range
+        if self.metric == "cosine":
+            x = x / torch.linalg.vector_norm(x, dim=1, keepdim=True).clamp_min(torch.finfo(x.dtype).tiny)
+            closeness = x @ x.T
+        else:  # centred first: the same distances, without the cancellation of a large offset
+            x = x - x.mean(dim=0, keepdim=True)
+            sq = x.square().sum(dim=1)
+            closeness = -(sq[:, None] + sq[None, :] - 2.0 * (x @ x.T))  # minus squared distance
+        closeness.fill_diagonal_(-math.inf)
+        return torch.argsort(closeness, dim=1, descending=True, stable=True)[:, : self.k]
+
+
+def _varies(x: torch.Tensor) -> bool:
+    """Whether any feature of ``x`` differs between samples (else there is nothing to rank)."""
+    return bool((x.amax(dim=0) != x.amin(dim=0)).any())
 
 
 @dataclass(frozen=True)
