@@ -37,7 +37,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, FrozenSet, Tuple
+from typing import Any, Callable, FrozenSet, List, Sequence, Tuple
 
 import torch
 
@@ -118,6 +118,30 @@ class Measure:
 
     def _score(self, x: torch.Tensor, y: torch.Tensor) -> float:  # pragma: no cover
         raise NotImplementedError
+
+    def permuted_scores(self, x: Any, y: Any, orders: Sequence[Any]) -> List[float]:
+        """``score(x, y[order])`` for each row order (a permutation of the samples): the scores of a
+        permutation null (:mod:`~stitchtest.nulls`). The built-in measures override
+        :meth:`_permuted` to prepare each side once (centring, Gram matrices, reductions and
+        neighbour lists are permutation-equivariant), so a null of 50 costs about one score;
+        any other measure is simply scored once per order."""
+        how = getattr(self, "vectors", "flatten")
+        if how == "positions":
+            raise ValueError(f"{self.string_id()}: a permutation null shuffles images, and with "
+                             "vectors='positions' rows are positions")
+        xm, ym = _as_matrix(as_vectors(x, how), "x"), _as_matrix(as_vectors(y, how), "y")
+        if xm.shape[0] != ym.shape[0]:
+            raise ValueError(f"{self.string_id()}: x and y must have the same number of samples, "
+                             f"got {xm.shape[0]} and {ym.shape[0]}")
+        ym = ym.to(xm.device)
+        perms = [torch.as_tensor(o, dtype=torch.long, device=xm.device) for o in orders]
+        for o in perms:
+            if o.shape != (xm.shape[0],) or not bool((o.sort().values == torch.arange(xm.shape[0], device=o.device)).all()):
+                raise ValueError(f"{self.string_id()}: an order must be a permutation of the {xm.shape[0]} samples")
+        return [float(v) for v in self._permuted(xm, ym, perms)]
+
+    def _permuted(self, x: torch.Tensor, y: torch.Tensor, orders: List[torch.Tensor]) -> List[float]:
+        return [self.score(x, y[o]) for o in orders]
 
     def string_id(self) -> str:
         """Stable id from constructor arguments, e.g. ``linear_cka(debiased=False)``; ``vectors``
@@ -255,6 +279,23 @@ class LinearCKA(Measure):
             return 0.0
         return float(value.clamp(0.0, 1.0))
 
+    def _permuted(self, x: torch.Tensor, y: torch.Tensor, orders: List[torch.Tensor]) -> List[float]:
+        """Biased CKA: ``<K, L[o, o]>`` with the Gram matrices formed once (self-HSICs do not move)."""
+        if self.debiased or x.shape[0] < 2:
+            return super()._permuted(x, y, orders)
+        xc, yc = _center_unit(x), _center_unit(y)
+        if xc is None or yc is None:
+            return [0.0] * len(orders)
+        k, l = xc @ xc.T, yc @ yc.T
+        hxx, hyy = k.square().sum(), l.square().sum()
+        if not (hxx > 0 and hyy > 0):
+            return [0.0] * len(orders)
+        out = []
+        for o in orders:
+            value = (k * l[o][:, o]).sum() / torch.sqrt(hxx * hyy)
+            out.append(float(value.clamp(0.0, 1.0)) if bool(torch.isfinite(value)) else 0.0)
+        return out
+
 
 def _hsic_biased(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """``tr(K H L H)`` for already centred ``x``, ``y`` (the ``1/(n-1)^2`` cancels in CKA)."""
@@ -329,6 +370,14 @@ class Procrustes(Measure):
             return 0.0
         nuclear = torch.linalg.svdvals(_sample_space(xc).T @ _sample_space(yc)).sum()
         return float(nuclear.clamp(0.0, 1.0))
+
+    def _permuted(self, x: torch.Tensor, y: torch.Tensor, orders: List[torch.Tensor]) -> List[float]:
+        """Each side's ``U S`` once: ``y[o]``'s is ``ys[o]`` up to a rotation, which keeps singular values."""
+        xc, yc = _center_unit(x), _center_unit(y)
+        if xc is None or yc is None:
+            return [0.0] * len(orders)
+        xs, ys = _sample_space(xc), _sample_space(yc)
+        return [float(torch.linalg.svdvals(xs.T @ ys[o]).sum().clamp(0.0, 1.0)) for o in orders]
 
 
 def _sample_space(x: torch.Tensor) -> torch.Tensor:
@@ -419,6 +468,14 @@ class SVCCA(Measure):
         correlations = torch.linalg.svdvals(ux.T @ uy).clamp(0.0, 1.0)
         return float(correlations.mean())
 
+    def _permuted(self, x: torch.Tensor, y: torch.Tensor, orders: List[torch.Tensor]) -> List[float]:
+        """The reduced bases once: the basis of ``y[o]`` spans the rows of ``uy[o]``."""
+        xc, yc = _center_unit(x), _center_unit(y)
+        if xc is None or yc is None:
+            return [0.0] * len(orders)
+        ux, uy = self._reduce(xc), self._reduce(yc)
+        return [float(torch.linalg.svdvals(ux.T @ uy[o]).clamp(0.0, 1.0).mean()) for o in orders]
+
     def _reduce(self, x: torch.Tensor) -> torch.Tensor:
         """Orthonormal basis (n, k) of the top directions explaining ``keep`` of the variance."""
         u, s, floor = _left_singular(x)
@@ -477,11 +534,24 @@ class MutualKNN(Measure):
             raise ValueError(f"{self.string_id()} needs more than k={self.k} samples, got {n}")
         if not (_varies(x) and _varies(y)):
             return 0.0
-        nx, ny = self._neighbours(x), self._neighbours(y)
-        # overlap of row i's two neighbour sets: a one-hot (n, n) mask of one, gathered at the other
-        mask = torch.zeros(n, n, dtype=torch.bool, device=x.device)
+        return self._overlap(self._neighbours(x), self._neighbours(y))
+
+    def _overlap(self, nx: torch.Tensor, ny: torch.Tensor) -> float:
+        """Mean share of row i's two neighbour sets in common: a one-hot (n, n) mask of one, gathered at the other."""
+        n = nx.shape[0]
+        mask = torch.zeros(n, n, dtype=torch.bool, device=nx.device)
         mask.scatter_(1, nx, True)
         return float(mask.gather(1, ny).double().sum(dim=1).mean() / self.k)
+
+    def _permuted(self, x: torch.Tensor, y: torch.Tensor, orders: List[torch.Tensor]) -> List[float]:
+        """Neighbour lists once: row i of ``y[o]`` is sample ``o[i]``, whose neighbours ``ny[o[i]]`` are
+        rows ``o^-1(ny[o[i]])`` of ``y[o]`` (ties aside, which real activations do not have)."""
+        if x.shape[0] <= self.k:
+            raise ValueError(f"{self.string_id()} needs more than k={self.k} samples, got {x.shape[0]}")
+        if not (_varies(x) and _varies(y)):
+            return [0.0] * len(orders)
+        nx, ny = self._neighbours(x), self._neighbours(y)
+        return [self._overlap(nx, torch.argsort(o)[ny[o]]) for o in orders]
 
     def _neighbours(self, x: torch.Tensor) -> torch.Tensor:
         """(n, k) indices of each row's nearest other rows, ties to the lower index."""
