@@ -70,6 +70,7 @@ __all__ = [
     "compare",
     "seeds_agreeing",
     "significance",
+    "margin_every_cut",
 ]
 
 #: Slack for comparing depths, so that ``|0.75 - 0.25| >= 0.5`` holds despite float rounding.
@@ -220,6 +221,28 @@ def margin(
         )
     detail.update(n=n, agree=agree, mean_diff=value)
     return _outcome(value >= margin, value, figure, detail)
+
+
+def margin_every_cut(higher: Dict[str, Sequence[float]], lower: Dict[str, Sequence[float]], margin: float) -> Outcome:
+    """:func:`margin` (paired) at every cut: passes only where each cut's mean difference reaches ``margin``.
+
+    Why: a method that tells two groups apart at one depth and not at another has not told them
+    apart (a stitch into the last block can succeed from any label-carrying input, one into an
+    earlier block need not); a mean over cuts would let the good cut hide the bad one. ``value``
+    = the smallest per-cut mean difference, ``detail["per_cut"]`` every cut's.
+    """
+    cuts = [c for c in higher if c in lower]
+    per_cut = {c: _paired_margin(higher[c], lower[c], margin) for c in cuts}
+    finite = {c: o for c, o in per_cut.items() if math.isfinite(o.value)}
+    detail: Dict[str, Any] = dict(margin=margin, per_cut={c: o.value for c, o in per_cut.items()},
+                                  agree={c: o.detail.get("agree") for c, o in per_cut.items()},
+                                  n={c: o.detail.get("n") for c, o in per_cut.items()})
+    if not finite or len(finite) < len(per_cut):
+        return _no_data(detail)
+    worst = min(finite, key=lambda c: finite[c].value)
+    text = ", ".join(f"{c} {_fmt(o.value, sign=True)} ({o.detail['agree']}/{o.detail['n']})" for c, o in finite.items())
+    figure = f"diff per cut: {text}; worst {worst}, margin {_fmt(margin)} at every cut"
+    return _outcome(all(o.passed for o in finite.values()), finite[worst].value, figure, detail)
 
 
 def close(
@@ -672,3 +695,6 @@ def compare(first: Sequence[float], second: Sequence[float], margin: float, expe
               f"diff {_fmt(value, sign=True)} ± {_fmt(sd)}, {agree}/{d.size} seed pairs agree "
               f"({need} needed), margin {_fmt(margin)}")
     return _outcome(verdict == "reproduced", value, figure, detail)
+
+
+_paired_margin = margin  # :func:`margin_every_cut` has a parameter of that name

@@ -53,6 +53,7 @@ class Claim:
 
 
 TRIANGLE = 0.9  # the cross-layer testbed's threshold: deep->shallow at >= 90% of the diagonal
+SMITH = "Smith, Mannering & Marcu, ICML 2025 (Functional alignment can mislead)"
 ARISTOTELIAN = "Groger, Wen & Brbic, ICML 2026 (An Aristotelian view)"
 #: the built-in measures whose scores the calibration testbed sets against a permutation null
 CALIBRATED = (("linear_cka", "Linear CKA"), ("procrustes", "Procrustes"), ("svcca", "SVCCA"), ("mknn", "mkNN"))
@@ -126,6 +127,22 @@ CLAIMS: Tuple[Claim, ...] = (
     Claim("mknn_survives_calibration", "mkNN still rates trained pairs above random pairs after calibration "
           "(calibrated score, seed-paired)", ARISTOTELIAN, "calibration", "calibrated_trained_above_random", "mknn",
           expect="higher", threshold=0.05),
+    Claim("tlm_stitches_clustered_noise", "TLM stitches a clustered-noise sender (a random code per class plus "
+          "noise, no image content) into a trained receiver about as well as a trained sender (per-cut gap below "
+          "0.05)", SMITH, "misleading", "clustered_noise_below_trained", "tlm", expect="lower", threshold=0.05),
+    Claim("tlm_stitches_shortcut_sender", "TLM stitches a model trained on a shortcut cue into a clean model, on "
+          "cue-free images, about as well as a clean sender (per-cut gap below 0.05)", SMITH, "misleading",
+          "shortcut_sender_below_trained", "tlm", expect="lower", threshold=0.05,
+          known=((("smoke",), "Inconclusive at smoke: the smallest per-cut gap in agreement is 0.040 / 0.071 / 0.083 "
+                  "over the 3 seed pairs (one below 0.05); a cue-only model (about 0.2 accurate on cue-free "
+                  "images) still stitches at 0.90-0.93 agreement against 0.98-0.99 from a clean model, so TLM "
+                  "sees a small difference, not none."),)),
+    Claim("fula_rates_clustered_noise_below_tlm", "FuLA (hints, not labels) rates a clustered-noise sender as less "
+          "alike than TLM does", "FuLA paper (task-cue artifacts); Smith et al. 2025", "misleading",
+          "clustered_noise_below_trained", "fula", "tlm", expect="higher", margin=0.02,
+          known=((("smoke",), "Inconclusive at smoke: FuLA's smallest per-cut gap -0.005 / 0.003 / -0.005 against "
+                  "TLM's -0.008 / -0.005 / -0.008 (+0.004 on the mean, 3/3 seed pairs, margin 0.02): FuLA stitches the noise at "
+                  "0.96-0.98 agreement too."),)),
     Claim("tlm_repairs_random_receiver_dm_does_not", "TLM repairs a random receiver; DM does not",
           "Bansal et al. 2021; Hernandez et al. 2023", "random_controls", "random_receiver_at_chance", "tlm", "dm",
           expect="higher", margin=0.1),
