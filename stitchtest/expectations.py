@@ -83,6 +83,10 @@ TABLE: Tuple[Expectation, ...] = (
                 "do not classify class means of that block) but not into layer4.0 (-0.000, 1/3: accuracy "
                 "0.997-1.000), where the receiver's rest is a pool and a linear layer, which classify the class "
                 "means of its input perfectly.", ("smoke",)),
+    Expectation("misleading", "clustered_noise_below_trained", ("kind:objective",), "reported",
+                "A user's objective is measured here, not asserted: Smith et al. 2025 say functional alignment "
+                "*can* mislead, and every built-in objective does at smoke, one way or another (above); the example "
+                "plug-in's cosine matching behaves as DM (layer3.0 +0.757, layer4.0 +0.001)."),
     Expectation("misleading", "clustered_noise_relative_accuracy", ("*",), "reported",
                 "How well the noise stitches, relative to the receiver's own accuracy (Smith et al. 2025)."),
     # --- cross-layer -----------------------------------------------------------------------

@@ -23,8 +23,9 @@ from _grids import per_seed
 pytestmark = pytest.mark.testbed("calibration")
 TESTBED = "calibration"
 DEPTHS = (0.25, 0.75, 1.0)  # the random-control testbed's (R1111: layer1.0, layer3.0, layer4.0)
-#: permutations per cell: p resolves to 1 / (B + 1)
-PERMUTATIONS = {"smoke": 50, "small": 100, "paper": 200}
+#: permutations per cell: p resolves to 1 / (B + 1). Procrustes' null costs one SVD of (at most) an
+#: n x n matrix per shuffle, with n the test images (397 at smoke, 2,000 on MNIST at small)
+PERMUTATIONS = {"smoke": 50, "small": 50, "paper": 100}
 #: share of random -> random cells allowed to be significant by chance (1 of 9 at smoke)
 ALLOWED = 0.2
 
