@@ -143,6 +143,11 @@ CLAIMS: Tuple[Claim, ...] = (
           known=((("smoke",), "Inconclusive at smoke: FuLA's smallest per-cut gap -0.005 / 0.003 / -0.005 against "
                   "TLM's -0.008 / -0.005 / -0.008 (+0.004 on the mean, 3/3 seed pairs, margin 0.02): FuLA stitches the noise at "
                   "0.96-0.98 agreement too."),)),
+    *(Claim(f"{m}_sensitive_to_pc_deletion", f"{label}'s similarity falls in rank order with the functional change "
+            "when the top principal components of a representation are deleted (Spearman >= 0.8 over the edits of "
+            "two cuts, per seed pair; the test of Ding et al., not their figures)", "Ding, Denain & Steinhardt, "
+            "NeurIPS 2021", "interventions", "sensitivity_spearman", m, expect="higher", threshold=0.8)
+      for m, label in (("linear_cka", "Linear CKA"), ("mknn", "mkNN"), ("dm", "DM"))),
     Claim("tlm_repairs_random_receiver_dm_does_not", "TLM repairs a random receiver; DM does not",
           "Bansal et al. 2021; Hernandez et al. 2023", "random_controls", "random_receiver_at_chance", "tlm", "dm",
           expect="higher", margin=0.1),

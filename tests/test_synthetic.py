@@ -51,3 +51,23 @@ def test_on_synthetic_sender_swaps_only_the_sender():
     noise = ClusteredNoise(noise=0.1).activations(y, (6,), 4, "test")
     assert score == pytest.approx(LinearCKA().score(noise, receiver))
     assert score != pytest.approx(base.evaluate(ctx, cell)["score"])
+
+
+def test_pc_deletion_removes_the_top_directions_only():
+    from stitchtest.synthetic import PCDeleted
+    g = torch.Generator().manual_seed(2)
+    train = torch.randn(200, 6, generator=g, dtype=torch.float64) * torch.tensor([5.0, 3, 2, 1, 0.5, 0.1], dtype=torch.float64)
+    test = torch.randn(50, 6, generator=g, dtype=torch.float64)
+    assert torch.equal(PCDeleted(0).edit(test, train), test)
+    edited = PCDeleted(2).edit(test, train)
+    centred = train - train.mean(0)
+    _, _, vt = torch.linalg.svd(centred, full_matrices=False)
+    mu = train.mean(0)
+    assert torch.allclose((edited - mu) @ vt[:2].T, torch.zeros(50, 2, dtype=torch.float64), atol=1e-10)
+    assert torch.allclose((edited - mu) @ vt[2:].T, (test - mu) @ vt[2:].T, atol=1e-10)
+    maps = train.reshape(200, 6, 1, 1)
+    assert PCDeleted(2).edit(test.reshape(50, 6, 1, 1), maps, key=("t",)).shape == (50, 6, 1, 1)
+    with pytest.raises(ValueError, match="only 6 directions"):
+        PCDeleted(7).edit(test, train)
+    with pytest.raises(ValueError, match="k >= 0"):
+        PCDeleted(-1)
