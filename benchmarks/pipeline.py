@@ -55,6 +55,7 @@ import torch
 from tabulate import tabulate
 from torch.utils.data import DataLoader, TensorDataset
 
+from stitchtest import precision as precision_probe
 from stitchtest import concurrency, devices, methods
 from stitchtest.cells import Cell
 from stitchtest.context import Context
@@ -260,7 +261,8 @@ def main() -> None:
     start = time.perf_counter()
     config = StitchConfig(steps=args.steps, group=args.group, precision=args.precision,
                           concurrent_groups=args.concurrent_groups)
-    precision = f"{config.resolved_precision(zoo.device)} ({config.precision})"
+    precision = f"{config.resolved_precision(zoo.device)} ({config.precision}"
+    precision += f"; {precision_probe.explain(zoo.device.type)})" if config.precision == "auto" else ")"
     at_once = concurrency.workers(config.concurrent_groups, zoo.device, len(cuts))
     ctx, precompute = library_context(zoo, config, cells[0])
     ds = training_data(b, zoo.device)

@@ -35,6 +35,9 @@ The orderings come from:
   cuts into *shallower* receiver cuts -- the stitching matrix is high on and below the
   depth diagonal, "the triangle" (:func:`triangle_score`, :func:`triangle`) -- which a
   representational-similarity method would not expect.
+* Groger, Wen & Brbic (ICML 2026), *An Aristotelian view*: a raw score means little until it is
+  set against what unrelated inputs score; with a permutation null per cell, a similarity is
+  significant or not (:func:`significance`).
 * Klabunde, Wald, Schumacher, Strohmaier & Lemmerich (2024), *ReSi: a comprehensive
   benchmark for representational similarity measures*: group separation scored by AUPRC
   with in-group pairs as positives (:func:`auprc`, :func:`separation`), and layer
@@ -66,6 +69,8 @@ __all__ = [
     "triangle",
     "compare",
     "seeds_agreeing",
+    "significance",
+    "margin_every_cut",
 ]
 
 #: Slack for comparing depths, so that ``|0.75 - 0.25| >= 0.5`` holds despite float rounding.
@@ -218,6 +223,28 @@ def margin(
     return _outcome(value >= margin, value, figure, detail)
 
 
+def margin_every_cut(higher: Dict[str, Sequence[float]], lower: Dict[str, Sequence[float]], margin: float) -> Outcome:
+    """:func:`margin` (paired) at every cut: passes only where each cut's mean difference reaches ``margin``.
+
+    Why: a method that tells two groups apart at one depth and not at another has not told them
+    apart (a stitch into the last block can succeed from any label-carrying input, one into an
+    earlier block need not); a mean over cuts would let the good cut hide the bad one. ``value``
+    = the smallest per-cut mean difference, ``detail["per_cut"]`` every cut's.
+    """
+    cuts = [c for c in higher if c in lower]
+    per_cut = {c: _paired_margin(higher[c], lower[c], margin) for c in cuts}
+    finite = {c: o for c, o in per_cut.items() if math.isfinite(o.value)}
+    detail: Dict[str, Any] = dict(margin=margin, per_cut={c: o.value for c, o in per_cut.items()},
+                                  agree={c: o.detail.get("agree") for c, o in per_cut.items()},
+                                  n={c: o.detail.get("n") for c, o in per_cut.items()})
+    if not finite or len(finite) < len(per_cut):
+        return _no_data(detail)
+    worst = min(finite, key=lambda c: finite[c].value)
+    text = ", ".join(f"{c} {_fmt(o.value, sign=True)} ({o.detail['agree']}/{o.detail['n']})" for c, o in finite.items())
+    figure = f"diff per cut: {text}; worst {worst}, margin {_fmt(margin)} at every cut"
+    return _outcome(all(o.passed for o in finite.values()), finite[worst].value, figure, detail)
+
+
 def close(
     values: Sequence[float], targets: Union[Sequence[float], float], tol: float
 ) -> Outcome:
@@ -282,6 +309,34 @@ def at_least(values: Sequence[float], bound: float) -> Outcome:
     The mirror of :func:`at_most`; NaNs are dropped; ``value`` is the mean.
     """
     return _bound(values, bound, upper=False)
+
+
+def significance(p_values: Sequence[float], alpha: float = 0.05, expect: bool = True,
+                 allowed: float = 0.0) -> Outcome:
+    """Permutation p-values say the scores are (``expect=True``) or are not above chance.
+
+    Why: Groger, Wen & Brbic (2026) -- a similarity is evidence of shared structure only where it
+    beats a null of shuffled images (:mod:`stitchtest.nulls`). ``value`` = the share of cells with
+    ``p <= alpha``. ``expect=True`` passes when at most ``allowed`` of the cells are *not*
+    significant (``value >= 1 - allowed``); ``expect=False`` passes when at most ``allowed`` of them
+    are (``value <= allowed``): under a true null each cell is significant with probability
+    ``alpha``, so a few of many may be by chance. NaNs are dropped.
+    """
+    p = _vector(p_values, "p_values")
+    keep = ~np.isnan(p)
+    p = p[keep]
+    detail: Dict[str, Any] = dict(alpha=alpha, expect=expect, allowed=allowed, n=int(p.size),
+                                  dropped=int(keep.size - keep.sum()))
+    if p.size == 0:
+        return _no_data(detail)
+    share = float((p <= alpha).mean())
+    passed = share >= 1.0 - allowed if expect else share <= allowed
+    detail.update(significant=int((p <= alpha).sum()), median_p=float(np.median(p)), max_p=float(p.max()),
+                  min_p=float(p.min()))
+    bound = f"≥ {_fmt(1.0 - allowed, 2)}" if expect else f"≤ {_fmt(allowed, 2)}"
+    figure = (f"{int((p <= alpha).sum())}/{p.size} cells significant at p ≤ {alpha:g} (median p {_fmt(float(np.median(p)))}, "
+              f"max {_fmt(float(p.max()))}); expected {'significant' if expect else 'not significant'}: share {bound}")
+    return _outcome(passed, share, figure, detail, better="higher" if expect else "lower")
 
 
 # --------------------------------------------------------------------------- group separation
@@ -640,3 +695,6 @@ def compare(first: Sequence[float], second: Sequence[float], margin: float, expe
               f"diff {_fmt(value, sign=True)} ± {_fmt(sd)}, {agree}/{d.size} seed pairs agree "
               f"({need} needed), margin {_fmt(margin)}")
     return _outcome(verdict == "reproduced", value, figure, detail)
+
+
+_paired_margin = margin  # :func:`margin_every_cut` has a parameter of that name

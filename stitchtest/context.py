@@ -15,6 +15,12 @@ scale (digits, R1111 width 8) one trace is ~24 KB per image, 43 MB for the 1,797
 1.2 MB per image in fp32, so ``cache_dtype=torch.float16`` halves it and ``cache_bytes`` caps how
 many stay resident; ``benchmarks/pipeline.py --memory`` prints the table.
 
+Identity. Every cache is keyed by what the activations come from: the model's ``spec.key``
+(its spec, the recipe version and, for a registered family, its code's identity:
+:func:`~stitchtest.models.family_id`, so a family re-registered under the same name gets its own
+entries) and the data view (:meth:`Context.data_key`: data id with its files' fingerprint, task,
+cue rate and cue kind).
+
 Threads. Several groups of cells may be computed at once (:mod:`~stitchtest.concurrency`), so
 every cache here is read and filled under one lock; a trace being computed holds it.
 """
@@ -82,14 +88,20 @@ class Context:
             if key not in self._data:
                 base = training_data(cell.receiver.replace(regime="standard"), self.device)
                 if cell.cue_p:
-                    kind = cell.receiver.cue_kind if cell.receiver.regime == "shortcut" else cell.sender.cue_kind
-                    base = with_cue(base, cell.cue_p, cell.cue_p, kind=kind, seed=1000)
+                    base = with_cue(base, cell.cue_p, cell.cue_p, kind=self.cue_kind(cell), seed=1000)
                 self._data[key] = base
             return self._data[key]
 
     @staticmethod
-    def data_key(cell: Cell) -> tuple:
-        return cell.receiver.data.string_id(), cell.receiver.task, cell.cue_p
+    def cue_kind(cell: Cell) -> str:
+        """The cue a cell's data carries: the shortcut model's (the receiver's if it is one)."""
+        return cell.receiver.cue_kind if cell.receiver.regime == "shortcut" else cell.sender.cue_kind
+
+    @classmethod
+    def data_key(cls, cell: Cell) -> tuple:
+        """What the cell's data view is made of: two cells with equal keys see the same images."""
+        cue = (cell.cue_p, cls.cue_kind(cell)) if cell.cue_p else (0.0,)
+        return cell.receiver.data.string_id(), cell.receiver.task, *cue
 
     def trace(self, spec: ModelSpec, cell: Cell, split: str, batch_size: int = 500) -> Dict[str, torch.Tensor]:
         """``spec``'s activations at every cut on the cell's data view (``split`` = train or test)."""

@@ -7,11 +7,21 @@ image ends up as float32 ``(N, C, H, W)`` standardised with the *training* set's
 and every malformed input stops with a :class:`DataError` that names the file and says what
 was expected, instead of a numpy/gzip/pickle traceback.
 
-Three sources are supported:
+Sources:
 
 * ``digits`` -- scikit-learn's bundled 8x8 digits: needs no files, so the suite always runs.
-* ``mnist`` -- a plain directory of the standard IDX files (gzipped or not).
-* ``cifar10`` -- a directory of the standard CIFAR-10 python batches.
+* ``mnist`` -- a directory of the standard IDX files (gzipped or not), plain or in torchvision's
+  layout (``root/MNIST/raw/``; Fashion-MNIST and KMNIST use the same files).
+* ``cifar10`` / ``cifar100`` -- the standard CIFAR python pickles, directly or in torchvision's
+  ``cifar-10-batches-py/`` / ``cifar-100-python/`` (CIFAR-100's 100 fine labels).
+* ``imagefolder`` -- image files in one folder per class (torchvision's ``ImageFolder`` layout),
+  with ``train/`` and ``test/`` (or ``val/``) trees or one tree that is split 80/20.
+* ``torch`` -- ``module:function`` returning a ``torch.utils.data.Dataset`` of ``(image, label)``
+  (a PIL image or a tensor, an int), or a ``(train, test)`` pair of them: any torchvision data
+  set, ``ImageFolder`` included (:func:`arrays`).
+
+The class count comes from the data: the format's own (10, or CIFAR-100's 100), the number of
+class folders, or a data set's ``classes`` (else its largest label + 1).
 
 :func:`stamp_cue` and :func:`with_cue` plant a class-revealing shortcut, the ground truth for
 tests that check whether a method notices that two models solve a task differently.
@@ -25,6 +35,7 @@ import importlib
 import math
 import pickle
 import hashlib
+import re
 import json
 import os
 import struct
@@ -41,8 +52,10 @@ import torch.nn.functional as F
 
 from stitchtest import ids
 
+IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")  # torchvision's
+
 __all__ = [
-    "DataError", "DataSpec", "Dataset", "load", "read_idx", "stamp_cue", "with_cue",
+    "DataError", "DataSpec", "Dataset", "arrays", "load", "num_classes", "read_idx", "stamp_cue", "with_cue",
 ]
 
 
@@ -52,8 +65,9 @@ class DataError(ValueError):
 
 # Default output side per data set. MNIST is zero-padded 28 -> 32 so that the cut points of a
 # network (32/16/8/4) halve cleanly; digits are upsampled 8 -> 16 for the same reason.
-DEFAULT_SIZES = {"digits": 16, "mnist": 32, "cifar10": 32}
-NUM_CLASSES = 10
+DEFAULT_SIZES = {"digits": 16, "mnist": 32, "cifar10": 32, "cifar100": 32, "imagefolder": 32, "torch": 32}
+#: Class counts the format fixes; ``imagefolder`` and ``torch`` count their own (:func:`num_classes`).
+FORMAT_CLASSES = {"digits": 10, "mnist": 10, "cifar10": 10, "cifar100": 100}
 
 _MNIST_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -64,8 +78,18 @@ _CIFAR_SUBDIR = "cifar-10-batches-py"
 _CIFAR_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
 _CIFAR_TEST = "test_batch"
 
-_MNIST_EXPECTED = ", ".join(f"{n}[.gz]" for pair in _MNIST_FILES.values() for n in pair)
+#: where torchvision's MNIST-format data sets keep their IDX files, below the root it was given
+_MNIST_SUBDIRS = ("raw", "MNIST/raw", "FashionMNIST/raw", "KMNIST/raw")
+_CIFAR100_SUBDIR = "cifar-100-python"
+_CIFAR100_FILES = ("train", "test")
+_TEST_DIRS = ("test", "val")  # an ImageFolder's held-out tree, beside train/
+
+_MNIST_EXPECTED = (", ".join(f"{n}[.gz]" for pair in _MNIST_FILES.values() for n in pair)
+                   + f", directly or in {' or '.join(d + '/' for d in _MNIST_SUBDIRS)}")
 _CIFAR_EXPECTED = f"data_batch_1..5 and {_CIFAR_TEST}, directly or in a {_CIFAR_SUBDIR}/ subfolder"
+_CIFAR100_EXPECTED = f"the pickles train and test, directly or in a {_CIFAR100_SUBDIR}/ subfolder"
+_FOLDER_EXPECTED = (f"one folder of images per class ({', '.join(IMG_EXTENSIONS)}), directly or in train/ "
+                    f"beside {' or '.join(d + '/' for d in _TEST_DIRS)}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -77,6 +101,7 @@ class DataSpec:
 
     ``size`` of ``None`` is replaced by the data set's default on construction, so
     ``DataSpec("digits")`` and ``DataSpec("digits", size=16)`` are equal and share one id.
+    ``root`` is the data directory, or for ``torch`` the ``module:function`` that makes the data.
     """
 
     name: str = "digits"
@@ -113,28 +138,44 @@ class DataSpec:
 
     @classmethod
     def parse(cls, text: str) -> "DataSpec":
-        """``"digits"``, ``"mnist"``, ``"cifar10"`` or a directory whose format is detected.
+        """``"digits"``, ``"mnist"``, ``"cifar10"``, ``"cifar100"``, a directory whose format is
+        detected, or ``module:function`` (a ``torch`` data set, see :func:`arrays`).
 
         A known name wins over a directory of the same name; write ``./mnist`` to mean the
         directory.
         """
         key = str(text).strip()
-        if key.lower() in DEFAULT_SIZES:
+        if key.lower() in FORMAT_CLASSES:
             return cls(name=key.lower())
         path = Path(key).expanduser()
+        if re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*", key) and not path.exists():
+            return cls(name="torch", root=key)
         if not path.is_dir():
             raise DataError(
-                f"{key!r} is neither a known data set ({', '.join(DEFAULT_SIZES)}) "
-                f"nor an existing directory"
+                f"{key!r} is neither a known data set ({', '.join(FORMAT_CLASSES)}), "
+                f"an existing directory nor module:function"
             )
-        if any(_find_idx(path, base) for pair in _MNIST_FILES.values() for base in pair):
-            return cls(name="mnist", root=str(path.resolve()))
-        if _cifar_batches(path) or _cifar_batches(path / _CIFAR_SUBDIR):
-            return cls(name="cifar10", root=str(path.resolve()))
-        raise DataError(
-            f"cannot tell which data set {path} holds: expected MNIST IDX files "
-            f"({_MNIST_EXPECTED}) or CIFAR-10 python batches ({_CIFAR_EXPECTED})"
-        )
+        name = _detect(path)
+        if name is None:
+            raise DataError(
+                f"cannot tell which data set {path} holds: expected MNIST IDX files "
+                f"({_MNIST_EXPECTED}), CIFAR-10 python batches ({_CIFAR_EXPECTED}), CIFAR-100 "
+                f"({_CIFAR100_EXPECTED}) or an ImageFolder ({_FOLDER_EXPECTED})"
+            )
+        return cls(name=name, root=str(path.resolve()))
+
+
+def _detect(path: Path) -> Optional[str]:
+    """The format of directory ``path``, or None."""
+    if any(_find_idx(_mnist_root(path), base) for pair in _MNIST_FILES.values() for base in pair):
+        return "mnist"
+    if _cifar_batches(path) or _cifar_batches(path / _CIFAR_SUBDIR):
+        return "cifar10"
+    if _cifar100_root(path) is not None:
+        return "cifar100"
+    if _folder_splits(path):
+        return "imagefolder"
+    return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -186,7 +227,7 @@ def load(spec: Union[DataSpec, str], device: Union[str, torch.device] = "cpu") -
 def _load_cached(spec: DataSpec, device: str) -> Dataset:
     if device != "cpu":
         return _load_cached(spec, "cpu").to(device)  # reuse the CPU copy
-    (x_train, y_train), (x_test, y_test), peak = _read(spec)
+    (x_train, y_train), (x_test, y_test), peak, classes = _read(spec)
     if spec.n_train is not None:
         keep = _stratified_subset(y_train, spec.n_train, spec.split_seed, stream=1)
         x_train, y_train = x_train[keep], y_train[keep]
@@ -208,37 +249,46 @@ def _load_cached(spec: DataSpec, device: str) -> Dataset:
         y_train=torch.from_numpy(y_train).long(),
         x_test=scale(x_test).contiguous(),
         y_test=torch.from_numpy(y_test).long(),
-        num_classes=NUM_CLASSES,
+        num_classes=classes,
         mean=mean.float(),
         std=std.float(),
     )
 
 
-def check(spec: DataSpec) -> None:
+def check(spec: DataSpec) -> int:
     """Read and vet ``spec``'s files without keeping them: a :class:`DataError` (or a warning
-    on degenerate data) before a run starts, not in every test."""
-    _read(spec)
+    on degenerate data) before a run starts, not in every test. Returns the class count."""
+    return _read(spec)[3]
+
+
+def num_classes(spec: Union[DataSpec, str]) -> int:
+    """How many classes ``spec``'s task has: the format's own, else counted in the data (read once)."""
+    spec = DataSpec.parse(spec) if isinstance(spec, str) else spec
+    return FORMAT_CLASSES.get(spec.name) or load(spec).num_classes
 
 
 def _read(spec: DataSpec):
-    reader = {"digits": _read_digits, "mnist": _read_mnist, "cifar10": _read_cifar10}[spec.name]
-    (x_train, y_train), (x_test, y_test), peak = reader(spec)
-    _check_degenerate(spec, x_train, x_test, np.concatenate([y_train, y_test]))
-    return (x_train, y_train), (x_test, y_test), peak
+    reader = {"digits": _read_digits, "mnist": _read_mnist, "cifar10": _read_cifar10, "cifar100": _read_cifar100,
+              "imagefolder": _read_folder, "torch": _read_torch}[spec.name]
+    (x_train, y_train), (x_test, y_test), peak, classes = reader(spec)
+    _check_degenerate(spec, x_train, x_test, np.concatenate([y_train, y_test]), classes)
+    return (x_train, y_train), (x_test, y_test), peak, classes
 
 
-def _check_degenerate(spec: DataSpec, x_train: np.ndarray, x_test: np.ndarray, labels: np.ndarray) -> None:
+def _check_degenerate(spec: DataSpec, x_train: np.ndarray, x_test: np.ndarray, labels: np.ndarray,
+                      classes: int) -> None:
     """Refuse blank images (every check on them is meaningless); warn on labels that use only
-    some of the classes (the task is still audited as 10-class, so chance is not 1/k)."""
+    some of the classes (the task is still audited as ``classes``-class, so chance is not 1/k)."""
     where = spec.root or spec.name
     for split, x in (("training", x_train), ("test", x_test)):
         if x.size and x.min() == x.max():
             raise DataError(f"{where}: every {split} image has the same value everywhere ({x.flat[0]}): "
                             f"blank images leave nothing to learn or compare; check the image files")
     used = np.unique(labels)
-    if len(used) < NUM_CLASSES:
-        warnings.warn(f"{where}: the labels use only {len(used)} of {NUM_CLASSES} classes "
-                      f"({', '.join(map(str, used))}); the task is audited as {NUM_CLASSES}-class, so chance "
+    if len(used) < classes:
+        shown = ", ".join(map(str, used[:20])) + (", ..." if len(used) > 20 else "")
+        warnings.warn(f"{where}: the labels use only {len(used)} of {classes} classes "
+                      f"({shown}); the task is audited as {classes}-class, so chance "
                       f"accuracy and the random controls' bounds do not fit it; check the label files",
                       stacklevel=3)
 
@@ -249,35 +299,80 @@ def _check_degenerate(spec: DataSpec, x_train: np.ndarray, x_test: np.ndarray, l
 FINGERPRINTS = "data-fingerprints.json"
 
 
-def _data_files(spec: DataSpec) -> List[Path]:
-    """The files the reader of ``spec`` reads (none for digits)."""
-    if spec.root is None:
+def _data_files(spec: DataSpec) -> List[Tuple[str, Path]]:
+    """The files the reader of ``spec`` reads, each with the name its fingerprint hashes: the file
+    name, or for an ImageFolder the path below the root (the class folder is the label)."""
+    if spec.root is None or spec.name == "torch":
         return []
     root = Path(spec.root).expanduser()
     if spec.name == "mnist":
-        return [p for pair in _MNIST_FILES.values() for base in pair if (p := _find_idx(root, base))]
-    if not _cifar_batches(root) and (root / _CIFAR_SUBDIR).is_dir():
-        root = root / _CIFAR_SUBDIR
-    return _cifar_batches(root)
+        root = _mnist_root(root)
+        files = [p for pair in _MNIST_FILES.values() for base in pair if (p := _find_idx(root, base))]
+    elif spec.name == "cifar100":
+        root = _cifar100_root(root) or root
+        files = [root / n for n in _CIFAR100_FILES if (root / n).is_file()]
+    elif spec.name == "imagefolder":
+        return [(f.relative_to(root).as_posix(), f) for f in _folder_files(root)]
+    else:
+        if not _cifar_batches(root) and (root / _CIFAR_SUBDIR).is_dir():
+            root = root / _CIFAR_SUBDIR
+        files = _cifar_batches(root)
+    return [(p.name, p) for p in files]
+
+
+def _folder_files(root: Path) -> Tuple[Path, ...]:
+    """An ImageFolder's image files; listed once per process (:func:`_folder_listing`)."""
+    return _folder_listing(str(root.resolve()))
+
+
+@functools.lru_cache(maxsize=16)
+def _folder_listing(root: str) -> Tuple[Path, ...]:
+    """Listed once per process, since every model and cell id asks for the data id and a tree
+    can hold thousands of files: files added during a run are seen by the next run."""
+    return tuple(f for tree in _folder_splits(Path(root)).values() for files in tree.values() for f in files)
 
 
 def fingerprint(spec: DataSpec) -> Optional[str]:
     """12 hex digits of the SHA-256 of ``spec``'s data files (name and bytes), or None (digits,
     or no files). Hashed once per file version (path, size, mtime) and remembered in
-    ``$STITCHTEST_CACHE/data-fingerprints.json``, so each later use costs a few ``stat`` calls."""
+    ``$STITCHTEST_CACHE/data-fingerprints.json``, so each later use costs a few ``stat`` calls.
+    A ``torch`` data set (no files to name) is hashed by content: its images and labels."""
+    if spec.name == "torch" and spec.root is not None:
+        return _content_hash(spec.root, spec.size)
     files = _data_files(spec)
     if not files:
         return None
-    versions = tuple((str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+    if spec.name == "imagefolder":
+        return _folder_fingerprint(spec.root, tuple(name for name, _ in files))
+    versions = tuple((str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for _, p in files)
     return _fingerprint(versions)
 
 
+@functools.lru_cache(maxsize=16)
+def _folder_fingerprint(root: str, names: Tuple[str, ...]) -> str:
+    """An ImageFolder's fingerprint, once per process: its files' names below the root (class and
+    file) and bytes, through the same remembered store as the other formats."""
+    base = Path(root).expanduser()
+    versions = tuple((str((base / n).resolve()), (base / n).stat().st_size, (base / n).stat().st_mtime_ns)
+                     for n in names)
+    return _fingerprint(versions, names)
+
+
+@functools.lru_cache(maxsize=4)
+def _content_hash(source: str, size: int) -> str:
+    (converted, pair, classes) = _torch_arrays(source, size)
+    h = hashlib.sha256(repr((pair, classes)).encode())
+    for x, y in converted:
+        h.update(repr(x.shape).encode() + np.ascontiguousarray(x).tobytes() + np.ascontiguousarray(y).tobytes())
+    return h.hexdigest()[:12]
+
+
 @functools.lru_cache(maxsize=64)
-def _fingerprint(versions: Tuple[Tuple[str, int, int], ...]) -> str:
+def _fingerprint(versions: Tuple[Tuple[str, int, int], ...], names: Optional[Tuple[str, ...]] = None) -> str:
     from .zoo import default_root  # the model cache's directory; zoo imports this module
 
     store = default_root() / FINGERPRINTS
-    key = ids.short_hash(repr(versions), 32)
+    key = ids.short_hash(repr(versions) if names is None else repr((versions, names)), 32)
     try:
         known = json.loads(store.read_text())
         known = known if isinstance(known, dict) else {}
@@ -286,8 +381,8 @@ def _fingerprint(versions: Tuple[Tuple[str, int, int], ...]) -> str:
     if isinstance(known.get(key), str):
         return known[key]
     h = hashlib.sha256()
-    for path, _, _ in versions:
-        h.update(Path(path).name.encode() + b"\0")
+    for i, (path, _, _) in enumerate(versions):
+        h.update((Path(path).name if names is None else names[i]).encode() + b"\0")
         with open(path, "rb") as f:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 h.update(chunk)
@@ -355,7 +450,7 @@ def _read_digits(spec: DataSpec):
     bunch = load_digits()
     x = bunch.images.astype(np.uint8)[:, None]  # (1797, 1, 8, 8), integer values 0..16
     y = bunch.target.astype(np.int64)
-    return (*_carve(x, y, n_test=397, seed=spec.split_seed), 16.0)
+    return (*_carve(x, y, n_test=397, seed=spec.split_seed), 16.0, FORMAT_CLASSES["digits"])
 
 
 # --------------------------------------------------------------------------------------------
@@ -422,14 +517,14 @@ def _read_mnist_split(images_path: Path, labels_path: Path) -> Tuple[np.ndarray,
             f"{images_path} holds {len(images)} images but {labels_path} holds "
             f"{len(labels)} labels; expected one label per image"
         )
-    _check_labels(labels, labels_path)
+    _check_labels(labels, labels_path, FORMAT_CLASSES["mnist"])
     # Zero-pad 28 -> 32 (the LeNet convention): black border, so no digit is distorted.
     return np.pad(images, ((0, 0), (2, 2), (2, 2)))[:, None], labels
 
 
 def _read_mnist(spec: DataSpec):
     """Both IDX splits if present; otherwise carve one split 80/20 (10,000 -> 8,000/2,000)."""
-    root = _check_dir(spec)
+    root = _mnist_root(_check_dir(spec))
     splits: Dict[str, Tuple[np.ndarray, np.ndarray]] = {}
     for split, (images, labels) in _MNIST_FILES.items():
         paths = [_find_idx(root, images), _find_idx(root, labels)]
@@ -445,9 +540,17 @@ def _read_mnist(spec: DataSpec):
             f"(at least one train or t10k pair); found {_listing(root)}"
         )
     if len(splits) == 2:
-        return splits["train"], splits["test"], 255.0
+        return splits["train"], splits["test"], 255.0, FORMAT_CLASSES["mnist"]
     x, y = next(iter(splits.values()))
-    return (*_carve(x, y, n_test=round(len(y) / 5), seed=spec.split_seed), 255.0)
+    return (*_carve(x, y, n_test=round(len(y) / 5), seed=spec.split_seed), 255.0, FORMAT_CLASSES["mnist"])
+
+
+def _mnist_root(root: Path) -> Path:
+    """``root``, or the torchvision subfolder of it (``MNIST/raw``, ...) that holds the IDX files."""
+    for candidate in (root, *(root / sub for sub in _MNIST_SUBDIRS)):
+        if any(_find_idx(candidate, base) for pair in _MNIST_FILES.values() for base in pair):
+            return candidate
+    return root
 
 
 # --------------------------------------------------------------------------------------------
@@ -485,22 +588,23 @@ def _cifar_batches(root: Path) -> List[Path]:
     return [root / n for n in (*_CIFAR_TRAIN, _CIFAR_TEST) if (root / n).is_file()]
 
 
-def _read_cifar_batch(path: Path) -> Tuple[np.ndarray, np.ndarray]:
+def _read_cifar_batch(path: Path, labels_key: bytes = b"labels", classes: int = 10,
+                      what: str = "CIFAR-10 batch") -> Tuple[np.ndarray, np.ndarray]:
     try:
         with open(path, "rb") as f:
             batch = _ArrayUnpickler(f, encoding="bytes").load()
     except Exception as err:  # garbage bytes can make the unpickler raise almost anything
         raise DataError(
-            f"{path}: cannot unpickle it ({err}); expected a pickled CIFAR-10 batch dict"
+            f"{path}: cannot unpickle it ({err}); expected a pickled {what} dict"
         ) from err
     if not isinstance(batch, dict):
-        raise DataError(f"{path} holds a {type(batch).__name__}; expected a CIFAR-10 batch dict")
+        raise DataError(f"{path} holds a {type(batch).__name__}; expected a {what} dict")
     batch = {k.encode() if isinstance(k, str) else k: v for k, v in batch.items()}
-    if b"data" not in batch or b"labels" not in batch:
+    if b"data" not in batch or labels_key not in batch:
         raise DataError(
-            f"{path} has keys {sorted(map(repr, batch))}; expected keys b'data' and b'labels'"
+            f"{path} has keys {sorted(map(repr, batch))}; expected keys b'data' and {labels_key!r}"
         )
-    data, labels = batch[b"data"], np.asarray(batch[b"labels"])
+    data, labels = batch[b"data"], np.asarray(batch[labels_key])
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 \
             or data.shape[1] != 3 * 32 * 32:
         shape = getattr(data, "shape", None)
@@ -514,7 +618,7 @@ def _read_cifar_batch(path: Path) -> Tuple[np.ndarray, np.ndarray]:
             f"integer label per image"
         )
     labels = labels.astype(np.int64)
-    _check_labels(labels, path)
+    _check_labels(labels, path, classes)
     return data.reshape(-1, 3, 32, 32), labels
 
 
@@ -533,14 +637,211 @@ def _read_cifar10(spec: DataSpec):
         )
     parts = [_read_cifar_batch(p) for p in train_paths]
     train = (np.concatenate([x for x, _ in parts]), np.concatenate([y for _, y in parts]))
-    return train, _read_cifar_batch(test_path), 255.0
+    return train, _read_cifar_batch(test_path), 255.0, FORMAT_CLASSES["cifar10"]
+
+
+def _cifar100_root(root: Path) -> Optional[Path]:
+    """``root`` or its ``cifar-100-python/`` if that holds a CIFAR-100 pickle, else None."""
+    for candidate in (root, root / _CIFAR100_SUBDIR):
+        if any((candidate / n).is_file() for n in _CIFAR100_FILES):
+            return candidate
+    return None
+
+
+def _read_cifar100(spec: DataSpec):
+    """``train`` and ``test`` with their 100 fine labels (the coarse 20 are another task)."""
+    given = _check_dir(spec)
+    root = _cifar100_root(given) or given
+    missing = [n for n in _CIFAR100_FILES if not (root / n).is_file()]
+    if missing:
+        raise DataError(f"CIFAR-100 directory {root} lacks {' and '.join(missing)}; expected "
+                        f"{_CIFAR100_EXPECTED}; found {_listing(root)}")
+    train, test = (_read_cifar_batch(root / n, b"fine_labels", FORMAT_CLASSES["cifar100"], "CIFAR-100 pickle")
+                   for n in _CIFAR100_FILES)
+    return train, test, 255.0, FORMAT_CLASSES["cifar100"]
+
+
+# --------------------------------------------------------------------------------------------
+# Any image data set: torch Datasets and ImageFolder trees
+# --------------------------------------------------------------------------------------------
+def _image_array(image, where: str) -> np.ndarray:
+    """One image as float32 ``(C, H, W)`` in [0, 1] (for 8-bit data) from a PIL image or a tensor."""
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover - torchvision depends on Pillow
+        Image = None
+    if Image is not None and isinstance(image, Image.Image):
+        if image.mode not in ("L", "RGB"):
+            image = image.convert("L" if image.mode in ("1", "LA", "I;16", "I") else "RGB")
+        a = np.asarray(image, dtype=np.float32) / 255.0
+        return a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
+    if isinstance(image, torch.Tensor) and image.dim() in (2, 3) and (image.is_floating_point()
+                                                                   or image.dtype == torch.uint8):
+        t = image.detach().cpu()
+        t = t.float() / 255.0 if t.dtype == torch.uint8 else t.float()
+        return (t[None] if t.dim() == 2 else t).numpy()
+    shape = f" of shape {tuple(image.shape)}" if hasattr(image, "shape") else ""
+    raise DataError(f"{where} is a {type(image).__name__}{shape}; expected a PIL image or an image tensor "
+                    f"(C, H, W) or (H, W), float (as ToTensor makes it) or uint8")
+
+
+def _label(label, where: str) -> int:
+    if isinstance(label, torch.Tensor) and label.numel() == 1 and not label.is_floating_point():
+        return int(label.item())
+    if isinstance(label, (int, np.integer)) and not isinstance(label, bool):
+        return int(label)
+    raise DataError(f"{where} has label {label!r} ({type(label).__name__}); expected an int class index")
+
+
+def _items(dataset):
+    """``dataset``'s samples in order: by index for a map-style data set, else by iteration."""
+    if hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__"):
+        return (dataset[i] for i in range(len(dataset)))
+    return iter(dataset)
+
+
+def arrays(dataset, size: Optional[int] = None, where: str = "data set") -> Tuple[np.ndarray, np.ndarray]:
+    """``(x, y)`` from any ``torch.utils.data.Dataset`` of ``(image, label)``: images as float32
+    ``(N, C, H, W)`` in [0, 1] for 8-bit data, labels as int64.
+
+    An image is a PIL image (any mode: greyscale stays one channel, the rest become RGB) or a
+    tensor; labels are ints. If some images are greyscale and some colour, all become colour; if
+    sizes differ, every image is resized to ``size`` x ``size`` (an error without ``size``).
+    ``torchvision.datasets.ImageFolder`` and the torchvision data sets without a transform fit.
+    """
+    xs, ys = [], []
+    for i, item in enumerate(_items(dataset)):
+        if not isinstance(item, (tuple, list)) or len(item) < 2:
+            what = f"{type(item).__name__} of {len(item)}" if isinstance(item, (tuple, list)) else type(item).__name__
+            raise DataError(f"{where}: sample {i} is a {what}; expected an (image, label) pair")
+        xs.append(_image_array(item[0], f"{where}: sample {i}'s image"))
+        ys.append(_label(item[1], f"{where}: sample {i}"))
+    if not xs:
+        raise DataError(f"{where} is empty; expected (image, label) samples")
+    if len({x.shape[0] for x in xs}) > 1:
+        xs = [np.repeat(x, 3, axis=0) if x.shape[0] == 1 else x for x in xs]
+    if len({x.shape[0] for x in xs}) > 1:
+        raise DataError(f"{where}: images have {sorted({x.shape[0] for x in xs})} channels; expected 1 or 3")
+    shapes = sorted({x.shape[1:] for x in xs})
+    if len(shapes) > 1:
+        if size is None:
+            raise DataError(f"{where}: images have {len(shapes)} sizes ({shapes[0]}, {shapes[-1]}, ...); "
+                            f"give a size to resize them to")
+        xs = [_resize(torch.from_numpy(x)[None], size)[0].numpy() for x in xs]
+    return np.stack(xs).astype(np.float32, copy=False), np.asarray(ys, dtype=np.int64)
+
+
+def _class_count(dataset, labels: np.ndarray) -> int:
+    """``len(dataset.classes)`` where a data set names its classes (torchvision's do), else max + 1."""
+    while not hasattr(dataset, "classes") and hasattr(dataset, "dataset"):  # Subset and the like
+        dataset = dataset.dataset
+    classes = getattr(dataset, "classes", None)
+    return len(classes) if classes is not None and len(classes) else int(labels.max()) + 1
+
+
+@functools.lru_cache(maxsize=2)
+def _torch_arrays(source: str, size: int):
+    """The converted splits of ``module:function`` (memoised: its id hashes their content)."""
+    module_name, _, attr = source.partition(":")
+    try:
+        target = importlib.import_module(module_name)
+        for part in attr.split("."):
+            target = getattr(target, part)
+    except (ImportError, AttributeError) as err:
+        raise DataError(f"data {source!r}: cannot import it ({type(err).__name__}: {err}); expected module:function "
+                        f"with the module on the Python path") from None
+    made = target() if callable(target) else target
+    pair = isinstance(made, (tuple, list)) and len(made) == 2
+    parts = made if pair else (made,)
+    converted = [arrays(d, size, f"data {source!r} ({name})") for d, name in zip(parts, ("train", "test"))]
+    classes = max(_class_count(d, y) for d, (_, y) in zip(parts, converted))
+    for (_, y), name in zip(converted, ("train", "test")):
+        _check_labels(y, f"data {source!r} ({name})", classes)
+    return converted, pair, classes
+
+
+def _read_torch(spec: DataSpec):
+    """``module:function`` -> its ``(train, test)`` data sets, or one data set split 80/20."""
+    converted, pair, classes = _torch_arrays(spec.root, spec.size)
+    if pair:
+        return converted[0], converted[1], 1.0, classes
+    (x, y), = converted
+    return (*_carve(x, y, n_test=round(len(y) / 5), seed=spec.split_seed), 1.0, classes)
+
+
+def _class_tree(root: Path) -> Dict[str, List[Path]]:
+    """Class folder name -> its image files (recursively, sorted), for folders that hold any."""
+    if not root.is_dir():
+        return {}
+    tree = {}
+    for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        files = sorted(f for f in d.rglob("*") if f.suffix.lower() in IMG_EXTENSIONS and f.is_file())
+        if files:
+            tree[d.name] = files
+    return tree
+
+
+def _folder_splits(root: Path) -> Dict[str, Dict[str, List[Path]]]:
+    """``{"train": tree, "test": tree}`` for a train/ + test/ (or val/) layout, ``{"all": tree}``
+    for one tree of class folders, or ``{}`` when ``root`` is no ImageFolder."""
+    train = _class_tree(root / "train")
+    if train:
+        for name in _TEST_DIRS:
+            if (test := _class_tree(root / name)):
+                return {"train": train, "test": test}
+        return {"all": train}
+    tree = _class_tree(root)
+    return {"all": tree} if tree else {}
+
+
+class _Files(torch.utils.data.Dataset):
+    """An ImageFolder's files as (PIL image, label) samples, labelled by ``classes``' order."""
+
+    def __init__(self, tree: Dict[str, List[Path]], classes: List[str]):
+        self.samples = [(f, classes.index(c)) for c in tree for f in tree[c]]
+        self.classes = classes
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int):
+        from PIL import Image, UnidentifiedImageError
+
+        path, label = self.samples[i]
+        try:
+            with Image.open(path) as image:
+                image.load()
+                return image, label
+        except (OSError, UnidentifiedImageError, ValueError) as err:
+            raise DataError(f"{path}: cannot read it as an image ({err})") from err
+
+
+def _read_folder(spec: DataSpec):
+    """One folder per class: train/ and test/ (or val/) trees, else one tree split 80/20."""
+    root = _check_dir(spec)
+    splits = _folder_splits(root)
+    if not splits:
+        raise DataError(f"ImageFolder directory {root} holds no image files in class folders; expected "
+                        f"{_FOLDER_EXPECTED}; found {_listing(root)}")
+    classes = sorted(splits.get("train", splits.get("all")))
+    extra = sorted(set(splits.get("test", {})) - set(classes))
+    if extra:
+        raise DataError(f"ImageFolder directory {root}: the test classes {', '.join(extra[:5])} have no training "
+                        f"folder; expected the test tree's classes among train/'s ({', '.join(classes[:5])}, ...)")
+    converted = {k: arrays(_Files(tree, classes), spec.size, f"{root / ('' if k == 'all' else k)}")
+                 for k, tree in splits.items()}
+    if "all" in converted:
+        x, y = converted["all"]
+        return (*_carve(x, y, n_test=round(len(y) / 5), seed=spec.split_seed), 1.0, len(classes))
+    return converted["train"], converted["test"], 1.0, len(classes)
 
 
 # --------------------------------------------------------------------------------------------
 # Shared checks
 # --------------------------------------------------------------------------------------------
 def _check_dir(spec: DataSpec) -> Path:
-    expected = _MNIST_EXPECTED if spec.name == "mnist" else _CIFAR_EXPECTED
+    expected = {"mnist": _MNIST_EXPECTED, "cifar10": _CIFAR_EXPECTED, "cifar100": _CIFAR100_EXPECTED,
+                "imagefolder": _FOLDER_EXPECTED}[spec.name]
     if spec.root is None:
         raise DataError(
             f"{spec.name} needs a data directory (DataSpec(root=...)) holding {expected}"
@@ -554,10 +855,10 @@ def _check_dir(spec: DataSpec) -> Path:
     return root
 
 
-def _check_labels(labels: np.ndarray, path: Path) -> None:
-    if labels.size and (labels.min() < 0 or labels.max() >= NUM_CLASSES):
+def _check_labels(labels: np.ndarray, path: Union[Path, str], classes: int) -> None:
+    if labels.size and (labels.min() < 0 or labels.max() >= classes):
         raise DataError(
-            f"{path} has labels in [{labels.min()}, {labels.max()}]; expected 0..{NUM_CLASSES - 1}"
+            f"{path} has labels in [{labels.min()}, {labels.max()}]; expected 0..{classes - 1}"
         )
 
 
@@ -572,18 +873,29 @@ def _listing(root: Path, limit: int = 10) -> str:
 # Planted shortcut
 # --------------------------------------------------------------------------------------------
 def _cue_positions(num_classes: int, height: int, width: int, patch: int) -> List[Tuple[int, int]]:
-    """Top-left corner per class: half the classes spread along the top border, the rest
-    along the bottom, far enough apart that no two patches overlap."""
+    """Top-left corner per class, no two patches overlapping.
+
+    Up to what two borders hold: half the classes spread along the top border, the rest along
+    the bottom (the layout every cached shortcut model was trained with). More classes (CIFAR-100
+    has 100) take a grid of patch-sized cells, the outermost ring first, then the next ring in,
+    so the cue stays as far from the image's centre as the class count allows.
+    """
     per_row = math.ceil(num_classes / 2)
     rows_needed = 2 * patch if num_classes > per_row else patch
-    if per_row * patch > width or rows_needed > height:
+    if per_row * patch <= width and rows_needed <= height:
+        step = (width - patch) / max(per_row - 1, 1)
+        cols = [math.floor(i * step) for i in range(per_row)]
+        return [(0 if c < per_row else height - patch, cols[c % per_row]) for c in range(num_classes)]
+    rows, cols = height // patch, width // patch
+    if rows * cols < num_classes:
         raise ValueError(
-            f"a {height}x{width} image cannot hold {num_classes} non-overlapping "
-            f"{patch}x{patch} cue positions"
+            f"a {height}x{width} image cannot hold {num_classes} non-overlapping {patch}x{patch} cue positions "
+            f"(at most {rows * cols} fit), and the position cue needs one per class: use larger images "
+            f"(DataSpec size), fewer classes, or the intensity cue"
         )
-    step = (width - patch) / max(per_row - 1, 1)
-    cols = [math.floor(i * step) for i in range(per_row)]
-    return [(0 if c < per_row else height - patch, cols[c % per_row]) for c in range(num_classes)]
+    cells = sorted(((r, c) for r in range(rows) for c in range(cols)),
+                   key=lambda rc: (min(rc[0], rc[1], rows - 1 - rc[0], cols - 1 - rc[1]), rc))
+    return [(r * patch, c * patch) for r, c in cells[:num_classes]]
 
 
 def stamp_cue(

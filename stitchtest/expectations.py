@@ -49,6 +49,46 @@ TABLE: Tuple[Expectation, ...] = (
                 "et al. 2019). At smoke the cap made it pass (+0.082, 6/6 seed pairs): uncapped, the random "
                 "senders kept more directions (up to 261 of 397 images) and correlated spuriously. Small "
                 "(MNIST) is still the uncapped figure and is to be re-measured.", ("small", "paper")),
+    # --- calibration (permutation nulls) ---------------------------------------------------
+    Expectation("calibration", "random_not_significant", ("linear_cka", "procrustes", "svcca", "mknn"), "known-fail",
+                "Two random networks of the same images are both functions of those images (a random network's "
+                "features are close to an invertible projection of its input, SCIENCE.md fact 3), so shuffling "
+                "the images of one side destroys a real correspondence: every built-in measure finds random -> "
+                "random significant in 9/9 cells at smoke (p = 1/51, the smallest 50 permutations give; raw "
+                "score -> calibrated, seed means at layer1.0 / layer3.0 / layer4.0: linear CKA 0.90 / 0.72 / 0.49 -> "
+                "0.85 / 0.62 / 0.39, Procrustes 0.94 / 0.81 / 0.66 -> 0.58 / 0.33 / 0.23, SVCCA 0.85 / 0.63 / 0.54 -> "
+                "0.41 / 0.20 / 0.11, mkNN 0.74 / 0.57 / 0.38 -> 0.72 / 0.54 / 0.35). A permutation null removes what "
+                "unrelated images would score (Procrustes' and SVCCA's 0.2-0.5, CKA's and mkNN's <= 0.1), not what "
+                "the shared input gives; the trained pair stays above the random one after calibration "
+                "(calibrated_trained_above_random). Measured at smoke; the reason does not depend on the scale."),
+    Expectation("calibration", "random_not_significant", MEASURES, "reported",
+                "Measured for a user's measure, not asserted: whether two random networks of the same images look "
+                "related beyond shuffled images depends on what the measure compares (the built-in ones all do)."),
+    # --- misleading alignment --------------------------------------------------------------
+    Expectation("misleading", "clustered_noise_below_trained", ("tlm", "slm", "fula_kl"), "known-fail",
+                "Smith, Mannering & Marcu 2025: a stitch trained on the receiver's labels or outputs connects any "
+                "sender that carries the label, clustered noise included. Smoke (3 seed pairs, agreement with the "
+                "receiver): the noise stitches at 0.98-0.99 against 0.98-0.99 from a trained sender, per-cut gap "
+                "layer3.0 -0.007 / layer4.0 +0.001 (TLM), -0.007 / +0.002 (SLM), -0.008 / -0.000 (fula_kl), margin "
+                "0.05; stitched accuracy 1.3% above the receiver's own (relative accuracy 1.013)."),
+    Expectation("misleading", "clustered_noise_below_trained", ("fula",), "known-fail",
+                "Smoke (3 seed pairs): FuLA stitches the noise at agreement 0.96-0.98 (relative accuracy 1.000), "
+                "per-cut gap layer3.0 +0.009 / layer4.0 +0.001, margin 0.05. Matching the receiver's activations "
+                "at the cut and downstream does not stop a stitch that maps each class code to the receiver's "
+                "class-conditional activations (fit_r2 is low, the hints are not met, but the receiver's suffix "
+                "still reads the class).", ("smoke",)),
+    Expectation("misleading", "clustered_noise_below_trained", ("dm",), "known-fail",
+                "Smoke (3 seed pairs): DM rates the noise far below a trained sender into layer3.0 (+0.764, 3/3: a "
+                "least-squares map of a class code can only give the class mean of layer3.0, and two more blocks "
+                "do not classify class means of that block) but not into layer4.0 (-0.000, 1/3: accuracy "
+                "0.997-1.000), where the receiver's rest is a pool and a linear layer, which classify the class "
+                "means of its input perfectly.", ("smoke",)),
+    Expectation("misleading", "clustered_noise_below_trained", ("kind:objective",), "reported",
+                "A user's objective is measured here, not asserted: Smith et al. 2025 say functional alignment "
+                "*can* mislead, and every built-in objective does at smoke, one way or another (above); the example "
+                "plug-in's cosine matching behaves as DM (layer3.0 +0.757, layer4.0 +0.001)."),
+    Expectation("misleading", "clustered_noise_relative_accuracy", ("*",), "reported",
+                "How well the noise stitches, relative to the receiver's own accuracy (Smith et al. 2025)."),
     # --- cross-layer -----------------------------------------------------------------------
     Expectation("cross_layer", "triangle_absent", ("tlm",), "known-fail",
                 "Hernandez et al. 2023: a deep sender stitches into every shallower receiver under "

@@ -37,7 +37,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, FrozenSet, Tuple
+from typing import Any, Callable, FrozenSet, List, Sequence, Tuple
 
 import torch
 
@@ -51,6 +51,7 @@ __all__ = [
     "LinearCKA",
     "Procrustes",
     "SVCCA",
+    "MutualKNN",
     "FunctionMeasure",
     "VECTORS",
 ]
@@ -117,6 +118,30 @@ class Measure:
 
     def _score(self, x: torch.Tensor, y: torch.Tensor) -> float:  # pragma: no cover
         raise NotImplementedError
+
+    def permuted_scores(self, x: Any, y: Any, orders: Sequence[Any]) -> List[float]:
+        """``score(x, y[order])`` for each row order (a permutation of the samples): the scores of a
+        permutation null (:mod:`~stitchtest.nulls`). The built-in measures override
+        :meth:`_permuted` to prepare each side once (centring, Gram matrices, reductions and
+        neighbour lists are permutation-equivariant), so a null of 50 costs about one score;
+        any other measure is simply scored once per order."""
+        how = getattr(self, "vectors", "flatten")
+        if how == "positions":
+            raise ValueError(f"{self.string_id()}: a permutation null shuffles images, and with "
+                             "vectors='positions' rows are positions")
+        xm, ym = _as_matrix(as_vectors(x, how), "x"), _as_matrix(as_vectors(y, how), "y")
+        if xm.shape[0] != ym.shape[0]:
+            raise ValueError(f"{self.string_id()}: x and y must have the same number of samples, "
+                             f"got {xm.shape[0]} and {ym.shape[0]}")
+        ym = ym.to(xm.device)
+        perms = [torch.as_tensor(o, dtype=torch.long, device=xm.device) for o in orders]
+        for o in perms:
+            if o.shape != (xm.shape[0],) or not bool((o.sort().values == torch.arange(xm.shape[0], device=o.device)).all()):
+                raise ValueError(f"{self.string_id()}: an order must be a permutation of the {xm.shape[0]} samples")
+        return [float(v) for v in self._permuted(xm, ym, perms)]
+
+    def _permuted(self, x: torch.Tensor, y: torch.Tensor, orders: List[torch.Tensor]) -> List[float]:
+        return [self.score(x, y[o]) for o in orders]
 
     def string_id(self) -> str:
         """Stable id from constructor arguments, e.g. ``linear_cka(debiased=False)``; ``vectors``
@@ -254,6 +279,23 @@ class LinearCKA(Measure):
             return 0.0
         return float(value.clamp(0.0, 1.0))
 
+    def _permuted(self, x: torch.Tensor, y: torch.Tensor, orders: List[torch.Tensor]) -> List[float]:
+        """Biased CKA: ``<K, L[o, o]>`` with the Gram matrices formed once (self-HSICs do not move)."""
+        if self.debiased or x.shape[0] < 2:
+            return super()._permuted(x, y, orders)
+        xc, yc = _center_unit(x), _center_unit(y)
+        if xc is None or yc is None:
+            return [0.0] * len(orders)
+        k, l = xc @ xc.T, yc @ yc.T
+        hxx, hyy = k.square().sum(), l.square().sum()
+        if not (hxx > 0 and hyy > 0):
+            return [0.0] * len(orders)
+        out = []
+        for o in orders:
+            value = (k * l[o][:, o]).sum() / torch.sqrt(hxx * hyy)
+            out.append(float(value.clamp(0.0, 1.0)) if bool(torch.isfinite(value)) else 0.0)
+        return out
+
 
 def _hsic_biased(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """``tr(K H L H)`` for already centred ``x``, ``y`` (the ``1/(n-1)^2`` cancels in CKA)."""
@@ -328,6 +370,14 @@ class Procrustes(Measure):
             return 0.0
         nuclear = torch.linalg.svdvals(_sample_space(xc).T @ _sample_space(yc)).sum()
         return float(nuclear.clamp(0.0, 1.0))
+
+    def _permuted(self, x: torch.Tensor, y: torch.Tensor, orders: List[torch.Tensor]) -> List[float]:
+        """Each side's ``U S`` once: ``y[o]``'s is ``ys[o]`` up to a rotation, which keeps singular values."""
+        xc, yc = _center_unit(x), _center_unit(y)
+        if xc is None or yc is None:
+            return [0.0] * len(orders)
+        xs, ys = _sample_space(xc), _sample_space(yc)
+        return [float(torch.linalg.svdvals(xs.T @ ys[o]).sum().clamp(0.0, 1.0)) for o in orders]
 
 
 def _sample_space(x: torch.Tensor) -> torch.Tensor:
@@ -418,6 +468,14 @@ class SVCCA(Measure):
         correlations = torch.linalg.svdvals(ux.T @ uy).clamp(0.0, 1.0)
         return float(correlations.mean())
 
+    def _permuted(self, x: torch.Tensor, y: torch.Tensor, orders: List[torch.Tensor]) -> List[float]:
+        """The reduced bases once: the basis of ``y[o]`` spans the rows of ``uy[o]``."""
+        xc, yc = _center_unit(x), _center_unit(y)
+        if xc is None or yc is None:
+            return [0.0] * len(orders)
+        ux, uy = self._reduce(xc), self._reduce(yc)
+        return [float(torch.linalg.svdvals(ux.T @ uy[o]).clamp(0.0, 1.0).mean()) for o in orders]
+
     def _reduce(self, x: torch.Tensor) -> torch.Tensor:
         """Orthonormal basis (n, k) of the top directions explaining ``keep`` of the variance."""
         u, s, floor = _left_singular(x)
@@ -428,6 +486,90 @@ class SVCCA(Measure):
         k = int((explained < self.keep - 1e-12).sum()) + 1
         cap = len(x) if self.max_share >= 1.0 else int(self.max_share * len(x))
         return u[:, : max(1, min(k, rank, cap))]
+
+
+@MEASURES.register
+@dataclass(frozen=True)
+class MutualKNN(Measure):
+    """Mutual k-nearest neighbours (Huh, Cheung, Wang & Isola, ICML 2024, "The Platonic
+    Representation Hypothesis").
+
+    For each sample, take its ``k`` nearest neighbours (itself excluded) in each representation;
+    the score is the mean, over samples, of the share of the ``k`` that the two sets have in
+    common. 1: every sample has the same neighbours on both sides; two unrelated representations
+    share about ``k / (n - 1)`` by chance (Groger, Wen & Brbic 2026 find it is the measure whose
+    trends survive calibration against a permutation null; :mod:`~stitchtest.nulls`).
+
+    ``metric="cosine"`` (the paper's: rows scaled to unit length, neighbours by inner product, no
+    centring) or ``"l2"`` (Euclidean distance). Only the *ranking* of neighbours counts, so the
+    score ignores anything that keeps it: rotations and reflections (``orthogonal``, and feature
+    ``permutation`` with them), ``isotropic_scaling``, and, for ``l2`` only, ``translation``
+    (uncentred cosine is not translation invariant: a shift moves every angle). A stretch
+    (``invertible_linear``) changes distances unevenly and so changes the neighbours.
+
+    ``k = 10`` as in the paper; it needs more than ``k`` samples (``n > k``), since with ``n - 1 <=
+    k`` every sample's neighbours are all the others and the score is 1 by construction. Ties
+    between equal distances go to the lower sample index, so a score is deterministic. A
+    representation with no variance (every sample identical) scores 0.0, as for every measure.
+    """
+
+    name = "mknn"
+    invariances = frozenset({"orthogonal", "isotropic_scaling", "permutation"})
+    k: int = 10
+    metric: str = "cosine"
+    vectors: str = field(default="flatten", repr=False)  # see VECTORS
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
+            raise ValueError(f"mknn k must be a positive integer, got {self.k!r}")
+        if self.metric not in ("cosine", "l2"):
+            raise ValueError(f"mknn metric must be 'cosine' or 'l2', got {self.metric!r}")
+        claims = self.invariances | ({"translation"} if self.metric == "l2" else set())
+        object.__setattr__(self, "invariances", frozenset(claims))  # not a field: id unchanged
+
+    def _score(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        n = x.shape[0]
+        if n <= self.k:
+            raise ValueError(f"{self.string_id()} needs more than k={self.k} samples, got {n}")
+        if not (_varies(x) and _varies(y)):
+            return 0.0
+        return self._overlap(self._neighbours(x), self._neighbours(y))
+
+    def _overlap(self, nx: torch.Tensor, ny: torch.Tensor) -> float:
+        """Mean share of row i's two neighbour sets in common: a one-hot (n, n) mask of one, gathered at the other."""
+        n = nx.shape[0]
+        mask = torch.zeros(n, n, dtype=torch.bool, device=nx.device)
+        mask.scatter_(1, nx, True)
+        return float(mask.gather(1, ny).double().sum(dim=1).mean() / self.k)
+
+    def _permuted(self, x: torch.Tensor, y: torch.Tensor, orders: List[torch.Tensor]) -> List[float]:
+        """Neighbour lists once: row i of ``y[o]`` is sample ``o[i]``, whose neighbours ``ny[o[i]]`` are
+        rows ``o^-1(ny[o[i]])`` of ``y[o]`` (ties aside, which real activations do not have)."""
+        if x.shape[0] <= self.k:
+            raise ValueError(f"{self.string_id()} needs more than k={self.k} samples, got {x.shape[0]}")
+        if not (_varies(x) and _varies(y)):
+            return [0.0] * len(orders)
+        nx, ny = self._neighbours(x), self._neighbours(y)
+        return [self._overlap(nx, torch.argsort(o)[ny[o]]) for o in orders]
+
+    def _neighbours(self, x: torch.Tensor) -> torch.Tensor:
+        """(n, k) indices of each row's nearest other rows, ties to the lower index."""
+        x = x / _peak(x)  # free (isotropic scaling) and keeps squares in range
+        if self.metric == "cosine":
+            x = x / torch.linalg.vector_norm(x, dim=1, keepdim=True).clamp_min(torch.finfo(x.dtype).tiny)
+            closeness = x @ x.T
+        else:  # centred first: the same distances, without the cancellation of a large offset
+            x = x - x.mean(dim=0, keepdim=True)
+            sq = x.square().sum(dim=1)
+            closeness = -(sq[:, None] + sq[None, :] - 2.0 * (x @ x.T))  # minus squared distance
+        closeness.fill_diagonal_(-math.inf)
+        return torch.argsort(closeness, dim=1, descending=True, stable=True)[:, : self.k]
+
+
+def _varies(x: torch.Tensor) -> bool:
+    """Whether any feature of ``x`` differs between samples (else there is nothing to rank)."""
+    return bool((x.amax(dim=0) != x.amin(dim=0)).any())
 
 
 @dataclass(frozen=True)

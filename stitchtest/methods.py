@@ -23,7 +23,7 @@ from .cells import Cell
 from .context import Context
 from .measures import MEASURES, FunctionMeasure, Measure
 from .objectives import OBJECTIVES, Objective
-from .readouts import stitch_readouts
+from .readouts import stitch_distance, stitch_readouts
 from .registry import RegistryError, import_path
 from .stitch import StitchedNetwork
 from .stitching import FitResult, fit_stitches
@@ -125,6 +125,8 @@ class StitchingMethod(Method):
         a_test, t_test = ctx.pair(cell, "test")
         receiver = ctx.model(cell.receiver)
         r: Readouts = stitch_readouts(fit.stitch, receiver, cell.receiver_cut, a_test, ds.y_test, t_test)
+        if fit.start is not None:
+            r["start_mse"] = stitch_distance(fit.stitch, fit.start, a_test)
         r["steps"] = len(fit.losses)
         r.update(fit.diagnostics)
         if fit.losses:

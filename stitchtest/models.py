@@ -8,10 +8,14 @@ that sequence. Cut ``"input"`` is the image itself.
 """
 from __future__ import annotations
 
+import functools
+import hashlib
+import inspect
 import re
 from copy import deepcopy
+from pathlib import Path
 from contextlib import contextmanager
-from typing import Callable, Dict, Iterable, Iterator, List, Sequence, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -229,6 +233,42 @@ ALIASES = {"resnet18": "R2222", "resnet34": "R3463"}
 #: here, advertised under the ``stitchtest.models`` entry-point group, or named as ``module:Name``,
 #: trains in the zoo like the built-in families (``ModelSpec(arch=NAME)``).
 ARCHITECTURES: Registry[Callable[..., CutModel]] = Registry("architecture", "stitchtest.models")
+
+
+_BUILT_IN = re.compile(r"R[1-9]{4}|vgg[1-9]", flags=re.I)
+
+
+def family_id(arch: str) -> Optional[str]:
+    """What identifies a registered family beyond its name, or None for the built-in families (the
+    library's own code, versioned with the training recipe).
+
+    A name says nothing about the code behind it: re-registering ``"mine"`` with another builder,
+    or editing the module it lives in, must not hand back a checkpoint (or cached activations)
+    made by the old one. So the zoo's key (:attr:`~stitchtest.zoo.ModelSpec.key`) carries the
+    builder's ``module:qualname``, its first line and a digest of its module's source file.
+    """
+    if _BUILT_IN.fullmatch(ALIASES.get(arch.lower(), arch)):
+        return None
+    try:
+        builder = ARCHITECTURES.get(arch)
+    except RegistryError:
+        return None  # build() says why
+    return _builder_id(builder)
+
+
+@functools.lru_cache(maxsize=None)
+def _builder_id(builder: Callable[..., "CutModel"]) -> str:
+    """Once per builder object: a reloaded module or a new registration is a new object."""
+    name = f"{getattr(builder, '__module__', None)}:{getattr(builder, '__qualname__', type(builder).__name__)}"
+    line = getattr(getattr(builder, "__code__", None), "co_firstlineno", None)
+    try:
+        source = Path(inspect.getsourcefile(builder)).read_bytes()
+    except (TypeError, OSError):  # no file (built in a REPL, a C callable): its own source, else its name
+        try:
+            source = inspect.getsource(builder).encode()
+        except (TypeError, OSError):
+            source = b""
+    return f"{name}:{line}@{hashlib.sha256(source).hexdigest()[:12]}"
 
 
 def build(arch: str, width: int = 16, in_channels: int = 3, num_classes: int = 10) -> CutModel:

@@ -60,6 +60,7 @@ class State:
     lost: List[str] = field(default_factory=list)  #: workers that died
     missing: Dict[str, int] = field(default_factory=dict)  #: rows a worker sent that never came
     workers: int = 1
+    classes: Optional[int] = None  #: the data's class count, when it is not digits' ten
 
 
 STATE = pytest.StashKey[State]()
@@ -79,7 +80,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add("scale", choices=("smoke", "small", "paper"), default="smoke",
         help="how many models, cuts and seeds the testbeds use (default: smoke, on digits)")
     add("data", default="digits", metavar="NAME_OR_DIR",
-        help="data set: digits (default), or an MNIST / CIFAR-10 directory in its standard format")
+        help="data set: digits (default), a directory (MNIST IDX, CIFAR-10/100 python, torchvision's "
+             "layouts, an ImageFolder) or module:function returning a torch Dataset")
     add("methods", default=None, metavar="NAMES",
         help="comma-separated methods to audit (registered names or module:Name); default: all")
     add("seeds", type=int, default=None, metavar="N", help="models per group (default: the scale's, 3)")
@@ -281,7 +283,7 @@ def _run_row(config: pytest.Config) -> dict:
         spec = DataSpec.parse(option(config, "data"))
         with warnings.catch_warnings(record=True) as degenerate:
             warnings.simplefilter("always")
-            check(spec)
+            _state(config).classes = check(spec)  # the class count, for the reports' chance level
         data = spec.string_id()
     except DataError as e:
         raise pytest.UsageError(f"{flag('data')}: {e}") from None
@@ -326,9 +328,13 @@ def _precision(config: pytest.Config) -> str:
     """What the stitches of this run train in, e.g. ``"bf16 (auto)"``: ``auto`` depends on the hardware."""
     from .scales import SCALES
 
-    stitch = SCALES[option(config, "scale")].stitch()
-    resolved = stitch.resolved_precision(_device(config))
-    return resolved if stitch.precision == resolved else f"{resolved} ({stitch.precision})"
+    from . import precision
+
+    stitch, device = SCALES[option(config, "scale")].stitch(), _device(config)
+    resolved = stitch.resolved_precision(device)
+    if stitch.precision != "auto":
+        return resolved
+    return f"{resolved} (auto; {precision.explain(device.type)})"
 
 
 def _load_baseline(config: pytest.Config, run: dict) -> None:
@@ -739,6 +745,8 @@ def _finish(session: pytest.Session) -> None:
         "cell_compute_s": round(sum(float(r["readouts"].get("seconds", 0.0)) for r in rows if r["kind"] == "cell"), 1),
         "command": "pytest " + " ".join(sys.argv[1:]),
     }
+    if state.classes:
+        run_config["num_classes"] = state.classes
     paths = write_reports(rows, Path(option(config, "report_dir")), run_config)
     if reporter is not None:
         reporter.write_sep("-", f"stitchtest: {len(rows)} rows -> {', '.join(str(p) for p in paths[:3])}"

@@ -21,6 +21,12 @@ readout                     meaning                                             
 ``robust_gap``              |robust_accuracy - the receiver's own robust accuracy|       lower
 ``fit_r2``                  1 - latent_error@(stitch cut): how much of the receiver's    higher
                             representation at the cut the stitch reproduces
+``cut_mse``                 mean squared error per element between the stitch's output   lower
+                            and the receiver's activation at the cut (Hernandez et al.'s
+                            EV for TLM, ES for DM)
+``start_mse``               mean squared error per element between the trained stitch's  --
+                            output and its starting point's (the least-squares stitch,
+                            i.e. DM's: Hernandez et al.'s SV for TLM); SGD objectives only
 ==========================  ===========================================================  ========
 """
 from __future__ import annotations
@@ -36,7 +42,7 @@ from .stitch import Stitch
 
 #: +1 if a higher value means more similar, -1 if lower does (for checks and reports).
 DIRECTION = {"accuracy": 1, "relative_accuracy": 1, "penalty": -1, "agreement": 1, "kl": -1,
-             "latent_error": -1, "robust_accuracy": 1, "robust_gap": -1, "fit_r2": 1, "score": 1}
+             "latent_error": -1, "robust_accuracy": 1, "robust_gap": -1, "fit_r2": 1, "score": 1, "cut_mse": -1}
 
 
 def direction(readout: str) -> int:
@@ -87,4 +93,21 @@ def stitch_readouts(stitch: Stitch, receiver: CutModel, cut: str, a_test: torch.
     r.update(errors)
     r["latent_error"] = sum(errors.values()) / len(errors)
     r["fit_r2"] = 1.0 - errors[f"latent_error@{cut}"]
+    r["cut_mse"] = mse(out[cut], target_test[cut])
     return r
+
+
+def mse(h: torch.Tensor, g: torch.Tensor) -> float:
+    """Mean squared error per element, in float64."""
+    return (h.double() - g.double()).pow(2).mean().item()
+
+
+@torch.no_grad()
+def stitch_distance(stitch: Stitch, other: Stitch, a: torch.Tensor, batch_size: int = 1000) -> float:
+    """Mean squared error per element between two stitches' outputs on the same inputs ``a``."""
+    stitch.eval(), other.eval()
+    total, n = 0.0, 0
+    for batch in a.split(batch_size):
+        h, g = stitch(batch.float()).double(), other(batch.float()).double()
+        total, n = total + (h - g).pow(2).sum().item(), n + h.numel()
+    return total / max(1, n)

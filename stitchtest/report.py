@@ -11,7 +11,7 @@ import os
 import re
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import matplotlib
 import numpy as np
@@ -199,10 +199,10 @@ def diagonal_only(senders: Sequence[str], receivers: Sequence[str], values: np.n
     return bool(finite.any()) and not (finite & ~diagonal).any()
 
 
-def _chance() -> float:
-    from .data import NUM_CLASSES
-
-    return 1.0 / NUM_CLASSES
+def _chance(run_config: Dict[str, Any]) -> Optional[float]:
+    """Accuracy by guessing: 1 / the run's class count (none marked when the run did not record it)."""
+    k = run_config.get("num_classes")
+    return 1.0 / k if isinstance(k, int) and k > 0 else None
 
 
 def image_grid(labels: Sequence[str], images: Sequence[Sequence[Any]], title: str, path: os.PathLike | str) -> None:
@@ -397,7 +397,8 @@ def loss_terms(cell_rows: Sequence[Row]) -> List[List[str]]:
 
 
 def _testbed(testbed: str, check_rows: List[Row], cell_rows: List[Row], out_dir: Path,
-             used_names: set, exhibit_rows: Sequence[Row] = ()) -> Tuple[str, List[Path]]:
+             used_names: set, exhibit_rows: Sequence[Row] = (), chance: Optional[float] = None
+             ) -> Tuple[str, List[Path]]:
     out = [f"# {testbed}", "", "[back to the summary](summary.md)", "", "## Checks", ""]
     if check_rows:
         table = [[c["check"], c["method"], c.get("readout", "n/a"), _outcome_entry(c),
@@ -439,7 +440,7 @@ def _testbed(testbed: str, check_rows: List[Row], cell_rows: List[Row], out_dir:
             used_names.add(name)
             path = out_dir / "figures" / f"{name}.png"
             path.parent.mkdir(parents=True, exist_ok=True)
-            heatmap(senders, receivers, values, f"{method_id}, {pair}: {readout}", path, readout, _chance())
+            heatmap(senders, receivers, values, f"{method_id}, {pair}: {readout}", path, readout, chance)
             figures.append(path)
             out += ["", f"![{method_id}, {pair}: {readout}](figures/{path.name})"]
     return "\n".join(out) + "\n", figures
@@ -460,7 +461,7 @@ def write_reports(rows: List[Row], out_dir: os.PathLike | str, run_config: Dict[
     for testbed in testbeds:
         text, figures = _testbed(testbed, [c for c in check_rows if c["testbed"] == testbed],
                                  [c for c in cell_rows if c["testbed"] == testbed], out_dir, used_names,
-                                 [e for e in exhibit_rows if e["testbed"] == testbed])
+                                 [e for e in exhibit_rows if e["testbed"] == testbed], _chance(run_config))
         path = out_dir / f"{_safe(testbed)}.md"
         path.write_text(text, encoding="utf-8")
         written += [path] + figures

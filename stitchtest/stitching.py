@@ -9,6 +9,7 @@ the frozen suffix per step.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from . import concurrency, devices
+from . import concurrency, precision
 from .ids import string_id
 from .models import CutModel
 from .objectives import Batch, Objective
@@ -27,9 +28,10 @@ from .stitch import Stitch
 class StitchConfig:
     """How every stitch is trained (part of each result's id). Defaults from the convergence study.
 
-    ``precision`` changes results, so it is part of the id: ``"auto"`` is bf16 autocast where the
-    hardware has bf16 arithmetic (CUDA; CPUs with AVX512-BF16 or AMX, :func:`devices.native_bf16`)
-    and fp32 elsewhere (emulated bf16 is slower); ``"fp32"`` and ``"bf16"`` force one. Reports
+    ``precision`` changes results, so it is part of the id: ``"auto"`` is bf16 autocast on CUDA,
+    fp32 on a CPU without bf16 arithmetic (emulated bf16 is slower), and on a CPU with it (AVX512-BF16
+    or AMX) whichever a short measured probe found faster there (:func:`precision.auto`, stored
+    per machine so every worker and run agree); ``"fp32"`` and ``"bf16"`` force one. Reports
     record what ``"auto"`` resolved to (:meth:`resolved_precision`). ``group`` (stitches
     trained in one pass), ``concurrent_groups`` (groups computed at once in threads, 0 = auto:
     :func:`concurrency.workers`) and ``compile`` (``torch.compile`` the receiver suffix; one group
@@ -75,7 +77,7 @@ class StitchConfig:
     def resolved_precision(self, device: torch.device) -> str:
         """``"bf16"`` or ``"fp32"``: what a training step on ``device`` uses."""
         if self.precision == "auto":
-            return "bf16" if devices.native_bf16(device) else "fp32"
+            return precision.auto(device.type)
         return self.precision
 
     def autocast(self, device: torch.device):
@@ -92,6 +94,9 @@ class FitResult:
     #: a composite objective's terms at the first and last step: ``loss_term:<name>:start`` (value),
     #: ``grad_share:<name>:start`` (its share of the summed per-term gradient norms), ``:end`` likewise
     diagnostics: Dict[str, float] = field(default_factory=dict)
+    #: the stitch as SGD found it (its least-squares start, or random init), kept for the readout
+    #: ``start_mse``; None for a closed-form objective, whose stitch is that start
+    start: Optional[Stitch] = None
 
 
 def plateaued(losses: Sequence[float], window: int, plateau: float) -> bool:
@@ -194,6 +199,8 @@ def fit_stitches(objective: Objective, receiver: CutModel, receiver_cut: str, se
     if objective.closed_form or not results:
         return results
     device = senders[0].device
+    for r in results:
+        r.start = copy.deepcopy(r.stitch)
     stitches = [r.stitch for r in results]
     opt = torch.optim.Adam([p for s in stitches for p in s.parameters()], lr=config.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, config.steps))

@@ -75,7 +75,7 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, se
     total = max(1, epochs * steps_per_epoch)
     warm = max(1, int(recipe.warmup * total))
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: (s + 1) / warm if s < warm else max(0.0, (total - s) / (total - warm)))
+        opt, lambda s: (s + 1) / warm if s < warm else max(0.0, (total - s) / max(1, total - warm)))
     model.train()
     for epoch in range(epochs):
         order = torch.randperm(len(x), generator=gen).to(x.device)

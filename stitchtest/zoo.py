@@ -32,7 +32,7 @@ from . import __version__, concurrency, devices, tasks
 from .attacks import robust_accuracy
 from .data import DataSpec, Dataset, load, with_cue
 from .ids import short_hash, string_id
-from .models import CutModel, build
+from .models import CutModel, build, family_id
 from .training import Recipe, accuracy, calibrate_batchnorm, train
 
 REGIMES = ("standard", "random", "adversarial", "shortcut")
@@ -87,8 +87,10 @@ class ModelSpec:
 
     @property
     def key(self) -> str:
-        """File-name stem: hash of the string id and the recipe version."""
-        return short_hash(f"{self.string_id()}|v{RECIPE_VERSION}")
+        """File-name stem and the model's identity: hash of the string id, the recipe version and,
+        for a registered family, its code's identity (:func:`~stitchtest.models.family_id`)."""
+        family = family_id(self.arch)
+        return short_hash(f"{self.string_id()}|v{RECIPE_VERSION}" + (f"|{family}" if family else ""))
 
     def replace(self, **changes) -> "ModelSpec":
         return dataclasses.replace(self, **changes)

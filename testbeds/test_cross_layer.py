@@ -16,10 +16,10 @@ reproduces), the latent readout that SCIENCE.md fact 15 found exposes it.
 import numpy as np
 import pytest
 
-from stitchtest import checks
-from stitchtest.audit import Planned
+from stitchtest import checks, methods
+from stitchtest.audit import Planned, resolve_methods
 from stitchtest.cells import Cell
-from stitchtest.sanity import SANITY_HEADERS, StitchSanity, reconstructions, sanity_table
+from stitchtest.sanity import SANITY_HEADERS, reconstructions, sanity_rows, sanity_table
 from stitchtest.scales import SCALES
 
 from _grids import grid, per_seed
@@ -138,12 +138,18 @@ def test_self_most_similar(audit, method):
                  checks.diagonal_dominance(m, ds, ds, far=1e-6, by="sender"), per_seed(rows, stats))
 
 
-def test_hernandez_sanity_table(audit, arch):
-    """EV / ES / SV (Hernandez et al.): reported as their table, on the scale's ``seeds`` pairs (it
-    retrains TLM and DM stitches of its own, so not on every grid seed). Asserted only what must hold for
-    the harness to be right: the least-squares (DM) stitch is closer to the receiver's activation
-    on held-out images than the TLM stitch, on average (ES <= EV)."""
-    rows = audit.cells(TESTBED, StitchSanity(), full_grid(audit, arch, audit.scale.seeds))
+@pytest.mark.xdist_group("method-tlm")  # on TLM's worker, whose grid rows it reads
+def test_hernandez_sanity_table(audit, arch, request):
+    """EV / ES / SV (Hernandez et al.): reported as their table, on the scale's ``seeds`` pairs,
+    read from the TLM and DM rows of the grid (no stitch is trained twice), so it needs both
+    audited. Asserted only what must hold for the harness to be right: the least-squares (DM)
+    stitch is closer to the receiver's activation on held-out images than the TLM stitch, on
+    average (ES <= EV)."""
+    audited = {m.name for m in resolve_methods(request.config.getoption("stitch_methods"))}
+    if not {"tlm", "dm"} <= audited:
+        pytest.skip("the sanity table reads TLM's and DM's grid rows: audit tlm and dm to see it")
+    planned = full_grid(audit, arch, audit.scale.seeds)
+    rows = sanity_rows(audit.cells(TESTBED, methods.get("tlm"), planned), audit.cells(TESTBED, methods.get("dm"), planned))
     table = sanity_table(rows)
     audit.exhibit(TESTBED, "sanity" + suffix(arch, audit), f"Sanity table (Hernandez et al.), {arch[0]}->{arch[1]}",
                   text="MSE per element on the test images between the receiver's activation at the cut and the "

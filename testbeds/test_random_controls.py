@@ -8,6 +8,7 @@ import pytest
 from stitchtest import checks
 from stitchtest.audit import Planned, values
 from stitchtest.cells import Cell
+from stitchtest.data import num_classes
 
 from _grids import per_seed
 
@@ -55,11 +56,13 @@ def test_trained_beats_random_sender(audit, method):
 
 
 def test_random_receiver_at_chance(audit, method):
-    """Matching a random receiver's own activations cannot carry the task: accuracy stays near chance."""
+    """Matching a random receiver's own activations cannot carry the task: accuracy stays within 0.1
+    of chance (1 / the data's class count: 0.2 for ten classes); a measure's score stays at most 0.2."""
     rows = audit.cells(TESTBED, method, pairs(audit, "trained->random"))
     readout = "accuracy" if method.kind == "objective" else "score"
-    audit.expect(TESTBED, "random_receiver_at_chance", method, readout, checks.at_most(values(rows, readout), 0.2),
-                 per_seed(rows, lambda seed_rows: {"value": checks.at_most(values(seed_rows, readout), 0.2).value}))
+    bound = 1 / num_classes(audit.data) + 0.1 if method.kind == "objective" else 0.2
+    audit.expect(TESTBED, "random_receiver_at_chance", method, readout, checks.at_most(values(rows, readout), bound),
+                 per_seed(rows, lambda seed_rows: {"value": checks.at_most(values(seed_rows, readout), bound).value}))
 
 
 def test_random_to_random_reported(audit, method):

@@ -460,3 +460,13 @@ def test_diagonal_dominance_per_receiver_ignores_easy_receiver_columns():
     assert not worst.passed and "sender 0 -> receiver 2" in worst.figure
     with pytest.raises(ValueError):
         checks.diagonal_dominance(m, d, d, by="diagonal")
+
+
+def test_margin_every_cut_fails_when_one_cut_does():
+    from stitchtest.checks import margin_every_cut
+    good = margin_every_cut({"a": [0.9, 0.9], "b": [0.8, 0.85]}, {"a": [0.5, 0.6], "b": [0.6, 0.6]}, 0.05)
+    assert good.passed and good.value == pytest.approx(0.225)
+    bad = margin_every_cut({"a": [0.9, 0.9], "b": [0.99, 1.0]}, {"a": [0.5, 0.6], "b": [1.0, 1.0]}, 0.05)
+    assert not bad.passed and bad.value == pytest.approx(-0.005) and "worst b" in bad.figure
+    assert bad.detail["per_cut"]["a"] == pytest.approx(0.35)
+    assert margin_every_cut({"a": [float("nan")]}, {"a": [0.1]}, 0.05).figure == "no data"

@@ -100,7 +100,7 @@ def test_a_claim_reads_the_named_statistic():
 
 def test_the_built_in_claims_name_real_checks_and_methods():
     from stitchtest.methods import names
-    testbeds = {"cross_layer", "adversarial", "shortcut", "random_controls"}
+    testbeds = {"cross_layer", "adversarial", "shortcut", "random_controls", "calibration", "misleading", "interventions"}
     for c in claims.CLAIMS:
         assert c.testbed in testbeds and c.source and c.statement
         assert set(c.methods()) <= set(names()), c

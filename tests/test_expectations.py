@@ -45,5 +45,9 @@ def test_every_entry_has_a_reason_and_names_a_check_of_a_committed_run():
     for e in TABLE:
         assert e.reason, e
         assert e.status in ("known-fail", "reported"), e
-        report = COMMITTED[next(s for s in COMMITTED if s in e.scales)]
-        assert f"{e.testbed}/{e.check}" in (root / report).read_text(), f"{e.testbed}/{e.check} is not in {report}"
+        report = root / COMMITTED[next(s for s in COMMITTED if s in e.scales)]
+        # a testbed newer than the last full run is in its own committed report until the next one
+        own = report.parent / f"{e.testbed}.md"
+        found = f"{e.testbed}/{e.check}" in report.read_text() or (
+            own.exists() and f"| {e.check} " in own.read_text())
+        assert found, f"{e.testbed}/{e.check} is not in {report} nor in {own}"

@@ -18,9 +18,10 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sklearn.neighbors import NearestNeighbors
 
 from stitchtest.invariance import TRANSFORMS, _orthogonal, make_pair, random_orthogonal  # the shared checks
-from stitchtest.measures import INVARIANCES, MEASURES, SVCCA, LinearCKA, Measure, Procrustes
+from stitchtest.measures import INVARIANCES, MEASURES, SVCCA, LinearCKA, Measure, MutualKNN, Procrustes
 from stitchtest.registry import RegistryError
 
 # The one table.  SVCCA(keep=1.0) drops no directions, so it is the configuration that
@@ -31,6 +32,8 @@ MEASURE_TABLE = [
     Procrustes(),
     SVCCA(keep=1.0, max_share=1.0),
     SVCCA(),
+    MutualKNN(),
+    MutualKNN(metric="l2"),
 ]
 
 INVARIANCE_TOL = dict(rel_tol=1e-6, abs_tol=1e-9)
@@ -114,7 +117,10 @@ def _breaking_case():
     n, p = 100, 8
     x = rng.standard_normal((n, p)) * np.geomspace(1.0, 0.1, p)
     y = x + 0.05 * rng.standard_normal((n, p))
-    breaking = {"invertible_linear": lambda a: a @ np.diag(np.geomspace(1e-3, 1.0, a.shape[1]))}
+    breaking = {"invertible_linear": lambda a: a @ np.diag(np.geomspace(1e-3, 1.0, a.shape[1])),
+                # an offset the size of the data along one axis: every angle from the origin moves
+                # (uncentred cosine mkNN, as Huh et al. compute it, does not claim translation)
+                "translation": lambda a: a + np.r_[1.0, np.zeros(a.shape[1] - 1)]}
     return x, y, breaking
 
 
@@ -244,7 +250,18 @@ def ref_svcca(x, y, keep, max_share=1.0):
     return float(np.clip(correlations, 0.0, 1.0).mean())
 
 
+def ref_mknn(x, y, k, metric):
+    """Huh et al. (2024): mean share of the k nearest neighbours two representations have in
+    common, with scikit-learn's neighbour search (cosine: 1 - angle cosine; l2: Euclidean)."""
+    def neighbours(a):
+        search = NearestNeighbors(n_neighbors=k, metric="cosine" if metric == "cosine" else "euclidean")
+        return search.fit(a).kneighbors(return_distance=False)  # the query points themselves excluded
+    return float(np.mean([len(set(a) & set(b)) for a, b in zip(neighbours(x), neighbours(y))]) / k)
+
+
 def reference(m: Measure, x: np.ndarray, y: np.ndarray) -> float:
+    if isinstance(m, MutualKNN):
+        return ref_mknn(x, y, m.k, m.metric)
     if isinstance(m, LinearCKA):
         return ref_linear_cka(x, y, m.debiased)
     if isinstance(m, Procrustes):
@@ -292,6 +309,10 @@ def _degenerate_cases():
 @pytest.mark.parametrize("m", measure_params())
 def test_degenerate_inputs_give_finite_scores(m: Measure, case: str):
     x, y, expected = _degenerate_cases()[case]
+    if isinstance(m, MutualKNN) and len(x) <= m.k:  # every other sample a neighbour: 1 by construction
+        with pytest.raises(ValueError, match="more than k"):
+            m.score(t(x), t(y))
+        return
     for a, b in ((x, y), (y, x)):
         value = m.score(t(a), t(b))
         assert math.isfinite(value) and 0.0 <= value <= 1.0, (
@@ -306,8 +327,9 @@ def test_additive_kernel_has_no_debiased_signal():
     assert LinearCKA(debiased=True).score(t(x), t(y)) == 0.0
 
 
-@pytest.mark.parametrize("m", measure_params())
+@pytest.mark.parametrize("m", [p for p in measure_params() if "translation" in p.values[0].invariances])
 def test_constant_columns_are_ignored(m: Measure):
+    """Constant features are zero features translated: a measure that claims translation ignores them."""
     x, y, _ = make_pair(11, 60, 5, 4)
     padded = np.c_[x, np.full((60, 3), 7.0)]
     assert math.isclose(m.score(t(padded), t(y)), m.score(t(x), t(y)), **INVARIANCE_TOL), (
@@ -397,11 +419,13 @@ def test_string_ids():
     assert LinearCKA(debiased=True).string_id() == "linear_cka(debiased=True)"
     assert Procrustes().string_id() == "procrustes()"
     assert SVCCA().string_id() == "svcca(keep=0.99,max_share=0.25)"
+    assert MutualKNN().string_id() == "mknn(k=10,metric=cosine)"
     ids = [m.string_id() for m in MEASURE_TABLE]
     assert len(set(ids)) == len(ids), f"table ids must be unique: {ids}"
 
 
 def test_registry_lookup_and_create():
+    assert MEASURES.get("mknn") is MutualKNN
     assert MEASURES.get("linear_cka") is LinearCKA
     assert MEASURES.get("procrustes") is Procrustes
     made = MEASURES.create("svcca", keep=0.9)
@@ -548,3 +572,42 @@ class Liar(LinearCKA):
     """Claims invertible-linear invariance, which linear CKA does not have."""
 
     invariances = frozenset(INVARIANCES)
+
+
+@pytest.mark.parametrize("bad", [dict(k=0), dict(k=2.5), dict(k=True), dict(metric="manhattan")])
+def test_mknn_rejects_bad_configuration(bad):
+    with pytest.raises(ValueError, match="mknn"):
+        MutualKNN(**bad)
+
+
+def test_mknn_claims_translation_only_with_l2():
+    assert "translation" not in MutualKNN().invariances
+    assert "translation" in MutualKNN(metric="l2").invariances
+    assert "invertible_linear" not in MutualKNN(metric="l2").invariances
+
+
+def test_mknn_chance_level_is_k_over_n():
+    """Two independent representations share about k / (n - 1) of each sample's neighbours."""
+    g = torch.Generator().manual_seed(5)
+    n = 400
+    scores = [MutualKNN().score(torch.randn(n, 8, generator=g, dtype=torch.float64),
+                                torch.randn(n, 8, generator=g, dtype=torch.float64)) for _ in range(5)]
+    assert abs(np.mean(scores) - 10 / (n - 1)) < 0.01, scores
+
+
+def test_mknn_ties_are_deterministic():
+    """Duplicated samples tie exactly; ties go to the lower index, so equal inputs still score 1."""
+    x = torch.arange(30, dtype=torch.float64).reshape(15, 2).repeat(2, 1)
+    assert MutualKNN(k=1).score(x, x) == 1.0  # each sample's nearest is its duplicate
+    assert MutualKNN(k=3).score(x, x) == 1.0
+
+
+@pytest.mark.parametrize("m", measure_params())
+def test_check_measure_confirms_exactly_the_claims(m: Measure):
+    """``stitchtest check-measure`` (invariance.check) finds every claim holding and every family
+    not claimed breaking, for each built-in configuration: both directions of the claims."""
+    from stitchtest import invariance
+
+    wrong = [f"{f.prop}: {f.verdict} (worst change {f.worst:.3g})" for f in invariance.check(m, trials=4)
+             if f.claimed is not None and f.holds != f.claimed]
+    assert not wrong, f"{m.string_id()}: {wrong}"

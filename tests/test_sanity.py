@@ -5,9 +5,12 @@ import pytest
 from stitchtest.cells import Cell
 from stitchtest.context import Context
 from stitchtest.data import DataSpec
-from stitchtest.sanity import StitchSanity, reconstructions, sanity_table
+from stitchtest import methods
+from stitchtest.objectives import TLM
+from stitchtest.readouts import stitch_distance
+from stitchtest.sanity import reconstructions, sanity_rows, sanity_table
 from stitchtest.scales import SCALES
-from stitchtest.stitching import StitchConfig
+from stitchtest.stitching import StitchConfig, fit_stitch, new_stitch
 from stitchtest.zoo import ModelSpec, Zoo
 
 DATA = DataSpec(n_train=300, n_test=100)
@@ -33,10 +36,33 @@ def test_sanity_table_summarises_the_diagonal_and_all_cells():
     assert table["SV", "diagonal"][1:3] == ["0.2000", "0.3000"]
 
 
-def test_the_least_squares_stitch_is_closest_to_the_receiver(ctx):
+def test_sanity_rows_read_tlm_and_dm_cells_and_tlm_starts_from_dms_stitch(ctx):
+    """EV / ES / SV come from the TLM and DM cells' own readouts, and SV (TLM's ``start_mse``) is
+    the distance to DM's stitch exactly, since TLM starts from the same least-squares solution."""
     cells = [Cell(A, i, B, "layer2.0") for i in ("stem", "layer2.0", "layer4.0")]
-    for r in StitchSanity().evaluate_many(ctx, cells):
-        assert 0 < r["es"] <= r["ev"] and r["sv"] > 0, r
+    as_rows = lambda name: [{"cell": c.string_id(), "readouts": r, "sender_depth": 0.0, "receiver_depth": 0.0}  # noqa: E731
+                            for c, r in zip(cells, methods.get(name).evaluate_many(ctx, cells))]
+    rows = sanity_rows(as_rows("tlm"), as_rows("dm")[::-1])  # paired by cell, not by position
+    assert len(rows) == 3
+    for r in rows:
+        assert 0 < r["readouts"]["es"] <= r["readouts"]["ev"] and r["readouts"]["sv"] > 0, r
+    a, target = ctx.pair(cells[0], "train")
+    fit = fit_stitch(TLM(), ctx.model(B), "layer2.0", a, ctx.data(cells[0]).y_train, target, ctx.stitch)
+    dm = new_stitch(a, target["layer2.0"], ctx.stitch)
+    a_test = ctx.pair(cells[0], "test")[0]
+    assert stitch_distance(fit.stitch, fit.start, a_test) == pytest.approx(stitch_distance(fit.stitch, dm, a_test),
+                                                                           rel=1e-6)
+    assert stitch_distance(fit.start, dm, a_test) == pytest.approx(0.0, abs=1e-10)
+
+
+def test_rows_without_the_readouts_are_left_out_and_failures_kept():
+    ok = {"cell": "c1", "readouts": {"cut_mse": 2.0, "start_mse": 1.0}}
+    old = {"cell": "c2", "readouts": {"accuracy": 0.9}}  # resumed from before the readouts existed
+    failed = {"cell": "c3", "readouts": {"failure": "non-finite loss"}}
+    dm = [{"cell": c, "readouts": {"cut_mse": 1.0}} for c in ("c1", "c2", "c3")]
+    rows = sanity_rows([ok, old, failed], dm)
+    assert [r["cell"] for r in rows] == ["c1", "c3"]
+    assert rows[0]["readouts"] == {"ev": 2.0, "es": 1.0, "sv": 1.0} and "failure" in rows[1]["readouts"]
 
 
 def test_reconstructions_lose_the_image_with_depth(ctx):

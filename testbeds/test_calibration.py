@@ -1,0 +1,99 @@
+"""Calibrated scores (Groger, Wen & Brbic, ICML 2026, "An Aristotelian view").
+
+Every measure is scored with a permutation null beside it (:mod:`stitchtest.nulls`: the rows of
+the receiver's side shuffled ``B`` times), on the random-control testbed's networks: trained ->
+trained (the reference pair of seed index k) and random -> random. Checks: a trained pair is
+significant in every cell; a random pair, whose raw scores are far from zero (linear CKA 0.7),
+is not. The readouts are the raw score, the null's mean, spread and 95th percentile, the
+calibrated score (raw minus null mean) and the p-value.
+
+Objectives are not calibrated here: a null of a stitch is a stitch trained on shuffled pairs, one
+per permutation, so ``B`` trainings per cell (README, "Calibrated scores").
+"""
+import numpy as np
+import pytest
+
+from stitchtest import checks
+from stitchtest.audit import Planned, values
+from stitchtest.cells import Cell
+from stitchtest.nulls import ALPHA, Calibrated, PermutationNull, significant_share
+
+from _grids import per_seed
+
+pytestmark = pytest.mark.testbed("calibration")
+TESTBED = "calibration"
+DEPTHS = (0.25, 0.75, 1.0)  # the random-control testbed's (R1111: layer1.0, layer3.0, layer4.0)
+#: permutations per cell: p resolves to 1 / (B + 1). Procrustes' null costs one SVD of (at most) an
+#: n x n matrix per shuffle, with n the test images (397 at smoke, 2,000 on MNIST at small)
+PERMUTATIONS = {"smoke": 50, "small": 50, "paper": 100}
+#: share of random -> random cells allowed to be significant by chance (1 of 9 at smoke)
+ALLOWED = 0.2
+
+
+def calibrated(audit, method):
+    if method.kind != "measure":
+        pytest.skip("a permutation null of a stitch needs one training per permutation (README)")
+    return Calibrated(method.measure, PermutationNull(PERMUTATIONS.get(audit.scale.name, 50)))
+
+
+def pairs(audit, kind):
+    """The random-control testbed's models (same seeds, so the zoo trains nothing new)."""
+    out = []
+    for k in range(audit.scale.seeds):
+        b, a = audit.spec(seed=k), audit.spec(seed=100 + k)
+        r, rb = audit.spec(seed=200 + k, regime="random"), audit.spec(seed=300 + k, regime="random")
+        sender, receiver = {"trained->trained": (a, b), "random->random": (r, rb)}[kind]
+        out += [Planned(Cell(sender, c, receiver, c), kind, k) for c in audit.cuts(DEPTHS)]
+    return out
+
+
+def seed_stats(rows):
+    return {"value": significant_share(values(rows, "p_value"), ALPHA),
+            "calibrated": float(np.nanmean(values(rows, "calibrated"))),
+            "score": float(np.nanmean(values(rows, "score")))}
+
+
+def exhibit(audit, method, rows):
+    by = {}
+    for r in rows:
+        by.setdefault((r["pair"], r["receiver_cut"]), []).append(r)
+    table = [[pair, cut] + [f"{np.nanmean(values(rs, k)):.3f}" for k in ("score", "null_mean", "calibrated", "p_value")]
+             for (pair, cut), rs in sorted(by.items())]
+    audit.exhibit(TESTBED, f"null-{method.name}", f"{method.name}: raw score beside its permutation null",
+                  "Seed means over the pairs; p-value from the shuffled images (B permutations).",
+                  {"headers": ["pair", "cut", "raw", "null mean", "calibrated", "p-value"], "rows": table})
+
+
+def test_trained_pair_significant(audit, method):
+    """Two trained networks of the same task share structure beyond chance in every cell."""
+    m = calibrated(audit, method)
+    rows = audit.cells(TESTBED, m, pairs(audit, "trained->trained"))
+    audit.expect(TESTBED, "trained_significant", method, "p_value",
+                 checks.significance(values(rows, "p_value"), ALPHA, expect=True), per_seed(rows, seed_stats))
+
+
+def test_random_pair_not_significant(audit, method):
+    """Two random networks: a raw score far from 0 that the null should explain."""
+    m = calibrated(audit, method)
+    rows = audit.cells(TESTBED, m, pairs(audit, "random->random"))
+    exhibit(audit, method, rows + audit.cells(TESTBED, m, pairs(audit, "trained->trained")))  # before the assert
+    audit.expect(TESTBED, "random_not_significant", method, "p_value",
+                 checks.significance(values(rows, "p_value"), ALPHA, expect=False, allowed=ALLOWED),
+                 per_seed(rows, seed_stats))
+
+
+def test_calibrated_trained_above_random(audit, method):
+    """After calibration the trained pair is still the more similar one, seed pair by seed pair
+    (the Aristotelian view: which trends survive calibration)."""
+    m = calibrated(audit, method)
+    trained_rows = audit.cells(TESTBED, m, pairs(audit, "trained->trained"))
+    random_rows = audit.cells(TESTBED, m, pairs(audit, "random->random"))
+    rows = [dict(r, group="t") for r in trained_rows] + [dict(r, group="r") for r in random_rows]
+
+    def gap(seed_rows):
+        t = values([r for r in seed_rows if r["group"] == "t"], "calibrated")
+        r = values([r for r in seed_rows if r["group"] == "r"], "calibrated")
+        return {"value": float(np.nanmean(t) - np.nanmean(r))}
+    audit.expect(TESTBED, "calibrated_trained_above_random", method, "calibrated",
+                 checks.margin(values(trained_rows, "calibrated"), values(random_rows, "calibrated"), margin=0.05),
+                 per_seed(rows, gap))

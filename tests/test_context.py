@@ -1,0 +1,61 @@
+"""The Context's caches are keyed by what the activations come from (issue 15, part 3): the model's
+identity, which for a registered family includes its code, and the whole data view."""
+import torch
+
+from stitchtest.cells import Cell
+from stitchtest.context import Context
+from stitchtest.data import DataSpec
+from stitchtest.models import ARCHITECTURES, family_id, vgg
+from stitchtest.zoo import ModelSpec, Zoo
+
+DATA = DataSpec(n_train=100, n_test=50)
+
+
+def two_stages(width, in_channels, num_classes):
+    return vgg(2, width, in_channels, num_classes)
+
+
+def three_stages(width, in_channels, num_classes):
+    return vgg(3, width, in_channels, num_classes)
+
+
+def test_a_family_re_registered_under_its_name_is_another_model(tmp_path, monkeypatch):
+    """Two specs that read alike (arch "mine") but name different code are two models: the zoo
+    trains each, and the context keeps their activations apart."""
+    monkeypatch.setitem(ARCHITECTURES._classes, "mine", two_stages)
+    spec = ModelSpec(arch="mine", width=4, epochs=1, data=DATA)
+    cell = Cell(spec, "conv1", spec, "conv1")
+    zoo = Zoo(tmp_path)
+    ctx = Context(zoo)
+    key_a, trace_a = spec.key, ctx.trace(spec, cell, "test")
+    assert ctx.trace(spec, cell, "test") is trace_a  # cached while the family is the same
+
+    monkeypatch.setitem(ARCHITECTURES._classes, "mine", three_stages)
+    again = ModelSpec(arch="mine", width=4, epochs=1, data=DATA)
+    assert again == spec and again.string_id() == spec.string_id() and again.key != key_a
+    trace_b = ctx.trace(again, cell, "test")
+    assert "conv3" in trace_b and "conv3" not in trace_a  # B's own activations, not A's
+    assert torch.equal(trace_b["conv1"], Context(Zoo(tmp_path)).trace(again, cell, "test")["conv1"])
+    assert len(zoo.trained) == 2
+
+    monkeypatch.setitem(ARCHITECTURES._classes, "mine", two_stages)  # the first code again: its model
+    assert spec.key == key_a and ctx.trace(spec, cell, "test") is trace_a
+
+
+def test_built_in_families_keep_their_keys():
+    assert family_id("R1111") is None and family_id("vgg4") is None and family_id("resnet18") is None
+    assert ModelSpec().key == ModelSpec(arch="R1111").key
+    assert family_id(f"{__name__}:two_stages").startswith(f"{__name__}:two_stages:")
+
+
+def test_cells_with_other_cue_kinds_see_other_images(tmp_path):
+    clean = ModelSpec(data=DATA, width=4, epochs=1)
+    position = clean.replace(regime="shortcut")
+    intensity = position.replace(cue_kind="intensity")
+    ctx = Context(Zoo(tmp_path))
+    cells = [Cell(clean, "layer1.0", receiver, "layer1.0", cue_p=1.0) for receiver in (position, intensity)]
+    assert Context.data_key(cells[0]) != Context.data_key(cells[1])
+    views = [ctx.data(c) for c in cells]
+    assert not torch.equal(views[0].x_test, views[1].x_test)
+    assert Context.data_key(Cell(clean, "stem", clean, "stem")) == Context.data_key(
+        Cell(clean, "stem", clean.replace(cue_kind="intensity"), "stem"))  # no cue: the kind does not matter

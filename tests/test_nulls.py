@@ -1,0 +1,111 @@
+"""Permutation nulls: the prepared-once fast paths equal scoring every shuffle, and the readouts."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from stitchtest import checks
+from stitchtest.measures import SVCCA, FunctionMeasure, LinearCKA, MutualKNN, Procrustes
+from stitchtest.nulls import Calibrated, PermutationNull, p_value, significant_share
+
+MEASURES = [LinearCKA(), LinearCKA(debiased=True), Procrustes(), SVCCA(), SVCCA(keep=1.0, max_share=1.0),
+            MutualKNN(), MutualKNN(metric="l2")]
+
+
+def pair(seed=0, n=80, p=30, q=20):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, p, generator=g, dtype=torch.float64)
+    y = x @ torch.randn(p, q, generator=g, dtype=torch.float64) + 0.5 * torch.randn(n, q, generator=g, dtype=torch.float64)
+    return x, y
+
+
+@pytest.mark.parametrize("m", MEASURES, ids=lambda m: m.string_id())
+@pytest.mark.parametrize("wide", [False, True], ids=["narrow", "wide"])
+def test_prepared_null_equals_scoring_each_shuffle(m, wide):
+    x, y = pair(n=60, p=90 if wide else 12, q=70 if wide else 9)
+    orders = PermutationNull(8, seed=3).orders(len(x))
+    fast = m.permuted_scores(x, y, orders)
+    slow = [m.score(x, y[torch.from_numpy(o)]) for o in orders]
+    assert np.allclose(fast, slow, rtol=1e-9, atol=1e-12), (fast, slow)
+
+
+def test_identity_order_gives_the_raw_score():
+    x, y = pair()
+    for m in MEASURES:
+        assert m.permuted_scores(x, y, [np.arange(len(x))])[0] == pytest.approx(m.score(x, y), abs=1e-12)
+
+
+def test_orders_must_be_permutations():
+    x, y = pair()
+    with pytest.raises(ValueError, match="permutation"):
+        LinearCKA().permuted_scores(x, y, [np.zeros(len(x), dtype=int)])
+    with pytest.raises(ValueError, match="same number"):
+        LinearCKA().permuted_scores(x, y[:-1], [np.arange(len(x))])
+
+
+def test_a_users_function_gets_the_generic_null():
+    def dot(a, b):
+        return float((a * b).sum())
+    x = torch.randn(20, 3, dtype=torch.float64)
+    orders = PermutationNull(4).orders(20)
+    assert FunctionMeasure(dot).permuted_scores(x, x, orders) == [dot(x, x[torch.from_numpy(o)]) for o in orders]
+
+
+def test_related_is_significant_unrelated_is_not():
+    x, y = pair(n=100)
+    null = PermutationNull(50)
+    for m in (LinearCKA(), MutualKNN()):
+        related = null.readouts(m.score(x, y), null.scores(m, x, y))
+        assert related["p_value"] == pytest.approx(1 / 51) and related["calibrated"] > 0.2
+        unrelated = torch.randn(100, 20, dtype=torch.float64, generator=torch.Generator().manual_seed(9))
+        r = null.readouts(m.score(x, unrelated), null.scores(m, x, unrelated))
+        assert r["p_value"] > 0.05 and abs(r["calibrated"]) < 3 * r["null_std"] + 1e-12
+
+
+def test_p_value_and_readouts():
+    assert p_value(0.5, np.array([0.1, 0.2, 0.6])) == pytest.approx(2 / 4)
+    assert p_value(0.5, np.array([0.5])) == 1.0  # ties count against the score
+    r = PermutationNull(3).readouts(0.9, np.array([0.1, 0.2, 0.3]))
+    assert r["calibrated"] == pytest.approx(0.7) and r["null_mean"] == pytest.approx(0.2) and r["p_value"] == 0.25
+    with pytest.raises(ValueError, match="expected 3"):
+        PermutationNull(3).readouts(0.9, np.array([0.1]))
+    assert significant_share([0.01, 0.5, float("nan"), 0.05]) == pytest.approx(2 / 3)
+    assert math.isnan(significant_share([]))
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, True])
+def test_null_needs_positive_permutations(bad):
+    with pytest.raises(ValueError, match="permutations"):
+        PermutationNull(bad)
+
+
+def test_ids_carry_the_null():
+    assert PermutationNull().string_id() == "permutation_null(permutations=50,seed=0)"
+    c = Calibrated(LinearCKA(), PermutationNull(20))
+    assert c.name == "linear_cka" and c.kind == "measure"
+    assert c.string_id() == "calibrated(measure=linear_cka(debiased=False),null=permutation_null(permutations=20,seed=0))"
+    from stitchtest.export import parse_id
+    assert parse_id(c.string_id())[0] == "calibrated"
+
+
+def test_significance_check_both_ways():
+    assert checks.significance([0.02] * 4, expect=True).passed
+    assert not checks.significance([0.02, 0.02, 0.3], expect=True).passed
+    assert checks.significance([0.02, 0.5, 0.6, 0.9, 0.7], expect=False, allowed=0.2).passed
+    out = checks.significance([0.02, 0.02, 0.5], expect=False, allowed=0.2)
+    assert not out.passed and out.value == pytest.approx(2 / 3) and out.better == "lower"
+    assert checks.significance([float("nan")]).figure == "no data"
+
+
+def test_calibrated_method_reads_out_the_null_beside_the_score():
+    from types import SimpleNamespace
+    x, y = pair(n=60)
+    ctx = SimpleNamespace(pair=lambda cell, split: (x, {"cut": y}))
+    r = Calibrated(MutualKNN(), PermutationNull(10)).evaluate(ctx, SimpleNamespace(receiver_cut="cut"))
+    assert r["score"] == pytest.approx(MutualKNN().score(x, y))
+    assert set(r) >= {"null_mean", "null_std", "null_q95", "calibrated", "p_value", "seconds"}
+    assert r["p_value"] == pytest.approx(1 / 11)
+    broken = Calibrated(FunctionMeasure(lambda a, b: 1.0 if len(a) else 0.0), PermutationNull(3))
+    ctx_bad = SimpleNamespace(pair=lambda cell, split: (x, {"cut": y[:-1]}))
+    assert "failure" in broken.evaluate(ctx_bad, SimpleNamespace(receiver_cut="cut"))
