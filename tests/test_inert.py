@@ -9,6 +9,7 @@ UNRELATED = '''
 import os
 import sys
 
+import pytest
 
 
 @pytest.mark.parametrize("k", range(4))
@@ -24,6 +25,7 @@ REPORTS_IMPORTS = '''
 import os
 import sys
 
+import pytest
 
 
 @pytest.fixture
@@ -67,6 +69,7 @@ def test_a_session_without_xdist_is_untouched(pytester, monkeypatch):
 
 
 OWN_DEVICE = '''
+import pytest
 
 
 def pytest_addoption(parser):
