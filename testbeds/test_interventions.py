@@ -25,7 +25,9 @@ pairs (:func:`~stitchtest.checks.at_least_agreeing`). The margin, 0.02, is about
 of an accuracy near 0.97 on the smoke test set (397 images), fixed before measuring; for measures it
 is 0.02 of their 0-to-1 score. A seed change moves accuracy by a point or less, so the test asks
 whether two seeds look at least as alike as a network and itself with that point of accuracy
-edited away.
+edited away. Per seed pair the check records ``value`` (the excess), ``s_seed``, ``s_curve``,
+``f_seed``, ``disagreement`` and ``excess_disagreement`` (the curve read on its edits' disagreement
+with the unedited network instead: reported, not checked), which the claims compare between methods.
 
 Measures and closed-form objectives (DM) only at ``smoke``: an SGD stitch per grid point and cell
 is the costly part, so SGD objectives run from ``small`` on.
