@@ -38,6 +38,10 @@ The orderings come from:
 * Groger, Wen & Brbic (ICML 2026), *An Aristotelian view*: a raw score means little until it is
   set against what unrelated inputs score; with a permutation null per cell, a similarity is
   significant or not (:func:`significance`).
+* Ding, Denain & Steinhardt (NeurIPS 2021), *Grounding representation similarity with
+  statistical testing*: a similarity should be specific -- a change that moves function little
+  (another training seed) should move it no more than an edit that moves function as much
+  (:func:`curve_similarity`, :func:`at_least_agreeing`).
 * Klabunde, Wald, Schumacher, Strohmaier & Lemmerich (2024), *ReSi: a comprehensive
   benchmark for representational similarity measures*: group separation scored by AUPRC
   with in-group pairs as positives (:func:`auprc`, :func:`separation`), and layer
@@ -71,6 +75,8 @@ __all__ = [
     "seeds_agreeing",
     "significance",
     "margin_every_cut",
+    "curve_similarity",
+    "at_least_agreeing",
 ]
 
 #: Slack for comparing depths, so that ``|0.75 - 0.25| >= 0.5`` holds despite float rounding.
@@ -695,6 +701,54 @@ def compare(first: Sequence[float], second: Sequence[float], margin: float, expe
               f"diff {_fmt(value, sign=True)} ± {_fmt(sd)}, {agree}/{d.size} seed pairs agree "
               f"({need} needed), margin {_fmt(margin)}")
     return _outcome(verdict == "reproduced", value, figure, detail)
+
+
+def curve_similarity(change: float, changes: Sequence[float], similarities: Sequence[float]) -> float:
+    """The similarity a graded intervention gives at functional change ``change``, read off its curve.
+
+    Why: Ding et al. (2021) ask whether a change that leaves function nearly alone (a new training
+    seed) moves similarity less than an edit that changes function as much would; the edits
+    (``changes[i]``, ``similarities[i]``, in order of growing edit, e.g. more principal components
+    deleted) are that yardstick. Only the edits that change function more than every smaller edit
+    are kept (a larger edit that happens to change accuracy less is noise on a curve that rises),
+    and the similarity is linearly interpolated between them at ``change``; beyond the largest kept
+    change it is that edit's similarity (``np.interp``'s clamping). NaN pairs are dropped; NaN if
+    ``change`` is NaN or no edit is left.
+    """
+    f, s = _vector(changes, "changes"), _vector(similarities, "similarities")
+    if f.size != s.size:
+        raise ValueError(f"changes and similarities differ in length: {f.size} vs {s.size}")
+    keep = ~(np.isnan(f) | np.isnan(s))
+    f, s = f[keep], s[keep]
+    if f.size == 0 or not math.isfinite(change):
+        return math.nan
+    rising = [0]
+    for i in range(1, f.size):
+        if f[i] > f[rising[-1]]:
+            rising.append(i)
+    return float(np.interp(change, f[rising], s[rising]))
+
+
+def at_least_agreeing(values: Sequence[float], bound: float) -> Outcome:
+    """``mean(values) >= bound``, and so is each of at least :func:`seeds_agreeing` of the values.
+
+    Why: one value per seed pair (e.g. a seed-changed pair's similarity minus what an edit of the
+    same functional change gives, :func:`curve_similarity`); a mean that one seed pair carries is
+    not a finding, so the seed pairs must agree, as the claims ask. NaNs are dropped.
+    """
+    v = _vector(values, "values")
+    keep = ~np.isnan(v)
+    v = v[keep]
+    mean, sd = _mean_std(v)
+    need = seeds_agreeing(int(v.size))
+    agree = int((v >= bound).sum())
+    detail: Dict[str, Any] = dict(bound=bound, mean=mean, std=sd, n=int(v.size), agree=agree, need=need,
+                                  dropped=int(keep.size - v.size), values=v.tolist())
+    if v.size == 0:
+        return _no_data(detail)
+    figure = (f"mean {_fmt(mean, sign=True)} ± {_fmt(sd)} (n={v.size}), bound ≥ {_fmt(bound, sign=True)}; "
+              f"{agree}/{v.size} seed pairs at or above it ({need} needed)")
+    return _outcome(mean >= bound and agree >= need, mean, figure, detail)
 
 
 _paired_margin = margin  # :func:`margin_every_cut` has a parameter of that name

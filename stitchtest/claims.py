@@ -164,6 +164,12 @@ CLAIMS: Tuple[Claim, ...] = (
             "two cuts, per seed pair; the test of Ding et al., not their figures)", "Ding, Denain & Steinhardt, "
             "NeurIPS 2021", "interventions", "sensitivity_spearman", m, expect="higher", threshold=0.8)
       for m, label in (("linear_cka", "Linear CKA"), ("mknn", "mkNN"), ("dm", "DM"))),
+    Claim("linear_cka_more_specific_than_svcca", "Linear CKA is more specific than SVCCA, a CCA-based measure: a "
+          "change of training seed alone lowers CKA less, against the receiver's PC-deletion curve at the same "
+          "functional change (per-seed excess s_seed - s_curve)", "Ding, Denain & Steinhardt, NeurIPS 2021: CKA "
+          "and CCA-based measures (their PWCCA) disagree on whether networks differing only in random "
+          "initialization are alike, CKA rating them alike; SVCCA stands in for PWCCA", "interventions",
+          "specificity_seed_change", "linear_cka", "svcca", expect="higher", margin=0.02),
     Claim("tlm_repairs_random_receiver_dm_does_not", "TLM repairs a random receiver; DM does not",
           "Bansal et al. 2021; Hernandez et al. 2023", "random_controls", "random_receiver_at_chance", "tlm", "dm",
           expect="higher", margin=0.1),

@@ -16,6 +16,10 @@ correspondence, so
 
 :class:`Calibrated` wraps a measure as a method with these readouts; its id carries the null's
 configuration, so calibrated cells never mix with raw ones in results or baselines.
+:class:`CalibratedStitch` does the same for a closed-form stitch (DM): the null refits the
+least-squares stitch with the sender's *training* images shuffled against the receiver's (the
+pairing the fit learns from destroyed, both sides' statistics kept) and reads its stitched accuracy
+on the unshuffled test images; an SGD objective would need a training per permutation.
 """
 from __future__ import annotations
 
@@ -29,7 +33,7 @@ import torch
 
 from .ids import string_id
 from .measures import Measure
-from .methods import MeasureMethod
+from .methods import MeasureMethod, Method, StitchingMethod
 
 #: significance level of the testbeds' calibration checks
 ALPHA = 0.05
@@ -109,6 +113,60 @@ class Calibrated(MeasureMethod):
             return {"failure": "non-finite null score", "seconds": raw["seconds"] + time.perf_counter() - start}
         out = self.null.readouts(raw["score"], null)
         out["seconds"] = raw["seconds"] + time.perf_counter() - start
+        return out
+
+
+class _TrainShuffled:
+    """A context whose sender activations on the training images come in ``order`` (rows permuted
+    against the receiver's); the test images and everything else delegate unchanged."""
+
+    def __init__(self, ctx: Any, order: np.ndarray):
+        self._ctx, self._order = ctx, torch.as_tensor(order)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ctx, name)
+
+    def pair(self, cell, split: str):
+        a, trace = self._ctx.pair(cell, split)
+        if split != "train":
+            return a, trace
+        if len(self._order) != len(a):
+            raise ValueError(f"a shuffle of {len(self._order)} rows for {len(a)} training images")
+        return a[self._order.to(a.device)], trace
+
+
+class CalibratedStitch(Method):
+    """A closed-form stitching objective's stitched accuracy beside its permutation null
+    (:meth:`PermutationNull.readouts`, ``score`` = the raw stitched accuracy, which the stitch's other
+    readouts keep beside it); named as the objective, with an id of its own."""
+
+    def __init__(self, method: StitchingMethod, null: PermutationNull = PermutationNull()):
+        if not getattr(method, "objective", None) or not method.objective.closed_form:
+            raise ValueError(f"a stitch null needs a closed-form objective, got {method.string_id()}: an SGD "
+                             "objective would train once per permutation")
+        self.method, self.null = method, null
+        self.name, self.kind, self.primary = method.name, method.kind, method.primary
+
+    def string_id(self) -> str:
+        return f"calibrated_stitch(method={self.method.string_id()},null={self.null.string_id()})"
+
+    def evaluate_many(self, ctx: Any, cells) -> List[Dict[str, Any]]:
+        start = time.perf_counter()
+        raw = self.method.evaluate_many(ctx, cells)
+        nulls: List[List[float]] = [[] for _ in cells]
+        n_train = len(ctx.data(cells[0]).y_train) if cells else 0
+        for order in self.null.orders(n_train):
+            for i, r in enumerate(self.method.evaluate_many(_TrainShuffled(ctx, order), cells)):
+                nulls[i].append(math.nan if "failure" in r else float(r["accuracy"]))
+        seconds = (time.perf_counter() - start) / max(1, len(cells))
+        out = []
+        for r, null in zip(raw, nulls):
+            if "failure" in r:
+                out.append(r)
+            elif not np.isfinite(null).all():
+                out.append({"failure": "a null stitch failed", "seconds": seconds})
+            else:
+                out.append({**r, **self.null.readouts(r["accuracy"], np.array(null)), "seconds": seconds})
         return out
 
 

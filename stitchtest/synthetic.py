@@ -73,7 +73,8 @@ class PCDeleted:
 
     Beside the method's readouts, each cell records what the edit does to the receiver itself:
     ``edited_accuracy`` (the receiver run from its cut on the edited activations of the test images)
-    and ``functional_change`` (its own accuracy minus that)."""
+    ``functional_change`` (its own accuracy minus that) and ``disagreement`` (the share of test
+    images whose label the edit changes)."""
 
     k: int = 1
 
@@ -112,10 +113,12 @@ class PCDeleted:
         """What the edit does to the receiver's own function (receiver cut = the edited cut)."""
         receiver, ds = ctx.model(cell.receiver), ctx.data(cell)
         _, trace = ctx.pair(cell, "test")
-        own = (trace["logits"].argmax(1) == ds.y_test).double().mean().item()
-        logits = receiver.trace(edited_test.float(), cell.receiver_cut)["logits"]
-        edited = (logits.argmax(1) == ds.y_test).double().mean().item()
-        return {"edited_accuracy": edited, "functional_change": own - edited}
+        own_pred = trace["logits"].argmax(1)
+        own = (own_pred == ds.y_test).double().mean().item()
+        pred = receiver.trace(edited_test.float(), cell.receiver_cut)["logits"].argmax(1)
+        edited = (pred == ds.y_test).double().mean().item()
+        return {"edited_accuracy": edited, "functional_change": own - edited,
+                "disagreement": (pred != own_pred.to(pred.device)).double().mean().item()}
 
 
 _PRINCIPAL: "OrderedDict[tuple, Tuple[torch.Tensor, torch.Tensor]]" = OrderedDict()

@@ -7,8 +7,12 @@ significant in every cell; a random pair, whose raw scores are far from zero (li
 is not. The readouts are the raw score, the null's mean, spread and 95th percentile, the
 calibrated score (raw minus null mean) and the p-value.
 
-Objectives are not calibrated here: a null of a stitch is a stitch trained on shuffled pairs, one
-per permutation, so ``B`` trainings per cell (README, "Calibrated scores").
+Closed-form objectives (DM) are calibrated too (:class:`~stitchtest.nulls.CalibratedStitch`): the
+least-squares stitch refitted with the sender's training images shuffled against the receiver's,
+``B`` = 19 times (p resolves to 1/20 = 0.05, the significance level), its stitched accuracy on the
+test images the null; the readouts are those of the measures, ``score`` being the raw stitched
+accuracy. SGD objectives are not: a null of such a stitch is one training per permutation, so ``B``
+trainings per cell (README, "Calibrated scores").
 """
 import numpy as np
 import pytest
@@ -16,7 +20,7 @@ import pytest
 from stitchtest import checks
 from stitchtest.audit import Planned, values
 from stitchtest.cells import Cell
-from stitchtest.nulls import ALPHA, Calibrated, PermutationNull, significant_share
+from stitchtest.nulls import ALPHA, Calibrated, CalibratedStitch, PermutationNull, significant_share
 
 from _grids import per_seed
 
@@ -26,14 +30,19 @@ DEPTHS = (0.25, 0.75, 1.0)  # the random-control testbed's (R1111: layer1.0, lay
 #: permutations per cell: p resolves to 1 / (B + 1). Procrustes' null costs one SVD of (at most) an
 #: n x n matrix per shuffle, with n the test images (397 at smoke, 2,000 on MNIST at small)
 PERMUTATIONS = {"smoke": 50, "small": 50, "paper": 100}
+#: refits of a closed-form stitch per cell: the fewest that let p reach ALPHA (1 / 20)
+STITCH_PERMUTATIONS = 19
 #: share of random -> random cells allowed to be significant by chance (1 of 9 at smoke)
 ALLOWED = 0.2
 
 
 def calibrated(audit, method):
-    if method.kind != "measure":
-        pytest.skip("a permutation null of a stitch needs one training per permutation (README)")
-    return Calibrated(method.measure, PermutationNull(PERMUTATIONS.get(audit.scale.name, 50)))
+    if method.kind == "measure":
+        return Calibrated(method.measure, PermutationNull(PERMUTATIONS.get(audit.scale.name, 50)))
+    objective = getattr(method, "objective", None)
+    if objective is not None and objective.closed_form:
+        return CalibratedStitch(method, PermutationNull(STITCH_PERMUTATIONS))
+    pytest.skip("a permutation null of an SGD stitch needs one training per permutation (README)")
 
 
 def pairs(audit, kind):

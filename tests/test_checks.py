@@ -470,3 +470,32 @@ def test_margin_every_cut_fails_when_one_cut_does():
     assert not bad.passed and bad.value == pytest.approx(-0.005) and "worst b" in bad.figure
     assert bad.detail["per_cut"]["a"] == pytest.approx(0.35)
     assert margin_every_cut({"a": [float("nan")]}, {"a": [0.1]}, 0.05).figure == "no data"
+
+
+def test_curve_similarity_interpolates_over_rising_changes():
+    from stitchtest.checks import curve_similarity
+    changes, sims = [0.0, 0.02, 0.01, 0.1, 0.5], [1.0, 0.9, 0.95, 0.6, 0.2]
+    # the third edit changes function less than the second: dropped, so 0.01 lies between 1.0 and 0.9
+    assert curve_similarity(0.01, changes, sims) == pytest.approx(0.95)
+    assert curve_similarity(0.06, changes, sims) == pytest.approx(0.75)
+    assert curve_similarity(0.0, changes, sims) == pytest.approx(1.0)
+    assert curve_similarity(0.9, changes, sims) == pytest.approx(0.2)  # clamped at the largest edit
+    assert curve_similarity(0.01, [0.0, float("nan"), 0.02], [1.0, 0.5, 0.8]) == pytest.approx(0.9)
+    assert math.isnan(curve_similarity(float("nan"), changes, sims))
+    assert math.isnan(curve_similarity(0.1, [], []))
+    with pytest.raises(ValueError, match="differ in length"):
+        curve_similarity(0.1, [0.0], [1.0, 0.5])
+
+
+def test_at_least_agreeing_needs_the_mean_and_the_seed_pairs():
+    from stitchtest.checks import at_least_agreeing
+    ok = at_least_agreeing([0.01, -0.01, 0.03], -0.02)
+    assert ok.passed and ok.value == pytest.approx(0.01) and ok.detail["agree"] == 3
+    carried = at_least_agreeing([0.2, -0.05, -0.05], -0.02)  # the mean passes, two pairs do not
+    assert not carried.passed and carried.value >= -0.02 and carried.detail["agree"] == 1
+    assert not at_least_agreeing([-0.1, -0.1, 0.0], -0.02).passed
+    assert at_least_agreeing([0.0, float("nan"), 0.0], -0.02).detail["dropped"] == 1
+    assert at_least_agreeing([float("nan")], 0.0).figure == "no data"
+    six = at_least_agreeing([0.0] * 5 + [-1.0], -0.5)  # 5 of 6 agree: enough
+    assert six.passed and six.detail["need"] == 5
+    assert not at_least_agreeing([0.0] * 4 + [-0.6] * 2, -0.5).passed  # mean -0.2 passes, 4 of 6 do not

@@ -109,3 +109,49 @@ def test_calibrated_method_reads_out_the_null_beside_the_score():
     broken = Calibrated(FunctionMeasure(lambda a, b: 1.0 if len(a) else 0.0), PermutationNull(3))
     ctx_bad = SimpleNamespace(pair=lambda cell, split: (x, {"cut": y[:-1]}))
     assert "failure" in broken.evaluate(ctx_bad, SimpleNamespace(receiver_cut="cut"))
+
+
+class _Matching:
+    """A stand-in closed-form stitch whose 'accuracy' is the share of training rows that still pair
+    sender and receiver correctly: 1 on the real pairing, near 1/n once the rows are shuffled."""
+
+    objective = type("Closed", (), {"closed_form": True})()
+    name, kind, primary = "fake_dm", "objective", "accuracy"
+
+    def string_id(self):
+        return "fake_dm()"
+
+    def evaluate_many(self, ctx, cells):
+        out = []
+        for cell in cells:
+            a, trace = ctx.pair(cell, "train")
+            a_test, _ = ctx.pair(cell, "test")
+            assert torch.equal(a_test, ctx.test)  # the test images are never shuffled
+            out.append({"accuracy": float((a == trace["cut"]).all(1).double().mean()), "steps": 0})
+        return out
+
+
+def test_calibrated_stitch_shuffles_the_training_pairs_only():
+    from types import SimpleNamespace
+    from stitchtest.nulls import CalibratedStitch
+    n = 40
+    rows = torch.arange(n, dtype=torch.float64)[:, None].repeat(1, 3)
+    ctx = SimpleNamespace(test=rows[:10], data=lambda cell: SimpleNamespace(y_train=torch.zeros(n)),
+                          pair=lambda cell, split: (rows, {"cut": rows}) if split == "train" else (rows[:10], {}))
+    m = CalibratedStitch(_Matching(), PermutationNull(19))
+    assert (m.name, m.kind, m.primary) == ("fake_dm", "objective", "accuracy")
+    assert m.string_id() == "calibrated_stitch(method=fake_dm(),null=permutation_null(permutations=19,seed=0))"
+    (r,) = m.evaluate_many(ctx, [SimpleNamespace()])
+    assert r["accuracy"] == r["score"] == 1.0 and r["steps"] == 0  # the stitch's own readouts stay
+    assert r["null_mean"] < 0.2 and r["p_value"] == pytest.approx(1 / 20)
+    assert r["calibrated"] == pytest.approx(1.0 - r["null_mean"])
+
+
+def test_calibrated_stitch_needs_a_closed_form_objective():
+    from stitchtest.methods import get
+    from stitchtest.nulls import CalibratedStitch
+    assert CalibratedStitch(get("dm")).name == "dm"
+    with pytest.raises(ValueError, match="closed-form"):
+        CalibratedStitch(get("tlm"))
+    with pytest.raises(ValueError, match="closed-form"):
+        CalibratedStitch(get("linear_cka"))

@@ -71,3 +71,19 @@ def test_pc_deletion_removes_the_top_directions_only():
         PCDeleted(7).edit(test, train)
     with pytest.raises(ValueError, match="k >= 0"):
         PCDeleted(-1)
+
+
+def test_pc_deletion_readouts_what_the_edit_does_to_the_receiver():
+    """Accuracy drop and disagreement of the receiver run on the edited cut; the edit's readouts
+    are the receiver's own predictions against those on the edited activations."""
+    from stitchtest.synthetic import PCDeleted
+    y = torch.tensor([0, 1, 2, 0, 1])
+    own_logits = torch.nn.functional.one_hot(torch.tensor([0, 1, 2, 0, 0]), 3).float()  # wrong on the last
+    edited_pred = torch.tensor([0, 1, 1, 0, 2])  # the edit breaks image 2 and moves the last to another wrong label
+    receiver = SimpleNamespace(trace=lambda x, cut: {"logits": torch.nn.functional.one_hot(edited_pred, 3).float()})
+    ctx = SimpleNamespace(model=lambda spec: receiver, data=lambda cell: SimpleNamespace(y_test=y),
+                          pair=lambda cell, split: (None, {"logits": own_logits}))
+    out = PCDeleted(1).readouts(ctx, SimpleNamespace(receiver="r", receiver_cut="cut"), torch.zeros(5, 2))
+    assert out["edited_accuracy"] == pytest.approx(0.6)
+    assert out["functional_change"] == pytest.approx(0.2)  # 0.8 -> 0.6
+    assert out["disagreement"] == pytest.approx(0.4)  # two labels changed, one of them wrong either way
