@@ -3,6 +3,7 @@ layouts and CIFAR-100, with the class count taken from the data all the way to t
 and the shortcut cue. Every test writes its own tiny files."""
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import pickle
@@ -141,22 +142,8 @@ def test_arrays_takes_torchvision_image_folder_and_tensor_datasets(tmp_path):
 @pytest.fixture
 def user_data(tmp_path, monkeypatch):
     """A module ``my_data`` on the path whose functions return torch data sets."""
-    (tmp_path / "my_data.py").write_text(textwrap.dedent(f'''
-        import torch
-        from torchvision.datasets import ImageFolder
-
-
-        class Pairs(torch.utils.data.Dataset):
-            def __init__(self, n, seed=0, classes=4):
-                g = torch.Generator().manual_seed(seed)
-                self.x, self.y = torch.rand(n, 3, 8, 8, generator=g), torch.arange(n) % classes
-
-            def __len__(self):
-                return len(self.x)
-
-            def __getitem__(self, i):
-                return self.x[i], self.y[i]
-
+    (tmp_path / "my_data.py").write_text("import torch\nfrom torchvision.datasets import ImageFolder\n\n\n"
+                                         + inspect.getsource(Pairs) + textwrap.dedent(f'''
         def folders():
             return ImageFolder({str(tmp_path / "tv" / "train")!r}), ImageFolder({str(tmp_path / "tv" / "test")!r})
 
