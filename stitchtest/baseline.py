@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
-from .ids import short_hash
 from .results import ResultsError, Row, load_rows, numbered_rows, read_rows, save_rows
 
 #: Run settings that must agree for two runs to be comparable (the ``run`` row's fields).
@@ -100,11 +99,9 @@ def _significant(value, digits: int = SIGNIFICANT):
 def save(results: Results, path: os.PathLike | str) -> None:
     """Write ``results`` as a baseline file: the run row first, volatile fields and timings left out.
 
-    Kept small enough to commit: a cell's key (testbed, method, two model ids, cuts, stitch
-    settings: about 440 characters) is stored as its digest (:func:`cell_key`), the ``cell``
-    field is dropped (the row's sender, receiver, cuts, pair and seed say which cell it is), and
-    readouts, check details and per-seed statistics keep 6 significant digits (far below any
-    drift tolerance).
+    Kept small enough to commit: a cell's id is already in its key, so the ``cell`` field is
+    dropped, and readouts, check details and per-seed statistics keep 6 significant digits (far
+    below any drift tolerance).
     """
     def rounded(value):
         if isinstance(value, dict):
@@ -115,8 +112,6 @@ def save(results: Results, path: os.PathLike | str) -> None:
 
     def clean(row: Row) -> Row:
         row = {k: v for k, v in row.items() if k not in VOLATILE and not (k == "cell" and row.get("kind") == "cell")}
-        if row.get("kind") == "cell":
-            row["key"] = cell_key(row)
         if isinstance(row.get("readouts"), dict):
             row["readouts"] = {k: _significant(v) for k, v in row["readouts"].items() if k not in IGNORED_READOUTS}
         for field in ("detail", "per_seed"):
@@ -204,20 +199,7 @@ def _readout_moves(new: Row, base: Row, tol: float) -> List[Move]:
             and (_number(value) or value is None) and _moved(value, now.get(name), tol)]
 
 
-#: prefix of a cell key stored as a digest in a saved baseline
-DIGEST = "cell#"
-
-
-def cell_key(row: Row) -> str:
-    """A cell row's key as a saved baseline stores it: ``cell#`` and a digest of the full key
-    (a baseline saved before digests keeps its full keys, which this maps alike)."""
-    key = row["key"]
-    return key if key.startswith(DIGEST) else DIGEST + short_hash(key, 16)
-
-
 def _by_kind(rows: Sequence[Row], kind: str) -> Dict[str, Row]:
-    if kind == "cell":  # a results folder's full keys meet a baseline's digests
-        return {cell_key(r): r for r in rows if r.get("kind") == kind}
     return {r["key"]: r for r in rows if r.get("kind") == kind}
 
 

@@ -79,9 +79,6 @@ def _flat(fields: Dict[str, Any], prefix: str) -> Dict[str, str]:
 def cell_columns(row: Row) -> Dict[str, Any]:
     """A cell row's parsed id columns (everything but the readouts)."""
     parts = row["key"].split("|")
-    if row["key"].startswith("cell#"):
-        raise ResultsError(f"cell key {row['key']!r} is a saved baseline's digest of the cell's id; export the results "
-                           f"directory the baseline was saved from")
     if len(parts) != 4:
         raise ResultsError(f"cell key {row['key']!r} is not testbed|method|cell|stitch")
     testbed, method_id, cell_id, stitch_id = parts
