@@ -22,7 +22,7 @@ Example (two small CNNs of one's own, compared by closed-form direct matching an
     >>> result.matrix("linear_cka").shape
     (2, 2)
     >>> sorted({r["readout"] for r in result.rows if r["method"] == "dm"})[:3]
-    ['accuracy', 'agreement', 'fit_r2']
+    ['accuracy', 'agreement', 'cut_mse']
 
 Model A is the sender, B the receiver: a stitch maps A's layer into B's and is trained and read
 out on B's task (the labels ``y``); measures compare the two layers' activations. Both models
