@@ -129,8 +129,11 @@ def specificity(grid, seeds, readout):
         cells.append(dict(r, s_seed=s, f_seed=f, s_curve=at, excess=s - at, disagreement=d,
                           s_curve_disagreement=at_d, excess_disagreement=s - at_d))
     names = ("excess", "s_seed", "s_curve", "f_seed", "disagreement", "s_curve_disagreement", "excess_disagreement")
-    stats = per_seed(cells, lambda rs: {"value" if n == "excess" else n: float(np.nanmean([c[n] for c in rs]))
-                                        for n in names})
+    def mean(values):  # a reported-only statistic may be NaN in every cut of a seed pair: NaN, not a warning
+        finite = [v for v in values if np.isfinite(v)]
+        return float(np.mean(finite)) if finite else float("nan")
+
+    stats = per_seed(cells, lambda rs: {"value" if n == "excess" else n: mean([c[n] for c in rs]) for n in names})
     return cells, stats
 
 
