@@ -8,7 +8,7 @@ interrupted run loses nothing; with ``resume`` a cell already in the results is 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from . import methods as methods_mod
 from .cells import Cell
@@ -18,6 +18,7 @@ from .data import DataSpec
 from .expectations import expectation
 from .methods import Method
 from .models import build, cuts_at_depths
+from .records import CellRow, CheckRow, ExhibitRow
 from .results import ResultsWriter
 from .scales import Scale
 from .zoo import ModelSpec, Zoo
@@ -42,14 +43,14 @@ class Planned:
 
 class Audit:
     def __init__(self, scale: Scale, data: DataSpec, zoo: Zoo, writer: ResultsWriter,
-                 done: Optional[Dict[str, dict]] = None, progress: Callable[[str], None] = lambda s: None,
+                 done: Optional[Dict[str, CellRow]] = None, progress: Callable[[str], None] = lambda s: None,
                  cache_limit: Optional[int] = None, worker: Tuple[int, int] = (0, 1)):
         self.scale, self.data, self.zoo, self.writer = scale, data, zoo, writer
         self.context = Context(zoo, scale.stitch(), **scale.context_options(cache_limit))
-        self.done: Dict[str, dict] = dict(done or {})
+        self.done: Dict[str, CellRow] = dict(done or {})
         #: every row of this process by what it computed (method, cell, stitch), whichever testbed
         #: asked: a cell two testbeds share is computed once (:meth:`_reusable`)
-        self.by_work: Dict[str, dict] = {k.split("|", 1)[1]: r for k, r in self.done.items()}
+        self.by_work: Dict[str, CellRow] = {k.split("|", 1)[1]: r for k, r in self.done.items()}
         self.progress = progress
         self.worker = worker  # (index, count): where this process starts warming the zoo
         self.computed = 0
@@ -68,7 +69,7 @@ class Audit:
     def key(self, testbed: str, method: Method, cell: Cell) -> str:
         return f"{testbed}|{method.string_id()}|{cell.string_id()}|{self.scale.stitch().string_id()}"
 
-    def cells(self, testbed: str, method: Method, planned: Sequence[Planned]) -> List[dict]:
+    def cells(self, testbed: str, method: Method, planned: Sequence[Planned]) -> List[CellRow]:
         """Rows for ``planned`` cells: from earlier results when resuming, else computed now.
 
         Cells are computed in the method's groups (stitches into one receiver cut train together,
@@ -82,8 +83,7 @@ class Audit:
                 continue
             earlier = self._reusable(method, p.cell)
             if earlier is not None:
-                self._record(testbed, method, p, {**earlier["readouts"], "seconds": 0.0,
-                                                  "reused_from": earlier["testbed"]})
+                self._record(testbed, method, p, {**earlier.readouts, "seconds": 0.0, "reused_from": earlier.testbed})
             else:
                 todo.append(p)
         specs = list(dict.fromkeys(s for p in todo for s in (p.cell.sender, p.cell.receiver)))
@@ -97,12 +97,12 @@ class Audit:
     def _work(self, method: Method, cell: Cell) -> str:
         return f"{method.string_id()}|{cell.string_id()}|{self.scale.stitch().string_id()}"
 
-    def _reusable(self, method: Method, cell: Cell) -> Optional[dict]:
+    def _reusable(self, method: Method, cell: Cell) -> Optional[CellRow]:
         """A row of this process that computed the same cell with the same method and stitch for
         another testbed; a cell with robust readouts serves one that does not ask for them."""
         for c in (cell,) + (() if cell.robust else (replace(cell, robust=True),)):
             row = self.by_work.get(self._work(method, c))
-            if row is not None and "failure" not in row["readouts"]:
+            if row is not None and not row.failed:
                 return row
         return None
 
@@ -110,14 +110,11 @@ class Audit:
         c = p.cell
         sender, receiver = self.zoo.model(c.sender), self.zoo.model(c.receiver)
         key = self.key(testbed, method, c)
-        row = {
-            "kind": "cell", "key": key, "testbed": testbed, "method": method.name,
-            "method_id": method.string_id(), "cell": c.string_id(), "pair": p.pair, "seed": p.seed,
-            "sender": label(c.sender), "sender_cut": c.sender_cut,
-            "receiver": label(c.receiver), "receiver_cut": c.receiver_cut,
-            "sender_depth": sender.depth(c.sender_cut), "receiver_depth": receiver.depth(c.receiver_cut),
-            "readouts": readouts,
-        }
+        row = CellRow(key=key, testbed=testbed, method=method.name, method_id=method.string_id(), cell=c.string_id(),
+                      pair=p.pair, seed=p.seed, sender=label(c.sender), sender_cut=c.sender_cut,
+                      receiver=label(c.receiver), receiver_cut=c.receiver_cut,
+                      sender_depth=sender.depth(c.sender_cut), receiver_depth=receiver.depth(c.receiver_cut),
+                      readouts=readouts)
         self.writer.append(row)
         self.done[key] = row
         self.by_work.setdefault(self._work(method, c), row)
@@ -130,7 +127,7 @@ class Audit:
                       f"{_brief(readouts)} ({seconds:.1f}s)")
 
     def check(self, testbed: str, check: str, method: Method, readout: str, outcome: Outcome,
-              per_seed: Optional[Dict[str, List[float]]] = None) -> dict:
+              per_seed: Optional[Dict[str, List[float]]] = None) -> CheckRow:
         """Record a check's outcome against the expectations table; return the row.
 
         ``per_seed`` holds statistics of the check computed on each seed pair alone (``{"value":
@@ -142,21 +139,20 @@ class Audit:
             verdict = "unexpected-pass" if outcome.passed else "known-fail"
         else:
             verdict = "pass" if outcome.passed else "fail"
-        row = {"kind": "check", "key": f"{testbed}|{check}|{method.name}", "testbed": testbed, "check": check,
-               "method": method.name, "readout": readout, "outcome": verdict, "figure": outcome.figure,
-               "value": outcome.value, "better": outcome.better, "reason": exp.reason, "detail": outcome.detail,
-               "per_seed": per_seed or {}}
+        row = CheckRow(key=f"{testbed}|{check}|{method.name}", testbed=testbed, check=check, method=method.name,
+                       readout=readout, outcome=verdict, figure=outcome.figure, value=outcome.value,
+                       better=outcome.better, reason=exp.reason, detail=outcome.detail, per_seed=per_seed or {})
         self.writer.append(row)
         return row
 
 
     def exhibit(self, testbed: str, name: str, title: str, text: str = "", table: Optional[dict] = None,
-                images: Optional[dict] = None) -> dict:
+                images: Optional[dict] = None) -> ExhibitRow:
         """Record a reported table or image grid (``{"headers", "rows"}``, ``{"labels", "images"}``)
         for the testbed's report; like every row it is written at once and re-rendered by
         ``stitchtest report``."""
-        row = {"kind": "exhibit", "key": f"{testbed}|{name}", "testbed": testbed, "name": name, "title": title,
-               "text": text, "table": table, "images": images}
+        row = ExhibitRow(key=f"{testbed}|{name}", testbed=testbed, name=name, title=title, text=text, table=table,
+                         images=images)
         self.writer.append(row)
         return row
 
@@ -168,11 +164,11 @@ def _brief(readouts: dict) -> str:
     return " ".join(f"{k}={readouts[k]:.3f}" for k in keys)
 
 
-def values(rows: Sequence[dict], readout: str) -> List[float]:
+def values(rows: Sequence[CellRow], readout: str) -> List[float]:
     """One readout across rows (NaN where a cell failed or lacks it, or where it is null: stored
     non-finite, read back by ``--stitch-resume``)."""
-    return [float("nan") if "failure" in r["readouts"] or r["readouts"].get(readout) is None
-            else float(r["readouts"][readout]) for r in rows]
+    return [float("nan") if r.failed or r.readouts.get(readout) is None else float(r.readouts[readout])
+            for r in rows]
 
 
 def resolve_methods(names: Optional[str]) -> List[Method]:

@@ -17,20 +17,18 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Set, Tuple
+from typing import Dict, List, Optional, Sequence, Set, Tuple, Type, TypeVar
 
-from .results import ResultsError, Row, load_rows, numbered_rows, read_rows, save_rows
+from .folder import ResultsFolder
+from .records import CellRow, CheckRow, Record, ResultsError, RunRow, RunSettings, run_of
+from .results import load_rows, numbered_rows, read_rows, save_rows
 
-#: Run settings that must agree for two runs to be comparable (the ``run`` row's fields).
-MUST_MATCH = ("scale", "data", "seeds", "arch")  # arch: only in runs with --stitch-arch (absent = the scale's)
-#: ... and what ``--stitch-resume`` must agree on too: a resumed report never mixes methods of two runs.
-RESUMED = MUST_MATCH + ("audited",)
+R = TypeVar("R", CellRow, CheckRow)
+
 #: Readouts that measure the machine, not the method.
 IGNORED_READOUTS = frozenset({"seconds", "reused_from"})
-#: Row fields that change on every run without meaning anything (left out of saved baselines).
-VOLATILE = ("time", "worker")
 DEFAULT_TOL = 0.02
 #: Significant digits of the readouts a saved baseline keeps.
 SIGNIFICANT = 6
@@ -45,19 +43,24 @@ class Results:
     """Rows and where they came from (a results directory or a baseline file), for error messages."""
 
     path: Path
-    rows: List[Row]
+    rows: List[Record]
 
     @property
-    def run(self) -> Optional[Row]:
-        return next((r for r in self.rows if r.get("kind") == "run"), None)
+    def run(self) -> Optional[RunRow]:
+        return run_of(self.rows)
+
+    @property
+    def settings(self) -> Optional[RunSettings]:
+        run = self.run
+        return None if run is None else run.settings
 
     def where(self, key: str) -> str:
         """``file:line`` of the row with ``key`` (read again: only error messages need it)."""
-        files = sorted(self.path.glob("results-*.jsonl")) if self.path.is_dir() else [self.path]
+        files = ResultsFolder(self.path).results_files() if self.path.is_dir() else [self.path]
         found = str(self.path)
         for path in files:
             for lineno, row in numbered_rows(path, tolerate_unfinished_tail=True):
-                if row["key"] == key:
+                if row.key == key:
                     found = f"{path}:{lineno}"
         return found
 
@@ -73,17 +76,13 @@ def load(path: os.PathLike | str) -> Results:
     return Results(path, read_rows(path))
 
 
-def run_row(scale: str, data: str, seeds: int, **more) -> Row:
-    """The ``run`` row a results directory and a baseline carry: what makes two runs comparable."""
-    return {"kind": "run", "key": "run", "scale": scale, "data": data, "seeds": seeds, **more}
-
-
-def check_match(run: Optional[Row], base: Results) -> None:
-    """Raise :class:`BaselineError` naming the baseline's ``run`` row if the runs differ in setting."""
-    theirs = base.run
-    if run is None or theirs is None:
+def check_match(settings: Optional[RunSettings], base: Results) -> None:
+    """Raise :class:`BaselineError` naming the baseline's ``run`` row if the runs differ in setting
+    (:attr:`RunSettings.MATCH`)."""
+    theirs = base.settings
+    if settings is None or theirs is None:
         return
-    differ = [f"{k} {theirs.get(k)!r} (this run: {run.get(k)!r})" for k in MUST_MATCH if theirs.get(k) != run.get(k)]
+    differ = settings.differences(theirs, RunSettings.MATCH)
     if differ:
         raise BaselineError(f"{base.where('run')}: baseline is from another setting: {'; '.join(differ)}; "
                             f"compare runs of the same scale, data, seeds and --stitch-arch, or save a new baseline")
@@ -110,16 +109,16 @@ def save(results: Results, path: os.PathLike | str) -> None:
             return [rounded(v) for v in value]
         return _significant(value)
 
-    def clean(row: Row) -> Row:
-        row = {k: v for k, v in row.items() if k not in VOLATILE and not (k == "cell" and row.get("kind") == "cell")}
-        if isinstance(row.get("readouts"), dict):
-            row["readouts"] = {k: _significant(v) for k, v in row["readouts"].items() if k not in IGNORED_READOUTS}
-        for field in ("detail", "per_seed"):
-            if isinstance(row.get(field), dict):
-                row[field] = rounded(row[field])
+    def clean(row: Record) -> Record:
+        row = replace(row, worker=None, time=None)  # they change on every run without meaning anything
+        if isinstance(row, CellRow):
+            readouts = {k: _significant(v) for k, v in row.readouts.items() if k not in IGNORED_READOUTS}
+            return replace(row, cell=None, readouts=readouts)
+        if isinstance(row, CheckRow):
+            return replace(row, detail=rounded(row.detail), per_seed=rounded(row.per_seed))
         return row
 
-    save_rows([clean(r) for r in results.rows if r.get("kind") in ("run", "cell", "check")], path)
+    save_rows([clean(r) for r in results.rows if isinstance(r, (RunRow, CellRow, CheckRow))], path)
 
 
 # ---------------------------------------------------------------- comparison
@@ -184,14 +183,13 @@ def _moved(before, after, tol: float) -> bool:
     return before != after  # a finite value against none (null, missing, a failure message)
 
 
-def _cell_label(row: Row) -> str:
-    return (f"{row.get('testbed')} {row.get('method_id') or row.get('method')} {row.get('pair')} "
-            f"s{row.get('seed')} {row.get('sender_cut')}->{row.get('receiver_cut')}")
+def _cell_label(row: CellRow) -> str:
+    return f"{row.testbed} {row.method_label} {row.pair} s{row.seed} {row.sender_cut}->{row.receiver_cut}"
 
 
-def _readout_moves(new: Row, base: Row, tol: float) -> List[Move]:
+def _readout_moves(new: CellRow, base: CellRow, tol: float) -> List[Move]:
     label = _cell_label(base)
-    old, now = base.get("readouts") or {}, new.get("readouts") or {}
+    old, now = base.readouts, new.readouts
     if ("failure" in old) != ("failure" in now):
         return [Move(label, "failure", old.get("failure"), now.get("failure"))]
     return [Move(label, name, value, now.get(name)) for name, value in sorted(old.items())
@@ -199,8 +197,8 @@ def _readout_moves(new: Row, base: Row, tol: float) -> List[Move]:
             and (_number(value) or value is None) and _moved(value, now.get(name), tol)]
 
 
-def _by_kind(rows: Sequence[Row], kind: str) -> Dict[str, Row]:
-    return {r["key"]: r for r in rows if r.get("kind") == kind}
+def _by_kind(rows: Sequence[Record], cls: Type[R]) -> Dict[str, R]:
+    return {r.key: r for r in rows if isinstance(r, cls)}
 
 
 def compare(new: Results, base: Results, tol: float = DEFAULT_TOL) -> Comparison:
@@ -210,38 +208,36 @@ def compare(new: Results, base: Results, tol: float = DEFAULT_TOL) -> Comparison
     differ in scale, data or seeds, or, failing ``run`` rows to tell, they share no cell. Runs of
     the same setting whose cell ids differ (another stitchtest version) still compare outcomes.
     """
-    check_match(new.run, base)
-    new_cells, base_cells = _by_kind(new.rows, "cell"), _by_kind(base.rows, "cell")
-    new_checks, base_checks = _by_kind(new.rows, "check"), _by_kind(base.rows, "check")
+    check_match(new.settings, base)
+    new_cells, base_cells = _by_kind(new.rows, CellRow), _by_kind(base.rows, CellRow)
+    new_checks, base_checks = _by_kind(new.rows, CheckRow), _by_kind(base.rows, CheckRow)
     common = [k for k in base_cells if k in new_cells]
     same_setting = new.run is not None and base.run is not None and any(k in new_checks for k in base_checks)
     if not common and not same_setting:
         raise BaselineError(f"{new.path} and {base.path} share no cell (different scale, data, methods or "
                             f"stitch budget?): {len(new_cells)} cells against {len(base_cells)}")
-    audited: Set[Tuple[str, str]] = {(r.get("testbed"), r.get("method")) for r in new.rows
-                                     if r.get("kind") in ("cell", "check")}
+    audited: Set[Tuple[str, str]] = {(r.testbed, r.method) for r in new.rows if isinstance(r, (CellRow, CheckRow))}
     result = Comparison(common_cells=len(common), tol=tol)
     for key, old in sorted(base_checks.items()):
         now = new_checks.get(key)
-        if now is None and (old.get("testbed"), old.get("method")) not in audited:
+        if now is None and (old.testbed, old.method) not in audited:
             continue
-        before, after = old.get("outcome"), now and now.get("outcome")
+        before, after = old.outcome, now and now.outcome
         if before != after:
             result.changes.append(Change(key, before, after, is_regression(before, after)))
-        if now is not None and _moved(old.get("value"), now.get("value"), tol):
-            result.moves.append(Move(f"{old.get('testbed')}/{old.get('check')} {old.get('method')}", "value",
-                                     old.get("value"), now.get("value")))
+        if now is not None and _moved(old.value, now.value, tol):
+            result.moves.append(Move(f"{old.testbed}/{old.check} {old.method}", "value", old.value, now.value))
     result.new_checks = sorted(k for k in new_checks if k not in base_checks)
     for key in common:
         result.moves += _readout_moves(new_cells[key], base_cells[key], tol)
     new_methods = {m for _, m in audited}
-    result.not_audited = sorted({r.get("method") for r in base_checks.values()} - new_methods)
+    result.not_audited = sorted({r.method for r in base_checks.values()} - new_methods)
     return result
 
 
 def baseline_failures(base: Results) -> Set[str]:
     """Check keys that failed in the baseline: with ``pytest --stitch-baseline`` they fail again as xfails."""
-    return {r["key"] for r in base.rows if r.get("kind") == "check" and r.get("outcome") == "fail"}
+    return {r.key for r in base.rows if isinstance(r, CheckRow) and r.outcome == "fail"}
 
 
 # ---------------------------------------------------------------- text

@@ -16,11 +16,12 @@ that does, fails the run, as a strict xfail would.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .checks import compare
 from .expectations import ALL
+from .records import CheckRow
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
 
@@ -192,30 +193,50 @@ CLAIMS: Tuple[Claim, ...] = (
 )
 
 
-def _per_seed(rows: Sequence[dict], testbed: str, check: str, method: str, stat: str) -> Optional[List[float]]:
+@dataclass(frozen=True)
+class Verdict:
+    """A claim judged at a scale: its ``verdict`` (reproduced, not reproduced, inconclusive, not
+    audited), the figure, and its ``status`` against the table (ok, FAIL, known, UNEXPECTED, not audited)."""
+
+    key: str
+    claim: str
+    source: str
+    testbed: str
+    check: str
+    stat: str
+    methods: Tuple[str, ...]
+    scale: str
+    verdict: str
+    figure: str
+    status: str
+    reason: str = ""
+    value: Optional[float] = None
+    agree: Optional[int] = None
+    n: Optional[int] = None
+    detail: Dict[str, Any] = field(default_factory=dict)
+
+
+def _per_seed(rows: Sequence[CheckRow], testbed: str, check: str, method: str, stat: str) -> Optional[List[float]]:
     for r in rows:
-        if (r.get("kind") == "check" and r["testbed"] == testbed and r["check"] == check
-                and r["method"] == method):
-            values = (r.get("per_seed") or {}).get(stat)
+        if isinstance(r, CheckRow) and (r.testbed, r.check, r.method) == (testbed, check, method):
+            values = r.per_seed.get(stat)
             return None if values is None else [float("nan") if v is None else float(v) for v in values]
     return None
 
 
-def judge(claim: Claim, check_rows: Sequence[dict], scale: str) -> Dict[str, object]:
-    """A claim row: the claim, its verdict at ``scale``, the figure, and whether that was expected."""
-    row: Dict[str, object] = {"kind": "claim", "key": claim.id, "claim": claim.statement, "source": claim.source,
-                              "testbed": claim.testbed, "check": claim.check, "stat": claim.stat,
-                              "methods": list(claim.methods()), "scale": scale}
+def judge(claim: Claim, check_rows: Sequence[CheckRow], scale: str) -> Verdict:
+    """The claim, its verdict at ``scale``, the figure, and whether that was expected."""
+    row = dict(key=claim.id, claim=claim.statement, source=claim.source, testbed=claim.testbed, check=claim.check,
+               stat=claim.stat, methods=claim.methods(), scale=scale)
     first = _per_seed(check_rows, claim.testbed, claim.check, claim.method, claim.stat)
     second = (_per_seed(check_rows, claim.testbed, claim.check, claim.versus, claim.stat) if claim.versus
               else None if first is None else [claim.threshold] * len(first))
     known = claim.known_failure(scale)
     if first is None or second is None or len(first) != len(second):
         missing = [m for m in claim.methods() if _per_seed(check_rows, claim.testbed, claim.check, m, claim.stat) is None]
-        row.update(verdict="not audited", figure=f"no per-seed {claim.stat} of {claim.testbed}/{claim.check} for "
-                                                 f"{', '.join(missing) or 'both methods on equal seeds'}",
-                   status="not audited", reason=known or "")
-        return row
+        return Verdict(**row, verdict="not audited", figure=f"no per-seed {claim.stat} of {claim.testbed}/"
+                       f"{claim.check} for {', '.join(missing) or 'both methods on equal seeds'}",
+                       status="not audited", reason=known or "")
     names = (claim.method, claim.versus or f"threshold {claim.threshold:g}")
     outcome = compare(first, second, claim.margin, claim.expect, names)
     verdict = outcome.detail["verdict"]
@@ -223,16 +244,16 @@ def judge(claim: Claim, check_rows: Sequence[dict], scale: str) -> Dict[str, obj
         status = "UNEXPECTED" if verdict == REPRODUCED else "known"
     else:
         status = "ok" if verdict == REPRODUCED else "FAIL"
-    row.update(verdict=verdict, figure=outcome.figure, value=outcome.value, agree=outcome.detail.get("agree"),
-               n=outcome.detail.get("n"), status=status, reason=known or "", detail=outcome.detail)
-    return row
+    return Verdict(**row, verdict=verdict, figure=outcome.figure, value=outcome.value,
+                   agree=outcome.detail.get("agree"), n=outcome.detail.get("n"), status=status, reason=known or "",
+                   detail=outcome.detail)
 
 
-def judge_all(check_rows: Sequence[dict], scale: str, claims: Sequence[Claim] = CLAIMS) -> List[Dict[str, object]]:
+def judge_all(check_rows: Sequence[CheckRow], scale: str, claims: Sequence[Claim] = CLAIMS) -> List[Verdict]:
     """Every claim that applies at ``scale``, in table order."""
     return [judge(c, check_rows, scale) for c in claims if scale in c.scales]
 
 
-def failures(claim_rows: Sequence[Dict[str, object]]) -> List[Dict[str, object]]:
+def failures(claim_rows: Sequence[Verdict]) -> List[Verdict]:
     """Claims whose verdict is not what the table expects at this scale (they fail the run)."""
-    return [r for r in claim_rows if r["status"] in ("FAIL", "UNEXPECTED")]
+    return [r for r in claim_rows if r.status in ("FAIL", "UNEXPECTED")]

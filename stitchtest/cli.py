@@ -60,6 +60,7 @@ def cmd_report(args) -> int:
     recomputing anything; the run's settings come from its ``run`` row when it has one."""
     from pathlib import Path
 
+    from .records import run_of
     from .report import write_reports
     from .results import load_rows, read_rows
 
@@ -68,12 +69,11 @@ def cmd_report(args) -> int:
     if not rows:
         print(f"no result rows in {args.results}", file=sys.stderr)
         return 1
-    run = next((r for r in rows if r["kind"] == "run"), {})
-    settings = {k: v for k, v in run.items() if k not in ("kind", "key", "time", "worker", "command")}
-    if "command" in run:
-        settings["run_command"] = run["command"]
-    paths = write_reports(rows, Path(args.output), {**settings, "command": "stitchtest report " + args.results,
-                                                     "source": args.results})
+    run = run_of(rows)
+    settings = run.settings if run is not None else None
+    about = {"run_command": settings.command} if settings is not None and settings.command else {}
+    paths = write_reports(rows, Path(args.output), settings,
+                          {**about, "command": "stitchtest report " + args.results, "source": args.results})
     print(f"{len(rows)} rows -> {len(paths)} files in {args.output}")
     return 0
 

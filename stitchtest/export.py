@@ -13,7 +13,7 @@ import os
 import re
 from typing import Any, Dict, Iterable, List, Tuple, Union
 
-from .results import ResultsError, Row, cells
+from .records import CellRow, Record, ResultsError, of_kind
 
 #: The columns every export starts with, in this order; any further parsed fields follow, sorted.
 COLUMNS = ("testbed", "method", "method_id", "pair", "seed",
@@ -76,24 +76,25 @@ def _flat(fields: Dict[str, Any], prefix: str) -> Dict[str, str]:
     return out
 
 
-def cell_columns(row: Row) -> Dict[str, Any]:
+def cell_columns(row: CellRow) -> Dict[str, Any]:
     """A cell row's parsed id columns (everything but the readouts)."""
-    parts = row["key"].split("|")
+    parts = row.key.split("|")
     if len(parts) != 4:
-        raise ResultsError(f"cell key {row['key']!r} is not testbed|method|cell|stitch")
+        raise ResultsError(f"cell key {row.key!r} is not testbed|method|cell|stitch")
     testbed, method_id, cell_id, stitch_id = parts
     try:
-        _, cell = parse_id(row.get("cell") or cell_id)
+        _, cell = parse_id(row.cell or cell_id)
         _, stitch = parse_id(stitch_id)
     except ValueError as err:
-        raise ResultsError(f"cell key {row['key']!r}: {err}") from None
+        raise ResultsError(f"cell key {row.key!r}: {err}") from None
     sender, receiver = cell.pop("sender"), cell.pop("receiver")
-    out: Dict[str, Any] = {"testbed": testbed, "method": row.get("method", method_id.split("(")[0]),
-                           "method_id": method_id, "pair": row.get("pair", ""), "seed": row.get("seed", "")}
+    out: Dict[str, Any] = {"testbed": testbed, "method": row.method, "method_id": method_id, "pair": row.pair,
+                           "seed": row.seed}
+    depths = {"sender": row.sender_depth, "receiver": row.receiver_depth}
     for side, (_, spec) in (("sender", sender), ("receiver", receiver)):
         data = spec.pop("data")
         out.update(_flat(spec, side))
-        out[f"{side}_depth"] = row.get(f"{side}_depth", "")
+        out[f"{side}_depth"] = "" if depths[side] is None else depths[side]
     out.update(_flat({"data": data}, ""))  # one data set per cell: the receiver's, which the sender's equals
     out.update(_flat(cell, ""))
     out.setdefault("cue_p", 0.0)
@@ -106,17 +107,17 @@ def cell_columns(row: Row) -> Dict[str, Any]:
     return out
 
 
-def table(rows: Iterable[Row]) -> List[Dict[str, Any]]:
+def table(rows: Iterable[Record]) -> List[Dict[str, Any]]:
     """One dict per (cell row, readout) with :data:`COLUMNS` first; failures have readout ``failure``."""
     out = []
-    for row in cells(rows):
+    for row in of_kind(list(rows), CellRow):
         columns = cell_columns(row)
-        for readout, value in sorted(row.get("readouts", {}).items()):
-            out.append({**columns, "readout": readout, "value": value, "key": row["key"]})
+        for readout, value in sorted(row.readouts.items()):
+            out.append({**columns, "readout": readout, "value": value, "key": row.key})
     return out
 
 
-def write_csv(rows: Iterable[Row], path: Union[str, os.PathLike]) -> int:
+def write_csv(rows: Iterable[Record], path: Union[str, os.PathLike]) -> int:
     """:func:`table` as CSV (``key`` last: the row it came from); returns the number of lines written."""
     lines = table(rows)
     extra = sorted({k for line in lines for k in line} - set(COLUMNS) - {"key"})

@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Callable, Dict, List
 
+from .folder import ResultsFolder
+
 #: the lines counted: :meth:`stitchtest.audit.Audit._record` and :meth:`stitchtest.zoo.Zoo.get` write
 #: them after a time stamp ("01:42:11 cell cross_layer tlm ...", "01:40:00 zoo: training model(...)")
 CELL = re.compile(r"^\S+ cell ")
@@ -27,7 +29,7 @@ class ProgressFollower:
 
     def __init__(self, results_dir: Path, write: Callable[[str], None], verbose: bool, every: float = 30.0,
                  poll_every: float = 1.0):
-        self.results_dir, self.write, self.verbose = Path(results_dir), write, verbose
+        self.folder, self.write, self.verbose = ResultsFolder(results_dir), write, verbose
         self.every, self.poll_every = every, poll_every
         self._last_count = float("-inf")
         self._offsets: Dict[Path, int] = {}
@@ -41,7 +43,7 @@ class ProgressFollower:
         """Skip what the logs already hold (``--stitch-resume``: only what this run adds is shown) and, with
         ``thread``, poll in the background; without, the caller polls (in the process that runs the
         tests, where only the main thread may lift pytest's output capture)."""
-        for path in self.results_dir.glob("progress-*.log"):
+        for path in self.folder.progress_files():
             self._offsets[path] = path.stat().st_size
         if thread:
             self._thread.start()
@@ -63,8 +65,7 @@ class ProgressFollower:
     def poll(self, final: bool = False) -> None:
         """Read what the workers appended since the last poll; report it (the count at most once
         per ``every`` seconds, and always on the ``final`` poll if it changed)."""
-        for path in sorted(self.results_dir.glob("progress-*.log")):
-            worker = path.stem.removeprefix("progress-")
+        for worker, path in self.folder.progress_logs():
             for line in self._new_lines(path):
                 if CELL.match(line):
                     self.cells[worker] = self.cells.get(worker, 0) + 1

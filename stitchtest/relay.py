@@ -20,7 +20,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-from .results import ResultsWriter, Row, _dumps, check_row
+from .folder import ResultsFolder
+from .records import Record
+from .results import ResultsWriter, _dumps, check_row
 
 #: the report attributes rows and progress lines travel in (pytest serialises a report's attributes)
 ROWS, PROGRESS = "stitchtest_rows", "stitchtest_progress"
@@ -31,29 +33,30 @@ SENT, LEFT = "stitchtest_sent", "stitchtest_left"
 class Outbox:
     """A worker's results writer: rows wait here until the next report takes them.
 
-    Rows are stored as they would be written (JSON round-tripped), so what travels is plain data
-    and what the controller writes is exactly what a single process would have written.
+    Rows are stored as they would be written (a record's JSON, non-finite floats made ``null``),
+    so what travels is plain data and what the controller writes is exactly what a single process
+    would have written.
     """
 
     def __init__(self, worker: str):
         self.worker = worker
-        self._rows: List[Row] = []
+        self._rows: List[dict] = []
         self._lines: List[str] = []
         self._lock = threading.Lock()  # cells of several groups may be recorded from threads
         self.sent = 0
 
-    def append(self, row: Row) -> None:
+    def append(self, row: Record) -> None:
         check_row(row)
-        row = json.loads(_dumps({"worker": self.worker, "time": time.time(), **row}))
+        plain = json.loads(_dumps(row.stamped(self.worker, time.time())))
         with self._lock:
-            self._rows.append(row)
+            self._rows.append(plain)
 
     def log(self, line: str) -> None:
         with self._lock:
             self._lines.append(line)
 
-    def take(self) -> Tuple[List[Row], List[str]]:
-        """Everything waiting, now counted as handed over."""
+    def take(self) -> Tuple[List[dict], List[str]]:
+        """Everything waiting (rows as JSON objects), now counted as handed over."""
         with self._lock:
             rows, lines, self._rows, self._lines = self._rows, self._lines, [], []
             self.sent += len(rows)
@@ -64,18 +67,19 @@ class Inbox:
     """The controller's end: rows from each worker to ``results-<worker>.jsonl``, counted."""
 
     def __init__(self, directory: Path):
-        self.directory = Path(directory)
+        self.folder = ResultsFolder(directory)
         self.received: Counter = Counter()
         self._writers: Dict[str, ResultsWriter] = {}
 
-    def receive(self, worker: str, rows: List[Row], lines: List[str] = ()) -> None:
+    def receive(self, worker: str, rows: List[dict], lines: List[str] = ()) -> None:
+        """Write the rows (JSON objects, as :meth:`Outbox.take` gave them) and progress lines of ``worker``."""
         if rows:
-            writer = self._writers.get(worker) or self._writers.setdefault(worker, ResultsWriter(self.directory, worker))
+            writer = self._writers.get(worker) or self._writers.setdefault(worker, ResultsWriter(self.folder.root, worker))
             for row in rows:
-                writer.append(row)  # the row keeps its own worker and time
+                writer.append(Record.from_json(row, f"a row from worker {worker}"))  # keeps its own worker and time
             self.received[worker] += len(rows)
         if lines:
-            with open(self.directory / f"progress-{worker}.log", "a", encoding="utf-8") as f:
+            with open(self.folder.progress(worker), "a", encoding="utf-8") as f:
                 f.writelines(line + "\n" for line in lines)
 
     def shortfall(self, worker: str, sent: int) -> int:

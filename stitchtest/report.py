@@ -11,7 +11,7 @@ import os
 import re
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import matplotlib
 import numpy as np
@@ -20,8 +20,9 @@ from matplotlib.figure import Figure
 from tabulate import tabulate
 
 from . import claims as claims_mod
+from .claims import Verdict
 from .ids import short_hash
-from .results import Row, cells, checks
+from .records import CellRow, CheckRow, ExhibitRow, Record, RunSettings, of_kind
 
 #: Cell readouts shown in the tables, in this order (per-cut readouts like ``latent_error@x`` are not).
 READOUTS = ("accuracy", "agreement", "kl", "latent_error", "robust_accuracy", "score", "ev", "es", "sv")
@@ -87,34 +88,17 @@ def _safe(text: str) -> str:
 # ---------------------------------------------------------------- cell matrices
 
 
-def _readouts(row: Row) -> Dict[str, Any]:
-    return row.get("readouts") or {}
-
-
-def _failed(row: Row) -> bool:
-    return "failure" in _readouts(row)
-
-
-def _value(row: Row, readout: str) -> float:
-    """One cell's readout; NaN when the cell failed or the readout has no finite value."""
-    v = _readouts(row).get(readout)
-    if _failed(row) or isinstance(v, bool) or not isinstance(v, (int, float)):
-        return float("nan")
-    return float(v)
-
-
-def _cuts(rows: Iterable[Row], side: str) -> List[str]:
+def _cuts(rows: Iterable[CellRow], side: str) -> List[str]:
     """The ``side`` ("sender" / "receiver") cuts of ``rows``, shallowest first, then by name."""
     depth: Dict[str, float] = {}
     for r in rows:
-        d = r.get(f"{side}_depth")
+        cut, d = (r.sender_cut, r.sender_depth) if side == "sender" else (r.receiver_cut, r.receiver_depth)
         d = float("inf") if d is None else float(d)
-        cut = r[f"{side}_cut"]
         depth[cut] = min(depth.get(cut, d), d)
     return sorted(depth, key=lambda c: (depth[c], c))
 
 
-def matrix(rows: Iterable[Row], readout: str) -> Tuple[List[str], List[str], np.ndarray]:
+def matrix(rows: Iterable[CellRow], readout: str) -> Tuple[List[str], List[str], np.ndarray]:
     """Sender cuts x receiver cuts -> mean of ``readout`` over seeds, cuts ordered by depth.
 
     ``rows`` are the cell rows of one method and pair. A failed or non-finite cell is NaN and
@@ -125,7 +109,7 @@ def matrix(rows: Iterable[Row], readout: str) -> Tuple[List[str], List[str], np.
     senders, receivers = _cuts(rows, "sender"), _cuts(rows, "receiver")
     values: Dict[Tuple[str, str], List[float]] = defaultdict(list)
     for r in rows:
-        values[r["sender_cut"], r["receiver_cut"]].append(_value(r, readout))
+        values[r.sender_cut, r.receiver_cut].append(r.readout(readout))
     mean = np.full((len(senders), len(receivers)), np.nan)
     for (s, c), v in values.items():
         mean[senders.index(s), receivers.index(c)] = np.mean(v)
@@ -199,9 +183,9 @@ def diagonal_only(senders: Sequence[str], receivers: Sequence[str], values: np.n
     return bool(finite.any()) and not (finite & ~diagonal).any()
 
 
-def _chance(run_config: Dict[str, Any]) -> Optional[float]:
+def _chance(settings: Optional[RunSettings]) -> Optional[float]:
     """Accuracy by guessing: 1 / the run's class count (none marked when the run did not record it)."""
-    k = run_config.get("num_classes")
+    k = settings and settings.num_classes
     return 1.0 / k if isinstance(k, int) and k > 0 else None
 
 
@@ -227,14 +211,13 @@ def image_grid(labels: Sequence[str], images: Sequence[Sequence[Any]], title: st
 # ---------------------------------------------------------------- markdown
 
 
-def _outcome_entry(check: Row) -> str:
-    label = OUTCOME_LABELS.get(check.get("outcome"), str(check.get("outcome")))
-    value = check.get("value")
-    return f"{label} ({value:+.3f})" if fmt(value) != "n/a" else label
+def _outcome_entry(check: CheckRow) -> str:
+    label = OUTCOME_LABELS.get(check.outcome, str(check.outcome))
+    return f"{label} ({check.value:+.3f})" if fmt(check.value) != "n/a" else label
 
 
-def _check_sort_key(c: Row) -> Tuple[str, str, str]:
-    return (c["testbed"], c["check"], c["method"])
+def _check_sort_key(c: CheckRow) -> Tuple[str, str, str]:
+    return (c.testbed, c.check, c.method)
 
 
 CLAIMS_LEGEND = """\
@@ -247,41 +230,41 @@ scale, reason below), **UNEXPECTED** (a known failure reproduced: the run fails 
 updated), **not audited** (a method of the claim was not run)."""
 
 
-def _claims(claim_rows: List[Row]) -> List[str]:
+def _claims(claim_rows: List[Verdict]) -> List[str]:
     if not claim_rows:
         return []
-    table = [[r["claim"], r["source"], f"{r['testbed']}/{r['check']}" + ("" if r["stat"] == "value" else f" ({r['stat']})"),
-              r["scale"], r["verdict"], r["status"], r["figure"]] for r in claim_rows]
+    table = [[r.claim, r.source, f"{r.testbed}/{r.check}" + ("" if r.stat == "value" else f" ({r.stat})"),
+              r.scale, r.verdict, r.status, r.figure] for r in claim_rows]
     out = ["## Claims", "", _table(table, ["claim", "source", "check", "scale", "verdict", "status", "figures"]),
            "", CLAIMS_LEGEND, ""]
-    out += [f"- `{r['key']}` ({r['status']}): {r['reason']}" for r in claim_rows if r.get("reason")]
-    return out + ([""] if any(r.get("reason") for r in claim_rows) else [])
+    out += [f"- `{r.key}` ({r.status}): {r.reason}" for r in claim_rows if r.reason]
+    return out + ([""] if any(r.reason for r in claim_rows) else [])
 
 
-def ranking(check_rows: List[Row]) -> Tuple[List[str], List[List[str]]]:
+def ranking(check_rows: List[CheckRow]) -> Tuple[List[str], List[List[str]]]:
     """Methods ranked per check by its value (1 = best, ties share the mean rank; the check's
     ``better`` says which way), averaged per testbed and overall, as ReSi ranks measures.
 
     Only checks asserted for some method count (a check every method merely reports has no
     better side), and each method is ranked on the checks it ran: a measure has no robust readout.
     """
-    by_check: Dict[Tuple[str, str], List[Row]] = defaultdict(list)
+    by_check: Dict[Tuple[str, str], List[CheckRow]] = defaultdict(list)
     for c in check_rows:
-        by_check[c["testbed"], c["check"]].append(c)
+        by_check[c.testbed, c.check].append(c)
     ranks: Dict[Tuple[str, str], List[float]] = defaultdict(list)  # (method, testbed) -> ranks
     for (testbed, _), rows in by_check.items():
-        rows = [r for r in rows if isinstance(r.get("value"), (int, float)) and np.isfinite(r["value"])]
-        if len(rows) < 2 or all(r.get("outcome") == "reported" for r in rows):
+        rows = [r for r in rows if isinstance(r.value, (int, float)) and np.isfinite(r.value)]
+        if len(rows) < 2 or all(r.outcome == "reported" for r in rows):
             continue
-        sign = -1.0 if rows[0].get("better", "higher") == "lower" else 1.0
-        values = np.array([sign * r["value"] for r in rows])
+        sign = -1.0 if rows[0].better == "lower" else 1.0
+        values = np.array([sign * r.value for r in rows])
         order = (-values).argsort(kind="mergesort")
         rank = np.empty(len(values))
         rank[order] = np.arange(1, len(values) + 1)
         for v in np.unique(values):  # ties share their mean rank
             rank[values == v] = rank[values == v].mean()
         for r, k in zip(rows, rank):
-            ranks[r["method"], testbed].append(float(k))
+            ranks[r.method, testbed].append(float(k))
     methods = sorted({m for m, _ in ranks})
     testbeds = sorted({t for _, t in ranks})
     table = []
@@ -294,7 +277,7 @@ def ranking(check_rows: List[Row]) -> Tuple[List[str], List[List[str]]]:
     return ["method"] + testbeds + ["overall"], table
 
 
-def _ranking(check_rows: List[Row]) -> List[str]:
+def _ranking(check_rows: List[CheckRow]) -> List[str]:
     headers, table = ranking(check_rows)
     if not table:
         return []
@@ -305,43 +288,55 @@ def _ranking(check_rows: List[Row]) -> List[str]:
             "within a column first.", "", _table(table, headers), ""]
 
 
-def _summary(check_rows: List[Row], testbeds: List[str], run_config: Dict[str, Any],
-             claim_rows: Sequence[Row] = ()) -> str:
+def configuration(settings: Optional[RunSettings], about: Mapping[str, Any] = {}) -> List[Tuple[str, Any]]:
+    """The run configuration table: ``about``'s ``status`` first, then the run's settings, then the
+    rest of ``about`` as given (this session's facts: device, workers, times, ...); the settings'
+    ``command`` comes last unless ``about`` has a command of its own."""
+    about = dict(about)
+    status = [("status", about.pop("status"))] if "status" in about else []
+    own = [(k, v) for k, v in (settings.items() if settings is not None else []) if k != "command"]
+    command = settings.command if settings is not None and "command" not in about else ""
+    return status + own + list(about.items()) + ([("command", command)] if command else [])
+
+
+def _summary(check_rows: List[CheckRow], testbeds: List[str], settings: Optional[RunSettings],
+             about: Mapping[str, Any], claim_rows: Sequence[Verdict] = ()) -> str:
     out = ["# stitchtest report", ""] + _claims(list(claim_rows)) + _ranking(check_rows) + ["## Run configuration", ""]
-    config = [(k, _config_value(v)) for k, v in run_config.items()]
+    config = [(k, _config_value(v)) for k, v in configuration(settings, about)]
     out += [_table(config, ["setting", "value"]) if config else "(none given)", "", "## Checks", ""]
     if check_rows:
-        columns = sorted({(c["testbed"], c["check"]) for c in check_rows})
-        methods = sorted({c["method"] for c in check_rows} | set(run_config.get("audited") or ()))  # all audited
-        entry = {(c["method"], c["testbed"], c["check"]): _outcome_entry(c) for c in check_rows}
+        columns = sorted({(c.testbed, c.check) for c in check_rows})
+        audited = (settings and settings.audited) or ()
+        methods = sorted({c.method for c in check_rows} | set(audited))  # all audited
+        entry = {(c.method, c.testbed, c.check): _outcome_entry(c) for c in check_rows}
         table = [[m] + [entry.get((m, t, k), "—") for t, k in columns] for m in methods]
         out += [_table(table, ["method"] + [f"{t}/{k}" for t, k in columns]), "", LEGEND, ""]
         for c in sorted(check_rows, key=_check_sort_key):
-            out.append(f"- `{c['testbed']}/{c['check']}`, {c['method']} ({c.get('readout', 'n/a')}): "
-                       f"{_outcome_entry(c)}: {c.get('figure', '')}")
+            out.append(f"- `{c.testbed}/{c.check}`, {c.method} ({c.readout or 'n/a'}): "
+                       f"{_outcome_entry(c)}: {c.figure}")
     else:
         out.append("No checks were recorded.")
     out += ["", "## Testbeds", ""] + ([f"- [{t}]({_safe(t)}.md)" for t in testbeds] or ["No rows were recorded."])
     return "\n".join(out) + "\n"
 
 
-def _cell_table(rows: List[Row]) -> str:
+def _cell_table(rows: List[CellRow]) -> str:
     """One line per (sender cut, receiver cut): seeds, mean ± std of each readout, failures."""
-    present = [k for k in READOUTS if any(k in _readouts(r) for r in rows)]
+    present = [k for k in READOUTS if any(k in r.readouts for r in rows)]
     senders, receivers = _cuts(rows, "sender"), _cuts(rows, "receiver")
-    groups: Dict[Tuple[str, str], List[Row]] = defaultdict(list)
+    groups: Dict[Tuple[str, str], List[CellRow]] = defaultdict(list)
     for r in rows:
-        groups[r["sender_cut"], r["receiver_cut"]].append(r)
+        groups[r.sender_cut, r.receiver_cut].append(r)
     order = sorted(groups, key=lambda sc: (senders.index(sc[0]), receivers.index(sc[1])))
-    any_failed = any(_failed(r) for r in rows)
+    any_failed = any(r.failed for r in rows)
     table = []
     for s, c in order:
         group = groups[s, c]
-        failed = [r for r in group if _failed(r)]
-        ok = [r for r in group if not _failed(r)]
-        line = [s, c, str(len(group))] + [mean_std([_value(r, k) for r in ok]) for k in present]
+        failed = [r for r in group if r.failed]
+        ok = [r for r in group if not r.failed]
+        line = [s, c, str(len(group))] + [mean_std([r.readout(k) for r in ok]) for k in present]
         if any_failed:
-            reasons = "; ".join(sorted({str(r["readouts"]["failure"]) for r in failed}))
+            reasons = "; ".join(sorted({str(r.readouts["failure"]) for r in failed}))
             partial = f" ({len(failed)}/{len(group)} seeds)" if ok else ""
             line.append(f"failed: {reasons}{partial}" if failed else "")
         table.append(line)
@@ -349,45 +344,46 @@ def _cell_table(rows: List[Row]) -> str:
     return _table(table, headers)
 
 
-def _heatmap_readouts(rows: List[Row]) -> List[str]:
+def _heatmap_readouts(rows: List[CellRow]) -> List[str]:
     """The method's primary readout (score, else accuracy), and latent error when present."""
-    present = {k for r in rows for k in _readouts(r)}
+    present = {k for r in rows for k in r.readouts}
     primary = [k for k in ("score", "accuracy") if k in present][:1]
     return primary + (["latent_error"] if "latent_error" in present else [])
 
 
-def _exhibits(testbed: str, exhibit_rows: List[Row], out_dir: Path) -> Tuple[List[str], List[Path]]:
+def _exhibits(testbed: str, exhibit_rows: List[ExhibitRow], out_dir: Path) -> Tuple[List[str], List[Path]]:
     """Reported tables and image grids, in key order."""
     out: List[str] = []
     figures: List[Path] = []
-    for e in sorted(exhibit_rows, key=lambda r: r["key"]):
-        out += ["", f"### {e.get('title') or e['name']}"]
-        if e.get("text"):
-            out += ["", e["text"]]
-        if e.get("table"):
-            out += ["", _table(e["table"]["rows"], e["table"]["headers"])]
-        if e.get("images"):
-            path = out_dir / "figures" / f"{_safe(testbed + '-' + e['name'])}.png"
+    for e in sorted(exhibit_rows, key=lambda r: r.key):
+        title = e.title or e.name
+        out += ["", f"### {title}"]
+        if e.text:
+            out += ["", e.text]
+        if e.table:
+            out += ["", _table(e.table["rows"], e.table["headers"])]
+        if e.images:
+            path = out_dir / "figures" / f"{_safe(testbed + '-' + e.name)}.png"
             path.parent.mkdir(parents=True, exist_ok=True)
-            image_grid(e["images"]["labels"], e["images"]["images"], e.get("title") or e["name"], path)
+            image_grid(e.images["labels"], e.images["images"], title, path)
             figures.append(path)
-            out += ["", f"![{e.get('title') or e['name']}](figures/{path.name})"]
+            out += ["", f"![{title}](figures/{path.name})"]
     return out, figures
 
 
-def loss_terms(cell_rows: Sequence[Row]) -> List[List[str]]:
+def loss_terms(cell_rows: Sequence[CellRow]) -> List[List[str]]:
     """Per method and kind of loss term (``hint`` summed over depths, ``output``): the term's value
     and its share of the gradient norm at the first and last training step, mean ± std over cells.
     A term that swamps the others shows here, not in the summed loss (SCIENCE.md fact 17)."""
     values: Dict[Tuple[str, str, str], List[float]] = defaultdict(list)
     for r in cell_rows:
         sums: Dict[Tuple[str, str], float] = defaultdict(float)
-        for key, v in _readouts(r).items():
+        for key, v in r.readouts.items():
             if key.startswith(("loss_term:", "grad_share:")) and isinstance(v, (int, float)):
                 what, term, when = key.rsplit(":", 2)[0], key.split(":", 1)[1].rsplit(":", 1)[0], key.rsplit(":", 1)[1]
                 sums[f"{what}:{when}", term.split("@")[0]] += float(v)
         for (what, term), v in sums.items():
-            values[r.get("method_id") or r["method"], term, what].append(v)
+            values[r.method_label, term, what].append(v)
     rows = []
     for method, term in sorted({(m, t) for m, t, _ in values}):
         cols = [mean_std(values.get((method, term, w), [])) for w in
@@ -396,13 +392,12 @@ def loss_terms(cell_rows: Sequence[Row]) -> List[List[str]]:
     return rows
 
 
-def _testbed(testbed: str, check_rows: List[Row], cell_rows: List[Row], out_dir: Path,
-             used_names: set, exhibit_rows: Sequence[Row] = (), chance: Optional[float] = None
+def _testbed(testbed: str, check_rows: List[CheckRow], cell_rows: List[CellRow], out_dir: Path,
+             used_names: set, exhibit_rows: Sequence[ExhibitRow] = (), chance: Optional[float] = None
              ) -> Tuple[str, List[Path]]:
     out = [f"# {testbed}", "", "[back to the summary](summary.md)", "", "## Checks", ""]
     if check_rows:
-        table = [[c["check"], c["method"], c.get("readout", "n/a"), _outcome_entry(c),
-                  c.get("figure", ""), c.get("reason") or ""]
+        table = [[c.check, c.method, c.readout or "n/a", _outcome_entry(c), c.figure, c.reason or ""]
                  for c in sorted(check_rows, key=_check_sort_key)]
         out.append(_table(table, ["check", "method", "readout", "outcome", "figure", "reason"]))
     else:
@@ -419,9 +414,9 @@ def _testbed(testbed: str, check_rows: List[Row], cell_rows: List[Row], out_dir:
     if exhibit_rows:
         lines, figures = _exhibits(testbed, list(exhibit_rows), out_dir)
         out += ["", "## Reported"] + lines
-    groups: Dict[Tuple[str, str, str], List[Row]] = defaultdict(list)
+    groups: Dict[Tuple[str, str, str], List[CellRow]] = defaultdict(list)
     for r in cell_rows:
-        groups[r.get("method_id") or r["method"], r["method"], r["pair"]].append(r)
+        groups[r.method_label, r.method, r.pair].append(r)
     if groups:
         out += ["", "## Cells", "", "Mean ± sample standard deviation over seeds."]
     for method_id, method, pair in sorted(groups):
@@ -446,22 +441,25 @@ def _testbed(testbed: str, check_rows: List[Row], cell_rows: List[Row], out_dir:
     return "\n".join(out) + "\n", figures
 
 
-def write_reports(rows: List[Row], out_dir: os.PathLike | str, run_config: Dict[str, Any]) -> List[Path]:
-    """Write ``summary.md``, one ``<testbed>.md`` per testbed and their heatmaps; return the paths."""
+def write_reports(rows: Sequence[Record], out_dir: os.PathLike | str, settings: Optional[RunSettings],
+                  about: Mapping[str, Any] = {}) -> List[Path]:
+    """Write ``summary.md``, one ``<testbed>.md`` per testbed and their heatmaps; return the paths.
+
+    ``settings`` (the run row's; ``None`` when the rows have none) decide the claims' scale, the
+    audited methods and the chance level; ``about`` adds this session's facts to the run
+    configuration table (:func:`configuration`)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    cell_rows, check_rows = cells(rows), checks(rows)
-    exhibit_rows = [r for r in rows if r.get("kind") == "exhibit"]
-    testbeds = sorted({r["testbed"] for r in cell_rows + check_rows + exhibit_rows})
+    cell_rows, check_rows, exhibit_rows = of_kind(rows, CellRow), of_kind(rows, CheckRow), of_kind(rows, ExhibitRow)
+    testbeds = sorted({r.testbed for r in [*cell_rows, *check_rows, *exhibit_rows]})
     written: List[Path] = [out_dir / "summary.md"]
-    scale = run_config.get("scale")
-    claim_rows = claims_mod.judge_all(check_rows, scale) if scale else []
-    written[0].write_text(_summary(check_rows, testbeds, run_config, claim_rows), encoding="utf-8")
+    claim_rows = claims_mod.judge_all(check_rows, settings.scale) if settings is not None else []
+    written[0].write_text(_summary(check_rows, testbeds, settings, about, claim_rows), encoding="utf-8")
     used_names: set = set()
     for testbed in testbeds:
-        text, figures = _testbed(testbed, [c for c in check_rows if c["testbed"] == testbed],
-                                 [c for c in cell_rows if c["testbed"] == testbed], out_dir, used_names,
-                                 [e for e in exhibit_rows if e["testbed"] == testbed], _chance(run_config))
+        text, figures = _testbed(testbed, [c for c in check_rows if c.testbed == testbed],
+                                 [c for c in cell_rows if c.testbed == testbed], out_dir, used_names,
+                                 [e for e in exhibit_rows if e.testbed == testbed], _chance(settings))
         path = out_dir / f"{_safe(testbed)}.md"
         path.write_text(text, encoding="utf-8")
         written += [path] + figures

@@ -8,8 +8,10 @@ can leave at most one unfinished last line per file; readers skip it with a warn
 reopening the file removes it. Anything else malformed is an error that names the file and line,
 because a silently dropped row would silently change a report.
 
-JSON has no NaN or infinity, so non-finite floats are written as ``null``: readers see ``None``
-("no finite value"), and the files stay strict JSON that any tool can read.
+Each line is one typed record (:mod:`stitchtest.records`); the file names are the
+:class:`~stitchtest.folder.ResultsFolder`'s. JSON has no NaN or infinity, so non-finite floats are
+written as ``null``: readers see ``None`` ("no finite value"), and the files stay strict JSON that
+any tool can read.
 """
 from __future__ import annotations
 
@@ -24,11 +26,8 @@ from typing import Any, Dict, Iterable, List, Set, Tuple
 
 import numpy as np
 
-Row = Dict[str, Any]
-
-
-class ResultsError(ValueError):
-    """A malformed results or baseline file; the message names the file and line."""
+from .folder import ResultsFolder
+from .records import CellRow, CheckRow, Record, ResultsError
 
 
 def _finite(value: Any) -> Any:
@@ -44,22 +43,17 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def _dumps(row: Row) -> str:
-    return json.dumps(_finite(row), sort_keys=True, allow_nan=False)
+def _dumps(row: Record) -> str:
+    return json.dumps(_finite(row.to_json()), sort_keys=True, allow_nan=False)
 
 
-def _parse(line: bytes, path: Path, lineno: int) -> Row:
+def _parse(line: bytes, path: Path, lineno: int) -> Record:
     where = f"{path}:{lineno}"
     try:
-        row = json.loads(line)
+        obj = json.loads(line)
     except ValueError as e:
         raise ResultsError(f"{where}: not valid JSON ({e})") from None
-    if not isinstance(row, dict):
-        raise ResultsError(f"{where}: expected a JSON object, got {type(row).__name__}")
-    for field in ("kind", "key"):
-        if not isinstance(row.get(field), str):
-            raise ResultsError(f"{where}: missing string field {field!r}")
-    return row
+    return Record.from_json(obj, where)
 
 
 def _is_json(line: bytes) -> bool:
@@ -70,7 +64,7 @@ def _is_json(line: bytes) -> bool:
     return True
 
 
-def numbered_rows(path: os.PathLike | str, tolerate_unfinished_tail: bool) -> List[Tuple[int, Row]]:
+def numbered_rows(path: os.PathLike | str, tolerate_unfinished_tail: bool) -> List[Tuple[int, Record]]:
     """(line number, row) of one file; blank lines are ignored. Line numbers are for messages."""
     path = Path(path)
     lines = path.read_bytes().split(b"\n")
@@ -87,14 +81,14 @@ def numbered_rows(path: os.PathLike | str, tolerate_unfinished_tail: bool) -> Li
     return rows
 
 
-def _read(path: Path, tolerate_unfinished_tail: bool) -> List[Row]:
+def _read(path: Path, tolerate_unfinished_tail: bool) -> List[Record]:
     return [row for _, row in numbered_rows(path, tolerate_unfinished_tail)]
 
 
-def check_row(row: Row) -> None:
-    """A row to be written needs string ``kind`` and ``key`` fields (a programming error otherwise)."""
-    if not isinstance(row.get("kind"), str) or not isinstance(row.get("key"), str):
-        raise ValueError(f"a result row needs string 'kind' and 'key' fields, got {row!r}")
+def check_row(row: Any) -> None:
+    """Only records are written (a programming error otherwise)."""
+    if not isinstance(row, Record):
+        raise TypeError(f"a result row is a stitchtest.records record, got {type(row).__name__}: {row!r}")
 
 
 class ResultsWriter:
@@ -102,7 +96,7 @@ class ResultsWriter:
 
     def __init__(self, directory: os.PathLike | str, worker: str = "main"):
         self.worker = worker
-        self.path = Path(directory) / f"results-{worker}.jsonl"
+        self.path = ResultsFolder(directory).results(worker)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._end_last_line()
 
@@ -122,18 +116,17 @@ class ResultsWriter:
                               stacklevel=3)
                 f.truncate(start)
 
-    def append(self, row: Row) -> None:
+    def append(self, row: Record) -> None:
         """Write one row and fsync it; adds ``worker`` and ``time`` if missing."""
         check_row(row)
-        row = {"worker": self.worker, "time": time.time(), **row}
-        line = _dumps(row) + "\n"
+        line = _dumps(row.stamped(self.worker, time.time())) + "\n"
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(line)
             f.flush()
             os.fsync(f.fileno())
 
 
-def load_rows(directory: os.PathLike | str) -> List[Row]:
+def load_rows(directory: os.PathLike | str) -> List[Record]:
     """All rows of ``directory/results-*.jsonl``, one per key.
 
     Files are read in sorted name order; when a key repeats, the newest row (by its ``time``,
@@ -141,29 +134,29 @@ def load_rows(directory: os.PathLike | str) -> List[Row]:
     run put it in another worker's file. Rows keep the position where their key first appeared.
     A missing directory has no rows.
     """
-    by_key: Dict[str, Row] = {}
-    for path in sorted(Path(directory).glob("results-*.jsonl")):
+    by_key: Dict[str, Record] = {}
+    for path in ResultsFolder(directory).results_files():
         for row in _read(path, tolerate_unfinished_tail=True):
-            old = by_key.get(row["key"])
-            if old is None or (row.get("time") or 0) >= (old.get("time") or 0):
-                by_key[row["key"]] = row
+            old = by_key.get(row.key)
+            if old is None or (row.time or 0) >= (old.time or 0):
+                by_key[row.key] = row
     return list(by_key.values())
 
 
 def done_keys(directory: os.PathLike | str) -> Set[str]:
     """Keys already recorded (failed cells included: a failure is a result), for ``--stitch-resume``."""
-    return {row["key"] for row in load_rows(directory)}
+    return {row.key for row in load_rows(directory)}
 
 
-def cells(rows: Iterable[Row]) -> List[Row]:
-    return [r for r in rows if r.get("kind") == "cell"]
+def cells(rows: Iterable[Record]) -> List[CellRow]:
+    return [r for r in rows if isinstance(r, CellRow)]
 
 
-def checks(rows: Iterable[Row]) -> List[Row]:
-    return [r for r in rows if r.get("kind") == "check"]
+def checks(rows: Iterable[Record]) -> List[CheckRow]:
+    return [r for r in rows if isinstance(r, CheckRow)]
 
 
-def save_rows(rows: Iterable[Row], path: os.PathLike | str) -> None:
+def save_rows(rows: Iterable[Record], path: os.PathLike | str) -> None:
     """Write a single-file JSONL (a baseline), sorted by kind and key so it diffs cleanly; ``run``
     rows (the run's settings) come first, so a reader meets them at the top.
 
@@ -171,7 +164,7 @@ def save_rows(rows: Iterable[Row], path: os.PathLike | str) -> None:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    ordered = sorted(rows, key=lambda r: (r.get("kind") != "run", str(r.get("kind")), str(r.get("key"))))
+    ordered = sorted(rows, key=lambda r: (r.kind != "run", r.kind, r.key))
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, 0o644)  # mkstemp makes it private; a baseline is meant to be shared
@@ -183,7 +176,7 @@ def save_rows(rows: Iterable[Row], path: os.PathLike | str) -> None:
         raise
 
 
-def read_rows(path: os.PathLike | str) -> List[Row]:
+def read_rows(path: os.PathLike | str) -> List[Record]:
     """Rows of a single JSONL file (a baseline), strictly: any malformed line is an error."""
     path = Path(path)
     if not path.is_file():

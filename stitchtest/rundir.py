@@ -18,8 +18,8 @@ from typing import List, Optional
 
 from filelock import FileLock, Timeout
 
-LOCK = ".stitchtest.lock"
-PREVIOUS = "previous"
+from .folder import ResultsFolder
+
 _PROGRESS_LINE = re.compile(rb"^\d\d:\d\d:\d\d ")
 
 
@@ -54,7 +54,8 @@ def previous_files(directory: Path) -> List[Path]:
     """Files of an earlier run in ``directory``; a ``results-*.jsonl`` that stitchtest did not
     write is an error (it would be read as results), anything else is not ours and ignored."""
     found = []
-    for path in sorted(directory.glob("results-*.jsonl")) + sorted(directory.glob("progress-*.log")):
+    folder = ResultsFolder(directory)
+    for path in folder.results_files() + folder.progress_files():
         if _ours(path):
             found.append(path)
         elif path.suffix == ".jsonl":
@@ -68,11 +69,12 @@ def claim(directory: Path) -> FileLock:
     if directory.exists() and not directory.is_dir():
         raise RunDirError(f"{directory} is a file, not a directory; give --stitch-results-dir a directory")
     directory.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(directory / LOCK), timeout=0)
+    path = ResultsFolder(directory).lock
+    lock = FileLock(str(path), timeout=0)
     try:
         lock.acquire()
     except Timeout:
-        raise RunDirError(f"{directory} is in use by another stitchtest session (it holds {directory / LOCK}); "
+        raise RunDirError(f"{directory} is in use by another stitchtest session (it holds {path}); "
                           f"wait for it to finish, or give this run another --stitch-results-dir") from None
     return lock
 
@@ -82,11 +84,11 @@ def set_aside(directory: Path) -> Optional[Path]:
     files = previous_files(directory)
     if not files:
         return None
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    target, n = directory / PREVIOUS / stamp, 1
+    stamp, previous = time.strftime("%Y%m%d-%H%M%S"), ResultsFolder(directory).previous
+    target, n = previous / stamp, 1
     while target.exists():
         n += 1
-        target = directory / PREVIOUS / f"{stamp}-{n}"
+        target = previous / f"{stamp}-{n}"
     target.mkdir(parents=True)
     for path in files:
         os.replace(path, target / path.name)

@@ -20,6 +20,7 @@ DM rows and costs no second TLM training.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Dict, List, Sequence
 
 import numpy as np
@@ -27,30 +28,31 @@ import torch
 
 from .cells import Cell
 from .context import Context
+from .records import CellRow
 from .stitching import StitchConfig, new_stitch
 
 STATISTICS = ("ev", "es", "sv")
 
 
-def sanity_rows(tlm_rows: Sequence[dict], dm_rows: Sequence[dict]) -> List[dict]:
+def sanity_rows(tlm_rows: Sequence[CellRow], dm_rows: Sequence[CellRow]) -> List[CellRow]:
     """EV / ES / SV rows, one per cell that both TLM's and DM's rows have (paired by cell id);
     a failed TLM or DM cell keeps its failure. Rows from before these readouts existed (an old
     results folder resumed) are left out: the table's ``n`` says how many it summarises."""
-    dm = {r["cell"]: r for r in dm_rows}
+    dm = {r.cell: r for r in dm_rows}
     out = []
     for t in tlm_rows:
-        d = dm.get(t["cell"])
-        if d is None or not ({"cut_mse", "start_mse", "failure"} & t["readouts"].keys()
-                             and {"cut_mse", "failure"} & d["readouts"].keys()):
+        d = dm.get(t.cell)
+        if d is None or not ({"cut_mse", "start_mse", "failure"} & t.readouts.keys()
+                             and {"cut_mse", "failure"} & d.readouts.keys()):
             continue
-        failure = t["readouts"].get("failure") or d["readouts"].get("failure")
+        failure = t.readouts.get("failure") or d.readouts.get("failure")
         readouts = ({"failure": failure} if failure else
-                    {"ev": t["readouts"]["cut_mse"], "es": d["readouts"]["cut_mse"], "sv": t["readouts"]["start_mse"]})
-        out.append({**t, "method": "tlm_vs_dm", "readouts": readouts})
+                    {"ev": t.readouts["cut_mse"], "es": d.readouts["cut_mse"], "sv": t.readouts["start_mse"]})
+        out.append(replace(t, method="tlm_vs_dm", readouts=readouts))
     return out
 
 
-def sanity_table(rows: Sequence[dict]) -> List[List[str]]:
+def sanity_table(rows: Sequence[CellRow]) -> List[List[str]]:
     """Rows of Hernandez et al.'s table: statistic x (diagonal, all cells) x (min, mean, max, std).
 
     ``rows`` come from :func:`sanity_rows`; the diagonal is where sender and receiver
@@ -62,12 +64,12 @@ def sanity_table(rows: Sequence[dict]) -> List[List[str]]:
             return ["n/a"] * 4
         return [f"{v.min():.4f}", f"{v.mean():.4f}", f"{v.max():.4f}", f"{v.std(ddof=0):.4f}"]
 
-    ok = [r for r in rows if "failure" not in r["readouts"]]
-    diagonal = [r for r in ok if abs(r["sender_depth"] - r["receiver_depth"]) < 1e-9]
+    ok = [r for r in rows if not r.failed]
+    diagonal = [r for r in ok if abs(r.sender_depth - r.receiver_depth) < 1e-9]
     table = []
     for s in STATISTICS:
         for where, subset in (("diagonal", diagonal), ("all cells", ok)):
-            table.append([s.upper(), where, str(len(subset))] + stats([r["readouts"].get(s) for r in subset]))
+            table.append([s.upper(), where, str(len(subset))] + stats([r.readouts.get(s) for r in subset]))
     return table
 
 

@@ -1,5 +1,6 @@
-"""Helpers shared by the testbeds: seed-matched pairs of models and similarity grids."""
-from typing import Callable, Dict, List, Sequence, Tuple
+"""Helpers shared by the testbeds: seed-matched pairs of models and similarity grids (over the
+:class:`~stitchtest.records.CellRow` records that ``audit.cells`` returns)."""
+from typing import Callable, Dict, List, Mapping, Sequence, Tuple
 
 import numpy as np
 
@@ -7,6 +8,7 @@ from stitchtest import checks
 from stitchtest.audit import Planned, values
 from stitchtest.cells import Cell
 from stitchtest.readouts import direction
+from stitchtest.records import CellRow
 from stitchtest.report import matrix
 
 
@@ -17,16 +19,16 @@ def ring_pairs(group_a: Sequence, group_b: Sequence, label: str, cuts, **cell) -
             for k in range(n) for c in cuts]
 
 
-def similarity(rows, readout: str) -> List[float]:
+def similarity(rows: Sequence[CellRow], readout: str) -> List[float]:
     """A readout oriented so that higher = more similar."""
     return [direction(readout) * v for v in values(rows, readout)]
 
 
-def by_cut(rows, readout: str) -> Dict[str, List[float]]:
+def by_cut(rows: Sequence[CellRow], readout: str) -> Dict[str, List[float]]:
     """Similarities grouped by the (same) cut of each cell, for per-cut separation."""
     out: Dict[str, List[float]] = {}
     for r, v in zip(rows, similarity(rows, readout)):
-        out.setdefault(r["receiver_cut"], []).append(v)
+        out.setdefault(r.receiver_cut, []).append(v)
     return out
 
 
@@ -35,15 +37,28 @@ def separation(inside, across, readout: str, threshold: float):
     return checks.separation_by_cut(by_cut(inside, readout), by_cut(across, readout), threshold)
 
 
-def per_seed(rows, stats: Callable[[list], Dict[str, float]]) -> Dict[str, List[float]]:
+def per_seed(rows: Sequence, stats: Callable[[list], Dict[str, float]]) -> Dict[str, List[float]]:
     """``stats`` of each seed pair's rows alone, as ``{name: [value per seed index]}``: what
-    :mod:`stitchtest.claims` compares between methods, seed pair by seed pair."""
+    :mod:`stitchtest.claims` compares between methods, seed pair by seed pair. ``rows`` are cell
+    rows, or anything else with the seed index as its ``seed``."""
     seeds: Dict[int, list] = {}
     for r in rows:
-        seeds.setdefault(r["seed"], []).append(r)
+        seeds.setdefault(r.seed, []).append(r)
     out: Dict[str, List[float]] = {}
     for k in sorted(seeds):
         for name, v in stats(seeds[k]).items():
+            out.setdefault(name, []).append(float(v))
+    return out
+
+
+def per_seed_of_groups(groups: Mapping[str, Sequence[CellRow]],
+                       stats: Callable[[Dict[str, List[CellRow]]], Dict[str, float]]) -> Dict[str, List[float]]:
+    """:func:`per_seed` over several named groups of rows: ``stats`` gets each seed pair's rows of
+    every group (``{"in": [...], "cross": [...]}``; a group without rows at that seed is empty)."""
+    seeds = sorted({r.seed for rows in groups.values() for r in rows})
+    out: Dict[str, List[float]] = {}
+    for k in seeds:
+        for name, v in stats({g: [r for r in rows if r.seed == k] for g, rows in groups.items()}).items():
             out.setdefault(name, []).append(float(v))
     return out
 
@@ -52,20 +67,17 @@ def separation_per_seed(inside, across, readout: str, threshold: float) -> Dict[
     """Per seed pair: its separation (mean AUPRC over cuts), mean in-group / cross-group similarity,
     and their difference ``gap``: a continuous separation, where an AUPRC over a few pairs per cut
     moves in coarse steps and ties (the adversarial claims at 3 seed pairs, SCIENCE.md)."""
-    rows = [dict(r, group="in") for r in inside] + [dict(r, group="cross") for r in across]
-
-    def stats(seed_rows):
-        ins = [r for r in seed_rows if r["group"] == "in"]
-        crs = [r for r in seed_rows if r["group"] == "cross"]
+    def stats(seed):
+        ins, crs = seed["in"], seed["cross"]
         mean_in, mean_cross = float(np.nanmean(similarity(ins, readout))), float(np.nanmean(similarity(crs, readout)))
         return {"value": separation(ins, crs, readout, threshold).value, "mean_in": mean_in,
                 "mean_cross": mean_cross, "gap": mean_in - mean_cross}
-    return per_seed(rows, stats)
+    return per_seed_of_groups({"in": inside, "cross": across}, stats)
 
 
-def grid(rows, readout: str) -> Tuple[np.ndarray, List[float], List[float]]:
+def grid(rows: Sequence[CellRow], readout: str) -> Tuple[np.ndarray, List[float], List[float]]:
     """Seed-mean similarity matrix (rows: sender cuts, columns: receiver cuts, by depth) and the depths."""
     senders, receivers, m = matrix(rows, readout)
-    depth_s = {r["sender_cut"]: r["sender_depth"] for r in rows}
-    depth_r = {r["receiver_cut"]: r["receiver_depth"] for r in rows}
+    depth_s = {r.sender_cut: r.sender_depth for r in rows}
+    depth_r = {r.receiver_cut: r.receiver_depth for r in rows}
     return direction(readout) * m, [depth_s[c] for c in senders], [depth_r[c] for c in receivers]

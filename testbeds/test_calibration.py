@@ -22,7 +22,7 @@ from stitchtest.audit import Planned, values
 from stitchtest.cells import Cell
 from stitchtest.nulls import ALPHA, Calibrated, CalibratedStitch, PermutationNull, significant_share
 
-from _grids import per_seed
+from _grids import per_seed, per_seed_of_groups
 
 pytestmark = pytest.mark.testbed("calibration")
 TESTBED = "calibration"
@@ -65,7 +65,7 @@ def seed_stats(rows):
 def exhibit(audit, method, rows):
     by = {}
     for r in rows:
-        by.setdefault((r["pair"], r["receiver_cut"]), []).append(r)
+        by.setdefault((r.pair, r.receiver_cut), []).append(r)
     table = [[pair, cut] + [f"{np.nanmean(values(rs, k)):.3f}" for k in ("score", "null_mean", "calibrated", "p_value")]
              for (pair, cut), rs in sorted(by.items())]
     audit.exhibit(TESTBED, f"null-{method.name}", f"{method.name}: raw score beside its permutation null",
@@ -97,12 +97,10 @@ def test_calibrated_trained_above_random(audit, method):
     m = calibrated(audit, method)
     trained_rows = audit.cells(TESTBED, m, pairs(audit, "trained->trained"))
     random_rows = audit.cells(TESTBED, m, pairs(audit, "random->random"))
-    rows = [dict(r, group="t") for r in trained_rows] + [dict(r, group="r") for r in random_rows]
 
-    def gap(seed_rows):
-        t = values([r for r in seed_rows if r["group"] == "t"], "calibrated")
-        r = values([r for r in seed_rows if r["group"] == "r"], "calibrated")
+    def gap(seed):
+        t, r = values(seed["trained"], "calibrated"), values(seed["random"], "calibrated")
         return {"value": float(np.nanmean(t) - np.nanmean(r))}
     audit.expect(TESTBED, "calibrated_trained_above_random", method, "calibrated",
                  checks.margin(values(trained_rows, "calibrated"), values(random_rows, "calibrated"), margin=0.05),
-                 per_seed(rows, gap))
+                 per_seed_of_groups({"trained": trained_rows, "random": random_rows}, gap))

@@ -156,8 +156,8 @@ def test_hernandez_sanity_table(audit, arch, request):
                        "TLM stitch's output (EV), the DM stitch's output (ES), and between the two stitches (SV). "
                        "Diagonal: sender and receiver cut at the same proportional depth.",
                   table={"headers": SANITY_HEADERS, "rows": table})
-    assert all("failure" not in r["readouts"] for r in rows), [r["readouts"] for r in rows if "failure" in r["readouts"]]
-    ev, es = (np.mean([r["readouts"][s] for r in rows]) for s in ("ev", "es"))
+    assert not any(r.failed for r in rows), [r.readouts for r in rows if r.failed]
+    ev, es = (np.mean([r.readouts[s] for r in rows]) for s in ("ev", "es"))
     assert es <= ev, f"least-squares stitch further from the receiver than the TLM stitch: ES {es:.4f} > EV {ev:.4f}"
 
 
@@ -183,12 +183,12 @@ def test_dm_diagonal_reported(audit):
     planned = [p for p in full_grid(audit, arch) if p.cell.sender_cut == p.cell.receiver_cut]
     rows = audit.cells(TESTBED, methods.get("dm"), planned)
     table = []
-    for cut in dict.fromkeys(r["receiver_cut"] for r in rows):
-        at = sorted((r for r in rows if r["receiver_cut"] == cut), key=lambda r: r["seed"])
-        acc = [r["readouts"]["accuracy"] for r in at]
-        r2 = [r["readouts"]["fit_r2"] for r in at]
+    for cut in dict.fromkeys(r.receiver_cut for r in rows):
+        at = sorted((r for r in rows if r.receiver_cut == cut), key=lambda r: r.seed)
+        acc = [r.readouts["accuracy"] for r in at]
+        r2 = [r.readouts["fit_r2"] for r in at]
         table.append([cut, " ".join(f"{a:.2f}" for a in acc), f"{np.mean(acc):.3f} ± {np.std(acc, ddof=1):.3f}",
-                      " ".join(f"{v:.2f}" for v in r2), f"{at[0]['readouts']['receiver_accuracy']:.3f}"])
+                      " ".join(f"{v:.2f}" for v in r2), f"{at[0].readouts['receiver_accuracy']:.3f}"])
     audit.exhibit(TESTBED, "dm_diagonal", "Closed-form DM on the depth diagonal, per seed pair",
                   text="The least-squares stitch is fitted on the training images and generalises (fit_r2 on the "
                        "test images equals the training fit within 0.01), and its output is not out of the "
@@ -201,4 +201,4 @@ def test_dm_diagonal_reported(audit):
                        "diagonal was 0.94-0.95 (SCIENCE.md's width-16 run).",
                   table={"headers": ["cut", "accuracy per seed pair", "mean ± std", "fit_r2 per seed pair",
                                      "receiver accuracy (seed 0)"], "rows": table})
-    assert all("failure" not in r["readouts"] for r in rows)
+    assert not any(r.failed for r in rows)

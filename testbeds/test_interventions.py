@@ -32,6 +32,9 @@ with the unedited network instead: reported, not checked), which the claims comp
 Measures and closed-form objectives (DM) only at ``smoke``: an SGD stitch per grid point and cell
 is the costly part, so SGD objectives run from ``small`` on.
 """
+from dataclasses import dataclass
+from typing import Dict, List
+
 import numpy as np
 import pytest
 
@@ -39,6 +42,7 @@ from stitchtest import checks
 from stitchtest.audit import Planned, values
 from stitchtest.cells import Cell
 from stitchtest.functional import WithFunctionalChange
+from stitchtest.records import CellRow
 from stitchtest.synthetic import OnSyntheticSender, PCDeleted
 
 from _grids import per_seed, similarity
@@ -55,17 +59,22 @@ def readout_for(method):
     return "accuracy" if method.kind == "objective" else method.primary
 
 
-def grid_rows(audit, method):
+def grid_rows(audit, method) -> Dict[int, List[CellRow]]:
+    """The edited cells, by the number of components deleted."""
     objective = getattr(method, "objective", None)
     if objective is not None and not objective.closed_form and audit.scale.name == "smoke":
         pytest.skip("an SGD stitch per grid point: from --stitch-scale small on")
     cells = [(k, c) for k in range(audit.scale.seeds) for c in audit.cuts(DEPTHS)]
-    rows = []
+    grid = {}
     for pcs in GRID:
         planned = [Planned(Cell(audit.spec(seed=k), c, audit.spec(seed=k), c), f"pc_deleted({pcs})", k)
                    for k, c in cells]
-        rows += [dict(r, pcs=pcs) for r in audit.cells(TESTBED, OnSyntheticSender(method, PCDeleted(pcs)), planned)]
-    return rows
+        grid[pcs] = audit.cells(TESTBED, OnSyntheticSender(method, PCDeleted(pcs)), planned)
+    return grid
+
+
+def _all(grid: Dict[int, List[CellRow]]) -> List[CellRow]:
+    return [r for rows in grid.values() for r in rows]
 
 
 def rhos(rows, readout):
@@ -74,15 +83,15 @@ def rhos(rows, readout):
     everything, so any measure ranks a cut's edits; across cuts it must also weigh them by function."""
     by = {}
     for r, s in zip(rows, similarity(rows, readout)):
-        change = r["readouts"].get("functional_change")
-        by.setdefault(r["seed"], []).append((s, np.nan if change is None else -change))
+        change = r.readouts.get("functional_change")
+        by.setdefault(r.seed, []).append((s, np.nan if change is None else -change))
     return {seed: checks.spearman([s for s, _ in pairs], [f for _, f in pairs]) for seed, pairs in sorted(by.items())}
 
 
 def test_similarity_follows_functional_change(audit, method):
     """Sensitivity: the more of the receiver's accuracy an edit removes, the less alike it looks."""
     readout = readout_for(method)
-    rho = rhos(grid_rows(audit, method), readout)
+    rho = rhos(_all(grid_rows(audit, method)), readout)
     audit.expect(TESTBED, "sensitivity_spearman", method, readout, checks.at_least(list(rho.values()), THRESHOLD),
                  {"value": list(rho.values())})
 
@@ -91,9 +100,8 @@ def test_functional_change_is_graded(audit, method):
     """Validates the intervention: no edit changes nothing, and deleting more changes more."""
     if method.kind != "measure":
         pytest.skip("the same functional change for every method; checked once per measure")
-    rows = grid_rows(audit, method)
-    none = [r for r in rows if r["pcs"] == 0]
-    most = [r for r in rows if r["pcs"] == GRID[-1]]
+    grid = grid_rows(audit, method)
+    none, most = grid[0], grid[GRID[-1]]
     audit.expect(TESTBED, "functional_change_graded", method, "functional_change",
                  checks.margin(values(most, "functional_change"), values(none, "functional_change"), margin=0.2),
                  per_seed(most, lambda rs: {"value": float(np.nanmean(values(rs, "functional_change")))}))
@@ -106,34 +114,54 @@ def seed_rows(audit, method):
     return audit.cells(TESTBED, WithFunctionalChange(method), planned)
 
 
-def _readout(r, name):
-    v = r["readouts"].get(name)
-    return np.nan if v is None else float(v)
+@dataclass(frozen=True)
+class SeedChange:
+    """One seed-changed cell against its receiver's PC-deletion curve."""
+
+    row: CellRow
+    s_seed: float
+    f_seed: float
+    s_curve: float
+    disagreement: float
+    s_curve_disagreement: float
+
+    @property
+    def seed(self) -> int:
+        return self.row.seed
+
+    @property
+    def excess(self) -> float:
+        return self.s_seed - self.s_curve
+
+    @property
+    def excess_disagreement(self) -> float:
+        return self.s_seed - self.s_curve_disagreement
 
 
-def specificity(grid, seeds, readout):
+def specificity(grid: Dict[int, List[CellRow]], seeds: List[CellRow], readout):
     """Per (seed pair, cut): the seed-changed pair's similarity and change, and the similarity the
     receiver's own PC-deletion curve gives at that change (``s_curve``, on Ding et al.'s |accuracy
     difference|; ``s_curve_disagreement`` on the share of images labelled differently, reported only);
     and the per-seed means over cuts."""
     curves = {}
-    for r, s in zip(grid, similarity(grid, readout)):
-        curves.setdefault((r["seed"], r["receiver_cut"]), []).append(
-            (r["pcs"], abs(_readout(r, "functional_change")), _readout(r, "disagreement"), s))
+    for pcs, rows in grid.items():
+        for r, s in zip(rows, similarity(rows, readout)):
+            curves.setdefault((r.seed, r.receiver_cut), []).append(
+                (pcs, abs(r.readout("functional_change")), r.readout("disagreement"), s))
     cells = []
     for r, s in zip(seeds, similarity(seeds, readout)):
-        curve = sorted(curves.get((r["seed"], r["receiver_cut"]), []))
-        f, d = _readout(r, "functional_change"), _readout(r, "disagreement")
+        curve = sorted(curves.get((r.seed, r.receiver_cut), []))
+        f, d = r.readout("functional_change"), r.readout("disagreement")
         at = checks.curve_similarity(f, [c[1] for c in curve], [c[3] for c in curve])
         at_d = checks.curve_similarity(d, [c[2] for c in curve], [c[3] for c in curve])
-        cells.append(dict(r, s_seed=s, f_seed=f, s_curve=at, excess=s - at, disagreement=d,
-                          s_curve_disagreement=at_d, excess_disagreement=s - at_d))
+        cells.append(SeedChange(r, s_seed=s, f_seed=f, s_curve=at, disagreement=d, s_curve_disagreement=at_d))
     names = ("excess", "s_seed", "s_curve", "f_seed", "disagreement", "s_curve_disagreement", "excess_disagreement")
     def mean(values):  # a reported-only statistic may be NaN in every cut of a seed pair: NaN, not a warning
         finite = [v for v in values if np.isfinite(v)]
         return float(np.mean(finite)) if finite else float("nan")
 
-    stats = per_seed(cells, lambda rs: {"value" if n == "excess" else n: mean([c[n] for c in rs]) for n in names})
+    stats = per_seed(cells, lambda cs: {"value" if n == "excess" else n: mean([getattr(c, n) for c in cs])
+                                        for n in names})
     return cells, stats
 
 
@@ -142,9 +170,9 @@ def test_seed_change_moves_similarity_less(audit, method):
     readout = readout_for(method)
     grid = grid_rows(audit, method)
     cells, stats = specificity(grid, seed_rows(audit, method), readout)
-    table = [[c["receiver_cut"], c["seed"], f"{c['f_seed']:.3f}", f"{c['disagreement']:.3f}", f"{c['s_seed']:.3f}",
-              f"{c['s_curve']:.3f}", f"{c['excess']:+.3f}", f"{c['s_curve_disagreement']:.3f}",
-              f"{c['excess_disagreement']:+.3f}"] for c in cells]
+    table = [[c.row.receiver_cut, c.seed, f"{c.f_seed:.3f}", f"{c.disagreement:.3f}", f"{c.s_seed:.3f}",
+              f"{c.s_curve:.3f}", f"{c.excess:+.3f}", f"{c.s_curve_disagreement:.3f}",
+              f"{c.excess_disagreement:+.3f}"] for c in cells]
     audit.exhibit(TESTBED, f"specificity-{method.name}", f"{method.name}: a seed change against the PC-deletion curve",
                   "Per seed pair and cut: the seed-changed pair's |accuracy difference| and disagreement, its "
                   "similarity, the similarity the receiver's PC-deletion curve gives at that change, and the excess "

@@ -20,7 +20,7 @@ from stitchtest.audit import Planned, values
 from stitchtest.cells import Cell
 from stitchtest.synthetic import ClusteredNoise, OnSyntheticSender
 
-from _grids import by_cut, per_seed, ring_pairs
+from _grids import by_cut, per_seed, per_seed_of_groups, ring_pairs
 
 pytestmark = pytest.mark.testbed("misleading")
 TESTBED = "misleading"
@@ -54,16 +54,13 @@ def below(reference, misleading, readout):
 
 def gap_per_seed(reference, misleading, readout):
     """Per seed pair: the smallest per-cut gap (what the check decides on) and the mean levels."""
-    rows = [dict(r, group="ref") for r in reference] + [dict(r, group="mis") for r in misleading]
-
-    def stats(seed_rows):
-        ref = by_cut([r for r in seed_rows if r["group"] == "ref"], readout)
-        mis = by_cut([r for r in seed_rows if r["group"] == "mis"], readout)
+    def stats(seed):
+        ref, mis = by_cut(seed["ref"], readout), by_cut(seed["mis"], readout)
         gaps = [sum(ref[c]) / len(ref[c]) - sum(mis[c]) / len(mis[c]) for c in ref if c in mis]
         flat_ref, flat_mis = [v for vs in ref.values() for v in vs], [v for vs in mis.values() for v in vs]
         return {"value": min(gaps), "misleading": sum(flat_mis) / len(flat_mis),
                 "reference": sum(flat_ref) / len(flat_ref)}
-    return per_seed(rows, stats)
+    return per_seed_of_groups({"ref": reference, "mis": misleading}, stats)
 
 
 def test_clustered_noise_rated_below_trained(audit, method):

@@ -62,7 +62,7 @@ def test_shortcut_stitch_needs_the_cue(audit, method):
         pytest.skip("a question about task-trained stitches")
     _, across_cue = cells(audit, method, 1.0)
     _, across_clean = cells(audit, method, 0.0)
-    on_cue = [r for r in across_cue if r["pair"].startswith("shortcut->clean")]
-    on_clean = [r for r in across_clean if r["pair"].startswith("shortcut->clean")]
+    on_cue = [r for r in across_cue if r.pair.startswith("shortcut->clean")]
+    on_clean = [r for r in across_clean if r.pair.startswith("shortcut->clean")]
     audit.expect(TESTBED, "shortcut_stitch_needs_cue", method, "accuracy",
                  checks.margin(values(on_cue, "accuracy"), values(on_clean, "accuracy"), margin=0.05))

@@ -5,7 +5,7 @@ from stitchtest.audit import Audit, Planned
 from stitchtest.cells import Cell
 from stitchtest.data import DataSpec
 from stitchtest.methods import Method
-from stitchtest.results import ResultsWriter, load_rows
+from stitchtest.results import ResultsWriter, cells, load_rows
 from stitchtest.scales import Scale
 from stitchtest.zoo import Zoo
 
@@ -46,9 +46,9 @@ def test_a_cell_two_testbeds_ask_for_is_computed_once(zoo, tmp_path):
     first = audit.cells("one", method, planned(audit))
     second = audit.cells("two", method, planned(audit))
     assert len(method.asked) == 1 and audit.computed == 1 and audit.reused == 1
-    assert first[0]["testbed"] == "one" and second[0]["testbed"] == "two"
-    assert second[0]["readouts"] == {"score": 0.5, "seconds": 0.0, "reused_from": "one"}
-    assert {r["testbed"] for r in load_rows(tmp_path) if r["kind"] == "cell"} == {"one", "two"}
+    assert first[0].testbed == "one" and second[0].testbed == "two"
+    assert second[0].readouts == {"score": 0.5, "seconds": 0.0, "reused_from": "one"}
+    assert {r.testbed for r in cells(load_rows(tmp_path))} == {"one", "two"}
 
 
 def test_robust_readouts_serve_a_plain_ask_but_not_the_other_way(zoo, tmp_path):
@@ -70,7 +70,7 @@ def test_a_failed_cell_is_not_reused(zoo, tmp_path):
 def test_resumed_rows_of_another_testbed_are_reused(zoo, tmp_path):
     audit, method = make_audit(zoo, tmp_path), Counting()
     audit.cells("one", method, planned(audit))
-    done = {r["key"]: r for r in load_rows(tmp_path) if r["kind"] == "cell"}
+    done = {r.key: r for r in cells(load_rows(tmp_path))}
     resumed, again = make_audit(zoo, tmp_path, done), Counting()
     rows = resumed.cells("two", again, planned(resumed))
-    assert again.asked == [] and rows[0]["readouts"]["reused_from"] == "one"
+    assert again.asked == [] and rows[0].readouts["reused_from"] == "one"

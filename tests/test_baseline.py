@@ -1,26 +1,27 @@
 """``stitchtest.baseline`` on hand-made rows: regressions, non-regressions, drift, mismatches, bad files."""
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from stitchtest.baseline import (BaselineError, Results, baseline_failures, compare, is_regression, load,
-                                 render, run_row, save)
+from stitchtest.baseline import BaselineError, Results, baseline_failures, compare, is_regression, load, render, save
+from stitchtest.records import CellRow, CheckRow, RunRow, RunSettings
 from stitchtest.results import ResultsError, ResultsWriter, read_rows
 
-RUN = run_row("smoke", "digits(size=16)", 3)
+SETTINGS = RunSettings("smoke", "digits(size=16)", 3)
+RUN = RunRow(SETTINGS)
 
 
 def cell(key, method="dm", testbed="tb", **readouts):
-    return {"kind": "cell", "key": key, "testbed": testbed, "method": method, "method_id": f"{method}()",
-            "pair": "a->b", "seed": 0, "sender_cut": "stem", "receiver_cut": "stem",
-            "readouts": {"accuracy": 0.9, "seconds": 1.0, **readouts}}
+    return CellRow(key=key, testbed=testbed, method=method, method_id=f"{method}()", pair="a->b", seed=0,
+                   sender_cut="stem", receiver_cut="stem", readouts={"accuracy": 0.9, "seconds": 1.0, **readouts})
 
 
 def check(name, outcome, method="dm", testbed="tb", value=0.5):
-    return {"kind": "check", "key": f"{testbed}|{name}|{method}", "testbed": testbed, "check": name,
-            "method": method, "outcome": outcome, "value": value}
+    return CheckRow(key=f"{testbed}|{name}|{method}", testbed=testbed, check=name, method=method, outcome=outcome,
+                    value=value)
 
 
 def results(*rows, run=RUN, path="new"):
@@ -95,8 +96,7 @@ def test_readout_drift_is_listed_and_fails_only_when_asked():
 
 def test_a_failed_cell_is_one_move_and_non_finite_values_compare():
     base = results(cell("c1"), cell("c2", kl=None), path="base")
-    failed = cell("c1")
-    failed["readouts"] = {"failure": "non-finite loss"}
+    failed = replace(cell("c1"), readouts={"failure": "non-finite loss"})
     c = compare(results(failed, cell("c2", kl=0.3)), base)
     assert {(m.readout, m.after) for m in c.moves} == {("failure", "non-finite loss"), ("kl", 0.3)}
     assert all(math.isnan(m.delta) for m in c.moves)
@@ -104,7 +104,7 @@ def test_a_failed_cell_is_one_move_and_non_finite_values_compare():
 
 def test_mismatched_setting_names_the_baseline_run_row(tmp_path):
     path = tmp_path / "baseline.jsonl"
-    save(results(cell("c1"), check("a", "pass"), run=run_row("small", "digits(size=16)", 3)), path)
+    save(results(cell("c1"), check("a", "pass"), run=RunRow(replace(SETTINGS, scale="small"))), path)
     with pytest.raises(BaselineError, match=rf"baseline\.jsonl:1\b.*scale 'small' \(this run: 'smoke'\)"):
         compare(results(cell("c1")), load(path))
 
@@ -124,20 +124,21 @@ def test_runs_without_run_rows_still_compare():
 def test_save_puts_the_run_first_and_drops_volatile_fields(tmp_path):
     path = tmp_path / "b.jsonl"
     writer = ResultsWriter(tmp_path / "results", "gw0")
-    for row in (check("a", "fail"), {**cell("c1", kl=0.123456789012, tiny=1.23456789e-7), "cell": "cell(...)"}, RUN):
+    for row in (check("a", "fail"), replace(cell("c1", kl=0.123456789012, tiny=1.23456789e-7), cell="cell(...)"), RUN):
         writer.append(row)
     save(load(tmp_path / "results"), path)
-    rows = read_rows(path)
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
     assert [r["kind"] for r in rows] == ["run", "cell", "check"]
     assert all("time" not in r and "worker" not in r for r in rows)
     assert "cell" not in rows[1]  # the key carries the cell id
     assert rows[1]["readouts"] == {"accuracy": 0.9, "kl": 0.123457, "tiny": 1.23457e-7}  # 6 significant digits
+    assert [r.to_json() for r in read_rows(path)] == rows
     assert baseline_failures(load(path)) == {"tb|a|dm"}
 
 
 def test_load_errors_name_the_file_and_line(tmp_path):
     path = tmp_path / "baseline.jsonl"
-    path.write_text(json.dumps(RUN) + "\n" + json.dumps(cell("c1")) + "\n{oops\n")
+    path.write_text(json.dumps(RUN.to_json()) + "\n" + json.dumps(cell("c1").to_json()) + "\n{oops\n")
     with pytest.raises(ResultsError, match=rf"baseline\.jsonl:3\b.*not valid JSON"):
         load(path)
     with pytest.raises(ResultsError, match="nope.jsonl: results file not found"):
@@ -159,5 +160,5 @@ def test_a_baseline_of_another_model_family_is_refused(tmp_path):
     path = tmp_path / "baseline.jsonl"
     save(results(cell("c1"), check("a", "pass")), path)  # a default run: no arch in its run row
     with pytest.raises(BaselineError, match=r"arch None \(this run: 'vgg4'\)"):
-        compare(results(cell("c1"), run={**RUN, "arch": "vgg4"}), load(path))
+        compare(results(cell("c1"), run=RunRow(replace(SETTINGS, arch="vgg4"))), load(path))
     compare(results(cell("c1"), check("a", "pass")), load(path))  # default runs still match it

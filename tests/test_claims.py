@@ -1,11 +1,13 @@
 """Comparative checks and the claims table: both verdicts each way, from synthetic check rows."""
 import math
+from dataclasses import replace
 
 import pytest
 
 from stitchtest import claims
 from stitchtest.checks import compare, seeds_agreeing
 from stitchtest.claims import Claim, failures, judge, judge_all
+from stitchtest.records import CheckRow, RunSettings
 from stitchtest.report import ranking, write_reports
 
 SIX_LOW = [0.86, 0.88, 0.87, 0.89, 0.85, 0.90]
@@ -53,9 +55,8 @@ def test_compare_drops_nan_pairs_and_fails_on_no_data():
 
 
 def check_row(method, values, check="triangle_absent", testbed="cross_layer", **stats):
-    return {"kind": "check", "key": f"{testbed}|{check}|{method}", "testbed": testbed, "check": check,
-            "method": method, "readout": "accuracy", "outcome": "pass", "value": sum(values) / len(values),
-            "figure": "", "per_seed": {"value": values, **stats}}
+    return CheckRow(key=f"{testbed}|{check}|{method}", testbed=testbed, check=check, method=method, readout="accuracy",
+                    outcome="pass", value=sum(values) / len(values), per_seed={"value": values, **stats})
 
 
 VERSUS = Claim("fula_below_tlm", "FuLA below TLM", "a paper", "cross_layer", "triangle_absent", "fula", "tlm",
@@ -66,36 +67,36 @@ SINGLE = Claim("tlm_triangle", "TLM shows it", "a paper", "cross_layer", "triang
 
 def test_a_claim_against_another_method_and_against_a_threshold():
     rows = [check_row("fula", SIX_LOW), check_row("tlm", SIX_HIGH)]
-    assert judge(VERSUS, rows, "smoke")["status"] == "ok"
+    assert judge(VERSUS, rows, "smoke").status == "ok"
     single = judge(SINGLE, rows, "smoke")
-    assert single["verdict"] == "reproduced" and "threshold 0.9" in single["figure"]
+    assert single.verdict == "reproduced" and "threshold 0.9" in single.figure
     flipped = [check_row("fula", SIX_HIGH), check_row("tlm", SIX_LOW)]
     row = judge(VERSUS, flipped, "smoke")
-    assert row["verdict"] == "not reproduced" and row["status"] == "FAIL"
+    assert row.verdict == "not reproduced" and row.status == "FAIL"
     assert failures([row]) == [row]
-    assert judge(SINGLE, flipped, "smoke")["status"] == "FAIL"
+    assert judge(SINGLE, flipped, "smoke").status == "FAIL"
 
 
 def test_known_failures_apply_per_scale_and_a_reproduced_one_is_unexpected():
     known = Claim(**{**VERSUS.__dict__, "known": ((("smoke",), "saturated at smoke: 0.98 vs 0.98"),)})
     flipped = [check_row("fula", SIX_HIGH), check_row("tlm", SIX_LOW)]
-    assert judge(known, flipped, "smoke")["status"] == "known"
-    assert judge(known, flipped, "smoke")["reason"].startswith("saturated")
-    assert judge(known, flipped, "small")["status"] == "FAIL"
+    assert judge(known, flipped, "smoke").status == "known"
+    assert judge(known, flipped, "smoke").reason.startswith("saturated")
+    assert judge(known, flipped, "small").status == "FAIL"
     holds = [check_row("fula", SIX_LOW), check_row("tlm", SIX_HIGH)]
-    assert judge(known, holds, "smoke")["status"] == "UNEXPECTED"
+    assert judge(known, holds, "smoke").status == "UNEXPECTED"
 
 
 def test_a_claim_whose_method_was_not_run_is_not_audited_and_never_fails():
     row = judge(VERSUS, [check_row("tlm", SIX_HIGH)], "smoke")
-    assert row["status"] == "not audited" and "fula" in row["figure"] and failures([row]) == []
+    assert row.status == "not audited" and "fula" in row.figure and failures([row]) == []
 
 
 def test_a_claim_reads_the_named_statistic():
     stat = Claim("diag", "FuLA beats DM on the diagonal", "p", "cross_layer", "triangle_absent", "fula", "dm",
                  stat="mean_diagonal", expect="higher", margin=0.01)
     rows = [check_row("fula", SIX_LOW, mean_diagonal=[0.95] * 6), check_row("dm", SIX_HIGH, mean_diagonal=[0.6] * 6)]
-    assert judge(stat, rows, "smoke")["verdict"] == "reproduced"
+    assert judge(stat, rows, "smoke").verdict == "reproduced"
 
 
 def test_the_built_in_claims_name_real_checks_and_methods():
@@ -105,15 +106,15 @@ def test_the_built_in_claims_name_real_checks_and_methods():
         assert c.testbed in testbeds and c.source and c.statement
         assert set(c.methods()) <= set(names()), c
         assert c.expect in ("higher", "lower")
-    assert {r["key"] for r in judge_all([], "smoke")} <= {c.id for c in claims.CLAIMS}
+    assert {r.key for r in judge_all([], "smoke")} <= {c.id for c in claims.CLAIMS}
     assert any(c.id == "tlm_triangle_across_architectures" for c in claims.CLAIMS)
-    assert "tlm_triangle_across_architectures" not in {r["key"] for r in judge_all([], "smoke")}
+    assert "tlm_triangle_across_architectures" not in {r.key for r in judge_all([], "smoke")}
 
 
 def test_summary_leads_with_the_claims_table_and_ranks_methods(tmp_path):
     rows = [check_row("fula", SIX_LOW), check_row("tlm", SIX_HIGH), check_row("dm", [0.4] * 6)]
-    rows[0]["better"] = rows[1]["better"] = rows[2]["better"] = "lower"
-    write_reports(rows, tmp_path, {"scale": "smoke"})
+    rows = [replace(r, better="lower") for r in rows]
+    write_reports(rows, tmp_path, RunSettings("smoke", "digits", 6))
     text = (tmp_path / "summary.md").read_text()
     assert text.index("## Claims") < text.index("## Method ranking") < text.index("## Run configuration")
     line = next(l for l in text.splitlines() if l.startswith("| FuLA's triangle score is below TLM's"))
@@ -130,6 +131,4 @@ def test_ranking_shares_ties_and_skips_reported_only_checks():
     rows = [check_row("a", [0.5]), check_row("b", [0.5]), check_row("c", [0.1])]
     headers, table = ranking(rows)
     assert {r[0]: r[-1] for r in table} == {"a": "1.50 (1)", "b": "1.50 (1)", "c": "3.00 (1)"}
-    for r in rows:
-        r["outcome"] = "reported"
-    assert ranking(rows)[1] == []
+    assert ranking([replace(r, outcome="reported") for r in rows])[1] == []

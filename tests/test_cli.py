@@ -22,16 +22,17 @@ def test_zoo_lists_cached_models(tmp_path, capsys):
 
 
 def test_report_rerenders_from_stored_rows(tmp_path, capsys):
+    from stitchtest.records import Record
     from stitchtest.results import ResultsWriter
 
     writer = ResultsWriter(tmp_path / "results", "gw0")
     for k, acc in enumerate((0.9, 0.8)):
-        writer.append({"kind": "cell", "key": f"k{k}", "testbed": "tb", "method": "dm", "method_id": "dm()",
+        writer.append(Record.from_json({"kind": "cell", "key": f"k{k}", "testbed": "tb", "method": "dm", "method_id": "dm()",
                        "cell": f"c{k}", "pair": "a->b", "seed": k, "sender": "a", "sender_cut": "stem",
                        "receiver": "b", "receiver_cut": "stem", "sender_depth": 0.0, "receiver_depth": 0.0,
-                       "readouts": {"accuracy": acc}})
-    writer.append({"kind": "check", "key": "tb|c|dm", "testbed": "tb", "check": "c", "method": "dm",
-                   "readout": "accuracy", "outcome": "pass", "figure": "fine", "value": 0.85, "reason": ""})
+                       "readouts": {"accuracy": acc}}))
+    writer.append(Record.from_json({"kind": "check", "key": "tb|c|dm", "testbed": "tb", "check": "c", "method": "dm",
+                   "readout": "accuracy", "outcome": "pass", "figure": "fine", "value": 0.85, "reason": ""}))
     assert main(["report", str(tmp_path / "results"), "-o", str(tmp_path / "out")]) == 0
     assert "pass" in (tmp_path / "out" / "summary.md").read_text()
     assert "0.850 ± 0.071" in (tmp_path / "out" / "tb.md").read_text()
@@ -108,15 +109,14 @@ def test_a_cache_that_is_a_file_is_one_clear_error(tmp_path, capsys, monkeypatch
 
 
 def _results_dir(path, outcome="pass", accuracy=0.9, scale="smoke"):
-    from stitchtest.baseline import run_row
+    from stitchtest.records import CellRow, CheckRow, RunRow, RunSettings
     from stitchtest.results import ResultsWriter
 
     writer = ResultsWriter(path, "gw0")
-    writer.append(run_row(scale, "digits", 3))
-    writer.append({"kind": "cell", "key": "k0", "testbed": "tb", "method": "dm", "method_id": "dm()", "pair": "a->b",
-                   "seed": 0, "sender_cut": "stem", "receiver_cut": "stem", "readouts": {"accuracy": accuracy}})
-    writer.append({"kind": "check", "key": "tb|c|dm", "testbed": "tb", "check": "c", "method": "dm",
-                   "outcome": outcome, "value": accuracy})
+    writer.append(RunRow(RunSettings(scale, "digits", 3)))
+    writer.append(CellRow(key="k0", testbed="tb", method="dm", method_id="dm()", pair="a->b", seed=0, sender_cut="stem",
+                          receiver_cut="stem", readouts={"accuracy": accuracy}))
+    writer.append(CheckRow(key="tb|c|dm", testbed="tb", check="c", method="dm", outcome=outcome, value=accuracy))
     return path
 
 
@@ -143,7 +143,8 @@ def test_compare_drift_fails_only_with_the_flag(tmp_path, capsys):
 def test_compare_bad_input_exits_2_naming_file_and_line(tmp_path, capsys):
     new = _results_dir(tmp_path / "new")
     bad = tmp_path / "baseline.jsonl"
-    bad.write_text('{"kind": "run", "key": "run"}\n{"kind": "cell", "key": \n')
+    bad.write_text('{"kind": "run", "key": "run", "scale": "smoke", "data": "digits", "seeds": 3}\n'
+                   '{"kind": "cell", "key": \n')
     assert main(["compare", str(new), str(bad)]) == 2
     assert f"{bad}:2: not valid JSON" in capsys.readouterr().err
     other = _results_dir(tmp_path / "other", scale="small")

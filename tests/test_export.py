@@ -7,6 +7,7 @@ import pytest
 
 from stitchtest.cli import main
 from stitchtest.export import COLUMNS, parse_id, table
+from stitchtest.records import CellRow
 from stitchtest.results import read_rows
 from stitchtest.zoo import ModelSpec
 
@@ -30,20 +31,20 @@ def test_export_round_trips_every_cell_row_of_a_default_run(tmp_path):
     assert main(["export", str(BASELINE), "--csv", str(tmp_path / "rows.csv")]) == 0
     with open(tmp_path / "rows.csv", newline="") as f:
         lines = list(csv.DictReader(f))
-    cell_rows = {r["key"]: r for r in rows if r["kind"] == "cell"}
-    assert len(lines) == sum(len(r["readouts"]) for r in cell_rows.values())
+    cell_rows = {r.key: r for r in rows if isinstance(r, CellRow)}
+    assert len(lines) == sum(len(r.readouts) for r in cell_rows.values())
     assert list(lines[0])[:len(COLUMNS)] == list(COLUMNS) and list(lines[0])[-1] == "key"
     seen = set()
     for line in lines:
         row = cell_rows[line["key"]]
-        value = row["readouts"][line["readout"]]
+        value = row.readouts[line["readout"]]
         assert line["value"] == ("" if value is None else str(value))
         seen.add((line["key"], line["readout"]))
-        assert line["testbed"] == row["testbed"] and line["method"] == row["method"]
-        assert (line["sender_cut"], line["receiver_cut"]) == (row["sender_cut"], row["receiver_cut"])
+        assert line["testbed"] == row.testbed and line["method"] == row.method
+        assert (line["sender_cut"], line["receiver_cut"]) == (row.sender_cut, row.receiver_cut)
         for side in ("sender", "receiver"):
             assert line[f"{side}_arch"] == "R1111" and line[f"{side}_width"] == "8" and line[f"{side}_regime"]
-            assert line[f"{side}_seed"].isdigit() and float(line[f"{side}_depth"]) == row[f"{side}_depth"]
+            assert line[f"{side}_seed"].isdigit() and float(line[f"{side}_depth"]) == getattr(row, f"{side}_depth")
         assert line["data"] == "digits" and line["data_size"] == "16" and line["stitch_steps"] == "200"
         # no id left unparsed: only the key (kept to join back) and the method's id hold one
         assert not [k for k, v in line.items() if "(" in v and "=" in v and k not in ("key", "method_id")]
@@ -52,8 +53,8 @@ def test_export_round_trips_every_cell_row_of_a_default_run(tmp_path):
 
 
 def test_export_of_a_results_directory_and_of_nothing(tmp_path, capsys):
-    rows = [r for r in read_rows(BASELINE) if r["kind"] == "cell"][:3]
-    (tmp_path / "results-gw0.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    rows = [r for r in read_rows(BASELINE) if isinstance(r, CellRow)][:3]
+    (tmp_path / "results-gw0.jsonl").write_text("".join(json.dumps(r.to_json()) + "\n" for r in rows))
     assert main(["export", str(tmp_path), "--csv", str(tmp_path / "out.csv")]) == 0
-    assert len(table(rows)) == sum(len(r["readouts"]) for r in rows)
+    assert len(table(rows)) == sum(len(r.readouts) for r in rows)
     assert main(["export", str(tmp_path / "empty"), "--csv", str(tmp_path / "none.csv")]) == 1

@@ -181,7 +181,7 @@ def test_a_bad_baseline_fails_at_once_and_keeps_the_results(project):
     run(project)
     before = rows(project)
     bad = project.path / "bad.jsonl"
-    bad.write_text('{"kind": "run", "key": "run", "scale": "smoke"}\nnot json\n')
+    bad.write_text('{"kind": "run", "key": "run", "scale": "smoke", "data": "digits", "seeds": 2}\nnot json\n')
     result = run(project, "--stitch-baseline", str(bad))
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*--stitch-baseline: {bad}:2: not valid JSON*"])

@@ -82,7 +82,8 @@ def test_only_the_main_thread_lifts_output_capture_to_show_progress():
 
     import pytest
 
-    from stitchtest.pytest_plugin import STATE, State, _show_progress
+    from stitchtest.options import STATE, State
+    from stitchtest.session import show_progress
 
     polls = []
 
@@ -97,9 +98,9 @@ def test_only_the_main_thread_lifts_output_capture_to_show_progress():
             "poll": lambda self: polls.append(threading.current_thread().name)})())
         pluginmanager = type("PM", (), {"getplugin": lambda self, name: Capman()})()
 
-    worker = threading.Thread(target=_show_progress, args=(Config(),), name="stitchtest-group_0")
+    worker = threading.Thread(target=show_progress, args=(Config(),), name="stitchtest-group_0")
     worker.start()
     worker.join()
     assert polls == []
-    _show_progress(Config())
+    show_progress(Config())
     assert polls == [threading.main_thread().name]

@@ -7,6 +7,7 @@ import re
 import numpy as np
 import pytest
 
+from stitchtest.records import Record, RunSettings
 from stitchtest.report import OUTCOME_LABELS, matrix, write_reports
 
 # Names sort differently from depths, so ordering by depth is visible.
@@ -15,9 +16,9 @@ PAIRS = ["trained->trained", "trained->random"]
 SEEDS = [0, 1]
 METHODS = {"tlm": "tlm()", "linear_cka": "linear_cka(debiased=False)"}
 FAILURE = "non-finite loss at step 12"
-RUN_CONFIG = {"scale": "smoke", "data": "digits", "seeds": 2, "device": "cpu",
-              "versions": {"torch": "2.5.0", "stitchtest": "0.1.0"}, "wall_time_s": 12.34567,
-              "command": "pytest testbeds -n 2 | tee log"}
+SETTINGS = RunSettings("smoke", "digits", 2, versions={"torch": "2.5.0", "stitchtest": "0.1.0"},
+                       command="pytest testbeds -n 2 | tee log")
+ABOUT = {"device": "cpu", "wall_time_s": 12.34567}
 
 
 def base(i, j, seed):
@@ -38,13 +39,13 @@ def cell_rows():
                             readouts = {"score": base(i, j, seed)}
                         if (method, pair, seed, s_cut, r_cut) == ("tlm", "trained->random", 1, "stem", "head"):
                             readouts = {"failure": FAILURE}
-                        rows.append({
+                        rows.append(Record.from_json({
                             "kind": "cell", "key": f"cross_layer|{method_id}|{pair}:{s_cut}->{r_cut}:{seed}|c",
                             "testbed": "cross_layer", "method": method, "method_id": method_id,
                             "cell": f"{s_cut}->{r_cut}", "pair": pair,
                             "sender": f"standard/s{seed}", "sender_cut": s_cut, "sender_depth": s_depth,
                             "receiver": f"standard/s{seed + 1}", "receiver_cut": r_cut, "receiver_depth": r_depth,
-                            "seed": seed, "readouts": readouts, "worker": "gw0", "time": 0.0})
+                            "seed": seed, "readouts": readouts, "worker": "gw0", "time": 0.0}))
     return rows
 
 
@@ -58,16 +59,16 @@ CHECKS = [  # testbed, check, method, outcome, value, reason
 
 
 def check_rows():
-    return [{"kind": "check", "key": f"{t}|{c}|{m}", "testbed": t, "check": c, "method": m,
-             "readout": "accuracy", "outcome": o, "value": v, "reason": why,
-             "figure": f"diff {v} for {m} on {c}", "worker": "gw0", "time": 0.0}
+    return [Record.from_json({"kind": "check", "key": f"{t}|{c}|{m}", "testbed": t, "check": c, "method": m,
+                              "readout": "accuracy", "outcome": o, "value": v, "reason": why,
+                              "figure": f"diff {v} for {m} on {c}", "worker": "gw0", "time": 0.0})
             for t, c, m, o, v, why in CHECKS]
 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("reports")
-    paths = write_reports(cell_rows() + check_rows(), out, RUN_CONFIG)
+    paths = write_reports(cell_rows() + check_rows(), out, SETTINGS, ABOUT)
     return out, paths
 
 
@@ -109,7 +110,7 @@ def test_testbed_report_has_stats_failures_and_heatmaps(report):
 
 def test_reports_are_deterministic(report, tmp_path):
     out, _ = report
-    write_reports(list(reversed(cell_rows() + check_rows())), tmp_path, RUN_CONFIG)
+    write_reports(list(reversed(cell_rows() + check_rows())), tmp_path, SETTINGS, ABOUT)
     for name in ("summary.md", "cross_layer.md", "random_controls.md"):
         assert (tmp_path / name).read_text() == (out / name).read_text()
     for png in (out / "figures").glob("*.png"):
@@ -117,12 +118,12 @@ def test_reports_are_deterministic(report, tmp_path):
 
 
 def test_no_rows_still_give_a_summary(tmp_path):
-    assert write_reports([], tmp_path, {}) == [tmp_path / "summary.md"]
+    assert write_reports([], tmp_path, None) == [tmp_path / "summary.md"]
     assert "No checks were recorded." in (tmp_path / "summary.md").read_text()
 
 
 def test_matrix_orders_cuts_by_depth_and_averages_seeds():
-    rows = [r for r in cell_rows() if r["method"] == "tlm" and r["pair"] == "trained->trained"]
+    rows = [r for r in cell_rows() if r.method == "tlm" and r.pair == "trained->trained"]
     senders, receivers, mean = matrix(rows, "accuracy")
     assert senders == receivers == ["stem", "layer2.0", "head"]
     assert mean.shape == (3, 3)
@@ -130,7 +131,7 @@ def test_matrix_orders_cuts_by_depth_and_averages_seeds():
 
 
 def test_matrix_marks_failed_and_missing_cells_nan():
-    rows = [r for r in cell_rows() if r["method"] == "tlm" and r["pair"] == "trained->random"]
+    rows = [r for r in cell_rows() if r.method == "tlm" and r.pair == "trained->random"]
     _, _, mean = matrix(rows, "accuracy")
     assert math.isnan(mean[0, 2])  # stem -> head failed on seed 1
     assert np.isfinite(np.delete(mean.ravel(), 2)).all()
@@ -140,14 +141,14 @@ def test_matrix_marks_failed_and_missing_cells_nan():
 
 def test_exhibits_render_as_tables_and_image_grids(tmp_path):
     """Reported tables and image grids (e.g. the sanity table, reconstructions) land in the testbed file."""
-    rows = [
+    rows = [Record.from_json(r) for r in [
         {"kind": "exhibit", "key": "tb|table", "testbed": "tb", "name": "table", "title": "A table",
          "text": "Why it is here.", "table": {"headers": ["statistic", "mean"], "rows": [["EV", "0.4321"]]},
          "images": None},
         {"kind": "exhibit", "key": "tb|grid", "testbed": "tb", "name": "grid", "title": "A grid", "text": "",
          "table": None, "images": {"labels": ["input", "stem"], "images": np.zeros((2, 3, 4, 4)).tolist()}},
-    ]
-    paths = write_reports(rows, tmp_path, {})
+    ]]
+    paths = write_reports(rows, tmp_path, None)
     text = (tmp_path / "tb.md").read_text()
     assert "## Reported" in text and "### A table" in text and "Why it is here." in text
     assert "| EV          | 0.4321 |" in text
@@ -158,7 +159,7 @@ def test_exhibits_render_as_tables_and_image_grids(tmp_path):
 
 def test_every_audited_method_keeps_its_column(tmp_path):
     """A method whose tests all errored recorded no check, yet it was audited: its row stays."""
-    write_reports(check_rows(), tmp_path, {**RUN_CONFIG, "audited": ["linear_cka", "tlm", "errored"]})
+    write_reports(check_rows(), tmp_path, RunSettings("smoke", "digits", 2, audited=("linear_cka", "tlm", "errored")))
     summary = (tmp_path / "summary.md").read_text()
     (line,) = [row for row in summary.splitlines() if row.startswith("| errored")]
     assert line.count("—") == len({(t, c) for t, c, *_ in CHECKS})
@@ -180,8 +181,8 @@ def test_heatmap_colour_ranges_are_fixed_per_readout(tmp_path):
 def test_a_diagonal_only_grid_is_not_drawn_as_a_heatmap(tmp_path):
     from stitchtest.report import diagonal_only
 
-    rows = [r for r in cell_rows() if r["sender_cut"] == r["receiver_cut"] and r["method"] == "linear_cka"]
-    write_reports(rows, tmp_path, RUN_CONFIG)
+    rows = [r for r in cell_rows() if r.sender_cut == r.receiver_cut and r.method == "linear_cka"]
+    write_reports(rows, tmp_path, SETTINGS, ABOUT)
     text = (tmp_path / "cross_layer.md").read_text()
     assert "score: matched cuts only" in text and "![" not in text
     assert not list(tmp_path.glob("figures/*.png"))

@@ -9,16 +9,18 @@ import numpy as np
 import pytest
 
 from stitchtest import results
+from stitchtest.records import CellRow, CheckRow
 from stitchtest.results import (ResultsError, ResultsWriter, cells, checks, done_keys, load_rows,
                                 read_rows, save_rows)
 
 
 def cell(key, **readouts):
-    return {"kind": "cell", "key": key, "testbed": "tb", "readouts": readouts}
+    return CellRow(key=key, testbed="tb", method="dm", pair="a->b", seed=0, sender_cut="stem", receiver_cut="stem",
+                   readouts=readouts)
 
 
-def check(key, outcome="pass"):
-    return {"kind": "check", "key": key, "testbed": "tb", "outcome": outcome}
+def check(key, outcome="pass", **more):
+    return CheckRow(key=key, testbed="tb", check="c", method="dm", outcome=outcome, **more)
 
 
 def test_round_trip_adds_worker_and_time(tmp_path):
@@ -27,16 +29,16 @@ def test_round_trip_adds_worker_and_time(tmp_path):
     writer.append(check("b"))
     assert writer.path.name == "results-gw0.jsonl"
     rows = load_rows(tmp_path / "new" / "dir")
-    assert [r["key"] for r in rows] == ["a", "b"]
-    assert rows[0]["readouts"] == {"accuracy": 0.5}
-    assert all(r["worker"] == "gw0" and isinstance(r["time"], float) for r in rows)
+    assert [r.key for r in rows] == ["a", "b"]
+    assert rows[0].readouts == {"accuracy": 0.5}
+    assert all(r.worker == "gw0" and isinstance(r.time, float) for r in rows)
     assert writer.path.read_text().count("\n") == 2  # one line per row
 
 
 def test_given_worker_and_time_are_kept(tmp_path):
-    ResultsWriter(tmp_path, "gw0").append({**cell("a"), "worker": "other", "time": 1.0})
+    ResultsWriter(tmp_path, "gw0").append(cell("a").stamped("other", 1.0))
     (row,) = load_rows(tmp_path)
-    assert (row["worker"], row["time"]) == ("other", 1.0)
+    assert (row.worker, row.time) == ("other", 1.0)
 
 
 def test_every_append_is_fsynced(tmp_path, monkeypatch):
@@ -48,9 +50,9 @@ def test_every_append_is_fsynced(tmp_path, monkeypatch):
     assert len(synced) == 2
 
 
-def test_rows_need_kind_and_key(tmp_path):
-    with pytest.raises(ValueError, match="kind"):
-        ResultsWriter(tmp_path).append({"key": "a"})
+def test_only_records_are_written(tmp_path):
+    with pytest.raises(TypeError, match="record"):
+        ResultsWriter(tmp_path).append({"kind": "cell", "key": "a"})
 
 
 def test_workers_are_merged_and_the_last_occurrence_wins(tmp_path):
@@ -61,13 +63,13 @@ def test_workers_are_merged_and_the_last_occurrence_wins(tmp_path):
     w0.append(cell("twice", accuracy=0.2))  # later line of the same file wins
     w1.append(cell("shared", accuracy=0.9))  # later file (sorted by name) wins
     w1.append(check("only1"))
-    rows = {r["key"]: r for r in load_rows(tmp_path)}
+    rows = {r.key: r for r in load_rows(tmp_path)}
     assert set(rows) == {"shared", "only0", "twice", "only1"}
-    assert rows["shared"]["readouts"]["accuracy"] == 0.9
-    assert rows["twice"]["readouts"]["accuracy"] == 0.2
+    assert rows["shared"].readouts["accuracy"] == 0.9
+    assert rows["twice"].readouts["accuracy"] == 0.2
     assert done_keys(tmp_path) == set(rows)
-    assert [r["key"] for r in cells(rows.values())] == ["shared", "only0", "twice"]
-    assert [r["key"] for r in checks(rows.values())] == ["only1"]
+    assert [r.key for r in cells(rows.values())] == ["shared", "only0", "twice"]
+    assert [r.key for r in checks(rows.values())] == ["only1"]
 
 
 def test_missing_directory_has_no_rows(tmp_path):
@@ -77,7 +79,7 @@ def test_missing_directory_has_no_rows(tmp_path):
 
 def _crash_mid_write(path, row):
     """Simulate a worker killed mid-write: the first half of a row, no newline."""
-    line = json.dumps(row)
+    line = json.dumps(row.to_json())
     with open(path, "a") as f:
         f.write(line[: len(line) // 2])
 
@@ -89,7 +91,7 @@ def test_an_unfinished_last_line_is_skipped_with_a_warning(tmp_path):
     _crash_mid_write(writer.path, cell("c"))
     with pytest.warns(UserWarning, match=r"results-gw0\.jsonl:3"):
         rows = load_rows(tmp_path)
-    assert [r["key"] for r in rows] == ["a", "b"]
+    assert [r.key for r in rows] == ["a", "b"]
     with pytest.warns(UserWarning):
         assert done_keys(tmp_path) == {"a", "b"}  # the unfinished row is not done: resume redoes it
 
@@ -103,15 +105,15 @@ def test_reopening_drops_the_unfinished_line_so_appends_stay_valid(tmp_path):
     resumed.append(cell("b"))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert [r["key"] for r in load_rows(tmp_path)] == ["a", "b"]
+        assert [r.key for r in load_rows(tmp_path)] == ["a", "b"]
 
 
 def test_a_complete_row_missing_only_its_newline_is_kept(tmp_path):
     path = tmp_path / "results-gw0.jsonl"
-    path.write_text(json.dumps(cell("a")) + "\n" + json.dumps(cell("b")))
-    assert [r["key"] for r in load_rows(tmp_path)] == ["a", "b"]
+    path.write_text(json.dumps(cell("a").to_json()) + "\n" + json.dumps(cell("b").to_json()))
+    assert [r.key for r in load_rows(tmp_path)] == ["a", "b"]
     ResultsWriter(tmp_path, "gw0").append(cell("c"))
-    assert [r["key"] for r in load_rows(tmp_path)] == ["a", "b", "c"]
+    assert [r.key for r in load_rows(tmp_path)] == ["a", "b", "c"]
 
 
 @pytest.mark.parametrize("bad, why", [
@@ -119,26 +121,30 @@ def test_a_complete_row_missing_only_its_newline_is_kept(tmp_path):
     ("[1, 2]", "JSON object"),
     ('{"key": "x"}', "kind"),
     ('{"kind": "cell"}', "key"),
+    ('{"kind": "cell", "key": "x", "testbed": "tb"}', "cell row needs the field.s. method, pair, seed"),
+    ('{"kind": "cell", "key": "x", "testbed": "tb", "method": "dm", "pair": "p", "seed": 0, "sender_cut": "a", '
+     '"receiver_cut": "b", "readouts": [1]}', "'readouts' of a cell row must be a JSON object"),
+    ('{"kind": "claim", "key": "x"}', "unknown row kind 'claim'.*newer stitchtest"),
 ])
 def test_a_malformed_middle_line_names_file_and_line(tmp_path, bad, why):
     path = tmp_path / "results-gw1.jsonl"
-    path.write_text("\n".join([json.dumps(cell("a")), "", bad, json.dumps(cell("b"))]) + "\n")
+    path.write_text("\n".join([json.dumps(cell("a").to_json()), "", bad, json.dumps(cell("b").to_json())]) + "\n")
     with pytest.raises(ResultsError, match=rf"results-gw1\.jsonl:3\b.*{why}"):
         load_rows(tmp_path)
 
 
 def test_non_finite_floats_are_written_as_null(tmp_path):
     writer = ResultsWriter(tmp_path)
-    writer.append({"kind": "check", "key": "k", "value": np.float32("nan"),
-                   "readouts": {"kl": math.inf, "list": [-math.inf, 1.5], "ok": np.float64(0.25)}})
+    writer.append(check("k", value=np.float32("nan"),
+                        detail={"kl": math.inf, "list": [-math.inf, 1.5], "ok": np.float64(0.25)}))
 
     def reject(constant):
         raise AssertionError(f"non-strict JSON constant {constant}")
 
     json.loads(writer.path.read_text(), parse_constant=reject)  # strict JSON
     (row,) = load_rows(tmp_path)
-    assert row["value"] is None
-    assert row["readouts"] == {"kl": None, "list": [None, 1.5], "ok": 0.25}
+    assert row.value is None
+    assert row.detail == {"kl": None, "list": [None, 1.5], "ok": 0.25}
 
 
 def test_save_and_read_rows_round_trip_sorted(tmp_path):
@@ -146,8 +152,8 @@ def test_save_and_read_rows_round_trip_sorted(tmp_path):
     rows = [cell("b", accuracy=float("nan")), check("z"), cell("a", accuracy=0.5)]
     save_rows(rows, path)
     back = read_rows(path)
-    assert [(r["kind"], r["key"]) for r in back] == [("cell", "a"), ("cell", "b"), ("check", "z")]
-    assert back[1]["readouts"]["accuracy"] is None
+    assert [(r.kind, r.key) for r in back] == [("cell", "a"), ("cell", "b"), ("check", "z")]
+    assert back[1].readouts["accuracy"] is None
     assert [p.name for p in path.parent.iterdir()] == ["smoke.jsonl"]  # no temporary left behind
     assert path.stat().st_mode & 0o777 == 0o644  # readable by others, unlike mkstemp's default
 
@@ -158,12 +164,12 @@ def test_read_rows_of_a_missing_file_names_it(tmp_path):
 
 
 @pytest.mark.parametrize("text, line", [
-    ('{"kind": "cell", "key": "a"}\nnot json\n', 2),
-    ('{"kind": "cell", "key": "a"}\n{"kind": "cell", "ke', 2),  # strict: no unfinished tail either
+    ("{ROW}\nnot json\n", 2),
+    ('{ROW}\n{"kind": "cell", "ke', 2),  # strict: no unfinished tail either
 ])
 def test_read_rows_names_file_and_line(tmp_path, text, line):
     path = tmp_path / "baseline.jsonl"
-    path.write_text(text)
+    path.write_text(text.replace("{ROW}", json.dumps(cell("a").to_json())))
     with pytest.raises(ResultsError, match=rf"baseline\.jsonl:{line}\b"):
         read_rows(path)
 
@@ -172,9 +178,9 @@ def test_newest_row_wins_across_worker_files(tmp_path):
     """A resumed run may recompute a key on another worker: the newer row must win."""
     from stitchtest.results import ResultsWriter, load_rows
 
-    ResultsWriter(tmp_path, "gw1").append({"kind": "check", "key": "k", "outcome": "new", "time": 200.0})
-    ResultsWriter(tmp_path, "gw3").append({"kind": "check", "key": "k", "outcome": "old", "time": 100.0})
-    assert [r["outcome"] for r in load_rows(tmp_path)] == ["new"]
+    ResultsWriter(tmp_path, "gw1").append(check("k", "new", time=200.0))
+    ResultsWriter(tmp_path, "gw3").append(check("k", "old", time=100.0))
+    assert [r.outcome for r in load_rows(tmp_path)] == ["new"]
 
 
 def test_a_readout_stored_as_null_reads_as_nan():
@@ -183,6 +189,6 @@ def test_a_readout_stored_as_null_reads_as_nan():
 
     from stitchtest.audit import values
 
-    rows = [{"readouts": {"kl": None}}, {"readouts": {"kl": 0.5}}, {"readouts": {"failure": "x"}}, {"readouts": {}}]
+    rows = [cell("a", kl=None), cell("b", kl=0.5), cell("c", failure="x"), cell("d")]
     v = values(rows, "kl")
     assert math.isnan(v[0]) and v[1] == 0.5 and math.isnan(v[2]) and math.isnan(v[3])

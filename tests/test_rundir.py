@@ -5,6 +5,7 @@ import sys
 import pytest
 
 from stitchtest import rundir
+from stitchtest.folder import ResultsFolder
 
 
 def test_set_aside_moves_only_our_files(tmp_path):
@@ -16,7 +17,7 @@ def test_set_aside_moves_only_our_files(tmp_path):
         (tmp_path / name).write_text(text)
     (tmp_path / "src").mkdir()
     target = rundir.set_aside(tmp_path)
-    assert target.parent == tmp_path / rundir.PREVIOUS
+    assert target.parent == ResultsFolder(tmp_path).previous
     assert {p.name: p.read_text() for p in target.iterdir()} == ours
     assert {p.name: p.read_text() for p in tmp_path.iterdir() if p.is_file()} == theirs
     assert rundir.set_aside(tmp_path) is None  # nothing of ours left

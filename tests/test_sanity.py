@@ -8,6 +8,7 @@ from stitchtest.data import DataSpec
 from stitchtest import methods
 from stitchtest.objectives import TLM
 from stitchtest.readouts import stitch_distance
+from stitchtest.records import CellRow
 from stitchtest.sanity import reconstructions, sanity_rows, sanity_table
 from stitchtest.scales import SCALES
 from stitchtest.stitching import StitchConfig, fit_stitch, new_stitch
@@ -23,13 +24,18 @@ def ctx(tmp_path_factory):
     return Context(Zoo(tmp_path_factory.mktemp("zoo")), StitchConfig(steps=30, batch_size=32))
 
 
+def cell_row(readouts, cell=None, ds=0.0, dr=0.0):
+    return CellRow(key=f"cross_layer|m|{cell}|s", testbed="cross_layer", method="m", pair="a->b", seed=0,
+                   sender_cut="x", receiver_cut="y", readouts=readouts, cell=cell, sender_depth=ds, receiver_depth=dr)
+
+
 def row(ev, es, sv, ds, dr):
-    return {"readouts": {"ev": ev, "es": es, "sv": sv}, "sender_depth": ds, "receiver_depth": dr}
+    return cell_row({"ev": ev, "es": es, "sv": sv}, ds=ds, dr=dr)
 
 
 def test_sanity_table_summarises_the_diagonal_and_all_cells():
     rows = [row(1.0, 0.5, 0.2, 0.0, 0.0), row(3.0, 1.5, 0.4, 1.0, 1.0), row(5.0, 2.0, 0.9, 0.0, 1.0),
-            {"readouts": {"failure": "x"}, "sender_depth": 0.0, "receiver_depth": 0.0}]
+            cell_row({"failure": "x"})]
     table = {(r[0], r[1]): r[2:] for r in sanity_table(rows)}
     assert table["EV", "diagonal"] == ["2", "1.0000", "2.0000", "3.0000", "1.0000"]
     assert table["EV", "all cells"] == ["3", "1.0000", "3.0000", "5.0000", f"{np.std([1, 3, 5]):.4f}"]
@@ -40,12 +46,12 @@ def test_sanity_rows_read_tlm_and_dm_cells_and_tlm_starts_from_dms_stitch(ctx):
     """EV / ES / SV come from the TLM and DM cells' own readouts, and SV (TLM's ``start_mse``) is
     the distance to DM's stitch exactly, since TLM starts from the same least-squares solution."""
     cells = [Cell(A, i, B, "layer2.0") for i in ("stem", "layer2.0", "layer4.0")]
-    as_rows = lambda name: [{"cell": c.string_id(), "readouts": r, "sender_depth": 0.0, "receiver_depth": 0.0}  # noqa: E731
+    as_rows = lambda name: [cell_row(r, cell=c.string_id())  # noqa: E731
                             for c, r in zip(cells, methods.get(name).evaluate_many(ctx, cells))]
     rows = sanity_rows(as_rows("tlm"), as_rows("dm")[::-1])  # paired by cell, not by position
     assert len(rows) == 3
     for r in rows:
-        assert 0 < r["readouts"]["es"] <= r["readouts"]["ev"] and r["readouts"]["sv"] > 0, r
+        assert 0 < r.readouts["es"] <= r.readouts["ev"] and r.readouts["sv"] > 0 and r.method == "tlm_vs_dm", r
     a, target = ctx.pair(cells[0], "train")
     fit = fit_stitch(TLM(), ctx.model(B), "layer2.0", a, ctx.data(cells[0]).y_train, target, ctx.stitch)
     dm = new_stitch(a, target["layer2.0"], ctx.stitch)
@@ -56,13 +62,13 @@ def test_sanity_rows_read_tlm_and_dm_cells_and_tlm_starts_from_dms_stitch(ctx):
 
 
 def test_rows_without_the_readouts_are_left_out_and_failures_kept():
-    ok = {"cell": "c1", "readouts": {"cut_mse": 2.0, "start_mse": 1.0}}
-    old = {"cell": "c2", "readouts": {"accuracy": 0.9}}  # resumed from before the readouts existed
-    failed = {"cell": "c3", "readouts": {"failure": "non-finite loss"}}
-    dm = [{"cell": c, "readouts": {"cut_mse": 1.0}} for c in ("c1", "c2", "c3")]
+    ok = cell_row({"cut_mse": 2.0, "start_mse": 1.0}, "c1")
+    old = cell_row({"accuracy": 0.9}, "c2")  # resumed from before the readouts existed
+    failed = cell_row({"failure": "non-finite loss"}, "c3")
+    dm = [cell_row({"cut_mse": 1.0}, c) for c in ("c1", "c2", "c3")]
     rows = sanity_rows([ok, old, failed], dm)
-    assert [r["cell"] for r in rows] == ["c1", "c3"]
-    assert rows[0]["readouts"] == {"ev": 2.0, "es": 1.0, "sv": 1.0} and "failure" in rows[1]["readouts"]
+    assert [r.cell for r in rows] == ["c1", "c3"]
+    assert rows[0].readouts == {"ev": 2.0, "es": 1.0, "sv": 1.0} and rows[1].failed
 
 
 def test_reconstructions_lose_the_image_with_depth(ctx):
