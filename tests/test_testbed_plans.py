@@ -30,7 +30,7 @@ def planner(scale):
     return Audit(SCALES[scale], DataSpec("digits"), zoo=None, writer=None)
 
 
-@pytest.mark.parametrize("scale, sgd_cells", [("smoke", 1), ("small", 6), ("paper", 9)])
+@pytest.mark.parametrize("scale, sgd_cells", [("smoke", 2), ("small", 6), ("paper", 9)])
 def test_calibration_plans_an_sgd_null_where_it_is_affordable(scale, sgd_cells):
     calibration, a = load_testbed("test_calibration"), planner(scale)
     m, where = calibration.calibrated(a, get("tlm"))
@@ -40,7 +40,7 @@ def test_calibration_plans_an_sgd_null_where_it_is_affordable(scale, sgd_cells):
         assert len(planned) == sgd_cells
         assert all(p.pair == kind and p.cell.sender_cut == p.cell.receiver_cut for p in planned)
     if scale == "smoke":
-        assert {p.cell.receiver_cut for p in planned} == {"layer4.0"} and {p.seed for p in planned} == {0}
+        assert {p.cell.receiver_cut for p in planned} == {"layer4.0"} and {p.seed for p in planned} == {0, 1}
     dm, dm_where = calibration.calibrated(a, get("dm"))  # closed form: every cell, as the measures
     assert isinstance(dm, CalibratedStitch) and len(calibration.pairs(a, "trained->trained", dm_where)) == 9
 
