@@ -155,8 +155,8 @@ class CalibratedStitch(Method):
     """A stitching objective's stitched accuracy beside its permutation null
     (:meth:`PermutationNull.readouts`, ``score`` = the raw stitched accuracy, which the stitch's other
     readouts keep beside it; the null from :func:`null_accuracies`); named as the objective, with an
-    id of its own. Any objective, closed-form or SGD: an SGD objective trains ``B`` stitches per
-    cell, so its null costs about ``B`` / ``group`` of its cell's training times the group's cost."""
+    id of its own. Any objective, closed-form or SGD; an SGD objective's null is ``B`` trainings per
+    cell (in groups of ``StitchConfig.group``), which is what a testbed must budget for."""
 
     def __init__(self, method: StitchingMethod, null: PermutationNull = PermutationNull()):
         if not isinstance(getattr(method, "objective", None), Objective):
