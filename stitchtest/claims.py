@@ -154,6 +154,17 @@ CLAIMS: Tuple[Claim, ...] = (
                     "share the images' geometry, which shuffling the images destroys; see the expectations entry "
                     "calibration/random_not_significant for the raw and calibrated figures. Measured at smoke; the "
                     "reason does not depend on the scale."),)) for m, label in CALIBRATED),
+    Claim("tlm_trained_pair_significant", "TLM: a stitch between two trained networks beats the same stitch "
+          "trained on labels shuffled against the sender's images (p <= 0.05 in every cut)", ARISTOTELIAN,
+          "calibration", "trained_significant", "tlm", expect="higher", threshold=0.99),
+    Claim("tlm_random_pair_not_significant", "TLM: a stitch between two random networks does not beat the same "
+          "stitch trained on shuffled labels (at most a third of the cuts significant per seed pair)", ARISTOTELIAN,
+          "calibration", "random_not_significant", "tlm", expect="lower", threshold=0.34,
+          known=((ALL, "Not reproduced at smoke, decided the other way: TLM's random -> random stitch into layer4.0 "
+                  "reaches 0.647 / 0.668 accuracy against a shuffled-label null of 0.085 / 0.099 (p = 1/20, 2/2 seed "
+                  "pairs): trained on the labels, it reads the digit out of a random sender's features through a "
+                  "random receiver's last block; see calibration/random_not_significant. Measured at smoke; the "
+                  "reason does not depend on the scale."),)),
     Claim("mknn_survives_calibration", "mkNN still rates trained pairs above random pairs after calibration "
           "(calibrated score, seed-paired)", ARISTOTELIAN, "calibration", "calibrated_trained_above_random", "mknn",
           expect="higher", threshold=0.05),
@@ -167,6 +178,10 @@ CLAIMS: Tuple[Claim, ...] = (
                   "over the 3 seed pairs (one below 0.05); a cue-only model (about 0.2 accurate on cue-free "
                   "images) still stitches at 0.90-0.93 agreement against 0.98-0.99 from a clean model, so TLM "
                   "sees a small difference, not none."),)),
+    Claim("tlm_stitches_cross_task_sender", "TLM stitches a network trained on another task over the same images "
+          "(digit parity) into a digit classifier about as well as a digit classifier (per-cut gap below 0.05)",
+          SMITH, "misleading", "cross_task_sender_below_trained", "tlm", expect="lower", threshold=0.05,
+          scales=("small", "paper")),
     Claim("fula_rates_clustered_noise_below_tlm", "FuLA (hints, not labels) rates a clustered-noise sender as less "
           "alike than TLM does", "FuLA paper (task-cue artifacts); Smith et al. 2025", "misleading",
           "clustered_noise_below_trained", "fula", "tlm", expect="higher", margin=0.02,

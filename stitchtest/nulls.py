@@ -16,24 +16,30 @@ correspondence, so
 
 :class:`Calibrated` wraps a measure as a method with these readouts; its id carries the null's
 configuration, so calibrated cells never mix with raw ones in results or baselines.
-:class:`CalibratedStitch` does the same for a closed-form stitch (DM): the null refits the
-least-squares stitch with the sender's *training* images shuffled against the receiver's (the
-pairing the fit learns from destroyed, both sides' statistics kept) and reads its stitched accuracy
-on the unshuffled test images; an SGD objective would need a training per permutation.
+:class:`CalibratedStitch` does the same for a stitch, of any objective: the null refits (DM) or
+retrains (TLM, SLM, FuLA, a user's objective) the stitch with the sender's *training* images
+shuffled against the receiver side's supervision (labels, receiver outputs and activations: the
+pairing the stitch learns from destroyed, both sides' statistics kept) and reads its stitched
+accuracy on the unshuffled test images. For an SGD objective that is ``B`` trainings per cell,
+trained together in groups that share the receiver's suffix (:func:`null_accuracies`).
 """
 from __future__ import annotations
 
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Sequence
 
 import numpy as np
 import torch
 
+from . import concurrency
 from .ids import string_id
 from .measures import Measure
 from .methods import MeasureMethod, Method, StitchingMethod
+from .objectives import Objective
+from .readouts import stitch_readouts
+from .stitching import fit_stitches
 
 #: significance level of the testbeds' calibration checks
 ALPHA = 0.05
@@ -116,34 +122,45 @@ class Calibrated(MeasureMethod):
         return out
 
 
-class _TrainShuffled:
-    """A context whose sender activations on the training images come in ``order`` (rows permuted
-    against the receiver's); the test images and everything else delegate unchanged."""
+#: shuffled copies of a cell's training activations held at once while its null stitches train
+SHUFFLED_BYTES = 2**30
 
-    def __init__(self, ctx: Any, order: np.ndarray):
-        self._ctx, self._order = ctx, torch.as_tensor(order)
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._ctx, name)
-
-    def pair(self, cell, split: str):
-        a, trace = self._ctx.pair(cell, split)
-        if split != "train":
-            return a, trace
-        if len(self._order) != len(a):
-            raise ValueError(f"a shuffle of {len(self._order)} rows for {len(a)} training images")
-        return a[self._order.to(a.device)], trace
+def null_accuracies(objective: Objective, ctx: Any, cell: Any, orders: Sequence[np.ndarray]) -> List[float]:
+    """Stitched test accuracy of one stitch per row order, each trained (or, closed-form, fitted)
+    on the sender's training activations in that order against the receiver side's labels, outputs
+    and activations in theirs: every pairing an objective learns from destroyed, both sides'
+    statistics kept. The test images are never shuffled. The stitches train together in groups of
+    ``ctx.stitch.group`` (fewer when the shuffled copies would pass :data:`SHUFFLED_BYTES`), one pass
+    of the receiver's suffix per step for a group (:func:`~stitchtest.stitching.fit_stitches`),
+    each as it would alone. NaN where a stitch failed."""
+    ds, receiver = ctx.data(cell), ctx.model(cell.receiver)
+    a, t_train = ctx.pair(cell, "train")
+    a_test, t_test = ctx.pair(cell, "test")
+    chunk = max(1, min(ctx.stitch.group, SHUFFLED_BYTES // max(1, a.numel() * a.element_size())))
+    out: List[float] = []
+    for i in range(0, len(orders), chunk):
+        senders = []
+        for order in orders[i:i + chunk]:
+            if len(order) != len(a):
+                raise ValueError(f"a shuffle of {len(order)} rows for {len(a)} training images")
+            senders.append(a[torch.as_tensor(order, device=a.device)])
+        for fit in fit_stitches(objective, receiver, cell.receiver_cut, senders, ds.y_train, t_train, ctx.stitch):
+            out.append(math.nan if fit.failure else
+                       stitch_readouts(fit.stitch, receiver, cell.receiver_cut, a_test, ds.y_test, t_test)["accuracy"])
+    return out
 
 
 class CalibratedStitch(Method):
-    """A closed-form stitching objective's stitched accuracy beside its permutation null
+    """A stitching objective's stitched accuracy beside its permutation null
     (:meth:`PermutationNull.readouts`, ``score`` = the raw stitched accuracy, which the stitch's other
-    readouts keep beside it); named as the objective, with an id of its own."""
+    readouts keep beside it; the null from :func:`null_accuracies`); named as the objective, with an
+    id of its own. Any objective, closed-form or SGD; an SGD objective's null is ``B`` trainings per
+    cell (in groups of ``StitchConfig.group``), which is what a testbed must budget for."""
 
     def __init__(self, method: StitchingMethod, null: PermutationNull = PermutationNull()):
-        if not getattr(method, "objective", None) or not method.objective.closed_form:
-            raise ValueError(f"a stitch null needs a closed-form objective, got {method.string_id()}: an SGD "
-                             "objective would train once per permutation")
+        if not isinstance(getattr(method, "objective", None), Objective):
+            raise ValueError(f"a stitch null needs a stitching objective, got {method.string_id()}")
         self.method, self.null = method, null
         self.name, self.kind, self.primary = method.name, method.kind, method.primary
 
@@ -151,22 +168,25 @@ class CalibratedStitch(Method):
         return f"calibrated_stitch(method={self.method.string_id()},null={self.null.string_id()})"
 
     def evaluate_many(self, ctx: Any, cells) -> List[Dict[str, Any]]:
+        """The raw cells as the objective computes them, then each cell's null; the cells' nulls
+        are computed at once where the context allows it, as the objective's groups are
+        (:func:`~stitchtest.methods.each_group`)."""
         start = time.perf_counter()
         raw = self.method.evaluate_many(ctx, cells)
-        nulls: List[List[float]] = [[] for _ in cells]
-        n_train = len(ctx.data(cells[0]).y_train) if cells else 0
-        for order in self.null.orders(n_train):
-            for i, r in enumerate(self.method.evaluate_many(_TrainShuffled(ctx, order), cells)):
-                nulls[i].append(math.nan if "failure" in r else float(r["accuracy"]))
-        seconds = (time.perf_counter() - start) / max(1, len(cells))
+        todo = [n for n, r in enumerate(raw) if "failure" not in r]
+        n_threads = 1 if ctx.stitch.compile else concurrency.workers(ctx.stitch.concurrent_groups, ctx.device, len(todo))
+        nulls = {todo[k]: null for k, null in concurrency.completed(
+            lambda n: null_accuracies(self.method.objective, ctx, cells[n],
+                                      self.null.orders(len(ctx.data(cells[n]).y_train))), todo, n_threads)}
+        seconds = (time.perf_counter() - start) / max(1, len(cells))  # shared: split evenly, as a group's
         out = []
-        for r, null in zip(raw, nulls):
+        for n, r in enumerate(raw):
             if "failure" in r:
                 out.append(r)
-            elif not np.isfinite(null).all():
+            elif not np.isfinite(nulls[n]).all():
                 out.append({"failure": "a null stitch failed", "seconds": seconds})
             else:
-                out.append({**r, **self.null.readouts(r["accuracy"], np.array(null)), "seconds": seconds})
+                out.append({**r, **self.null.readouts(r["accuracy"], np.array(nulls[n])), "seconds": seconds})
         return out
 
 

@@ -5,13 +5,18 @@ Senders that share nothing functional with the receiver but carry the label:
 (a) clustered noise (:mod:`stitchtest.synthetic`): a fixed random code per class plus noise per
     image, no image content, shaped like the receiver's cut; it needs no training;
 (b) a shortcut model (trained with a label-encoding patch on every image, about 0.2 accurate on
-    cue-free images) stitched into a clean model on cue-free images: the shortcut testbed's cells.
+    cue-free images) stitched into a clean model on cue-free images: the shortcut testbed's cells;
+(c) a model trained on a different task over the same images (digit parity, two classes) into a
+    class receiver, against a class model into the same receiver; at ``small`` and up, whose zoo
+    has the parity models (``Scale.cross_task``: the adversarial testbed's cross-task senders).
 
 A faithful functional similarity rates such a pair clearly below two trained networks of the
 same task (seed pair k: sender seed 100+k -> receiver seed k, the random-control testbed's
 reference pair, so those cells are shared). The literature says task-loss matching (TLM) does
-not: it stitches clustered noise as well as a trained sender. Only two deep receiver cuts, the
-random-control testbed's, so the SGD objectives add six stitches each.
+not: it stitches clustered noise as well as a trained sender. (b) and (c) are set against class
+model k -> class model k+1 (the shortcut testbed's clean pairs). Only two deep receiver cuts, the
+random-control testbed's, so the SGD objectives add six stitches each for (a) and, at ``small``,
+six for (c).
 """
 import pytest
 
@@ -85,6 +90,30 @@ def test_shortcut_sender_rated_below_trained(audit, method):
     shortcut = audit.cells(TESTBED, method, ring_pairs(cue, clean, "shortcut->clean@clean", at, cue_p=0.0))
     audit.expect(TESTBED, "shortcut_sender_below_trained", method, readout, below(reference, shortcut, readout),
                  gap_per_seed(reference, shortcut, readout))
+
+
+def cross_task_pairs(audit):
+    """(c)'s cells: parity model k -> class model k+1 and, the reference, class model k -> class
+    model k+1 (the shortcut testbed's clean -> clean cells, so they are shared), at the deep cuts."""
+    n, at = audit.scale.seeds, audit.cuts(DEPTHS)
+    clean = [audit.spec(seed=k) for k in range(n)]
+    parity = [audit.spec(seed=k, task="parity") for k in range(n)]
+    return (ring_pairs(clean, clean, "clean->clean@clean", at, cue_p=0.0),
+            ring_pairs(parity, clean, "parity->class", at))
+
+
+def test_cross_task_sender_rated_below_trained(audit, method):
+    """(c) A network trained to tell even digits from odd ones, on the same images, into a digit
+    classifier: it carries the label well enough for a stitch to read it out, and computes another
+    function (Smith et al.: TLM is misled)."""
+    if not audit.scale.cross_task:
+        pytest.skip(f"cross-task senders run at --stitch-scale small and up, not {audit.scale.name}")
+    readout = readout_for(method)
+    reference_planned, cross_planned = cross_task_pairs(audit)
+    reference = audit.cells(TESTBED, method, reference_planned)
+    cross = audit.cells(TESTBED, method, cross_planned)
+    audit.expect(TESTBED, "cross_task_sender_below_trained", method, readout, below(reference, cross, readout),
+                 gap_per_seed(reference, cross, readout))
 
 
 def test_clustered_noise_stitched_accuracy_reported(audit, method):

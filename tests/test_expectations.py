@@ -50,4 +50,6 @@ def test_every_entry_has_a_reason_and_names_a_check_of_a_committed_run():
         own = report.parent / f"{e.testbed}.md"
         found = f"{e.testbed}/{e.check}" in report.read_text() or (
             own.exists() and f"| {e.check} " in own.read_text())
+        if not found and "not yet measured" in e.reason:  # no committed run reached it: its testbed names it
+            found = f'"{e.check}"' in (root / "testbeds" / f"test_{e.testbed}.py").read_text()
         assert found, f"{e.testbed}/{e.check} is not in {report} nor in {own}"

@@ -1,4 +1,4 @@
-"""Permutation nulls: the prepared-once fast paths equal scoring every shuffle, and the readouts."""
+"""Permutation nulls: the prepared-once fast paths equal scoring every shuffle, the readouts, and the\nstitch nulls (grouped null stitches train as they would alone)."""
 import math
 
 import numpy as np
@@ -6,8 +6,14 @@ import pytest
 import torch
 
 from stitchtest import checks
+from stitchtest.cells import Cell
+from stitchtest.context import Context
+from stitchtest.data import DataSpec
 from stitchtest.measures import SVCCA, FunctionMeasure, LinearCKA, MutualKNN, Procrustes
-from stitchtest.nulls import Calibrated, PermutationNull, p_value, significant_share
+from stitchtest.methods import get
+from stitchtest.nulls import Calibrated, CalibratedStitch, PermutationNull, null_accuracies, p_value, significant_share
+from stitchtest.stitching import StitchConfig
+from stitchtest.zoo import ModelSpec, Zoo
 
 MEASURES = [LinearCKA(), LinearCKA(debiased=True), Procrustes(), SVCCA(), SVCCA(keep=1.0, max_share=1.0),
             MutualKNN(), MutualKNN(metric="l2")]
@@ -111,47 +117,54 @@ def test_calibrated_method_reads_out_the_null_beside_the_score():
     assert "failure" in broken.evaluate(ctx_bad, SimpleNamespace(receiver_cut="cut"))
 
 
-class _Matching:
-    """A stand-in closed-form stitch whose 'accuracy' is the share of training rows that still pair
-    sender and receiver correctly: 1 on the real pairing, near 1/n once the rows are shuffled."""
-
-    objective = type("Closed", (), {"closed_form": True})()
-    name, kind, primary = "fake_dm", "objective", "accuracy"
-
-    def string_id(self):
-        return "fake_dm()"
-
-    def evaluate_many(self, ctx, cells):
-        out = []
-        for cell in cells:
-            a, trace = ctx.pair(cell, "train")
-            a_test, _ = ctx.pair(cell, "test")
-            assert torch.equal(a_test, ctx.test)  # the test images are never shuffled
-            out.append({"accuracy": float((a == trace["cut"]).all(1).double().mean()), "steps": 0})
-        return out
+DATA = DataSpec(n_train=300, n_test=200)
+A = ModelSpec(width=8, epochs=4, data=DATA, seed=0)
+B = A.replace(seed=1)
 
 
-def test_calibrated_stitch_shuffles_the_training_pairs_only():
-    from types import SimpleNamespace
-    from stitchtest.nulls import CalibratedStitch
-    n = 40
-    rows = torch.arange(n, dtype=torch.float64)[:, None].repeat(1, 3)
-    ctx = SimpleNamespace(test=rows[:10], data=lambda cell: SimpleNamespace(y_train=torch.zeros(n)),
-                          pair=lambda cell, split: (rows, {"cut": rows}) if split == "train" else (rows[:10], {}))
-    m = CalibratedStitch(_Matching(), PermutationNull(19))
-    assert (m.name, m.kind, m.primary) == ("fake_dm", "objective", "accuracy")
-    assert m.string_id() == "calibrated_stitch(method=fake_dm(),null=permutation_null(permutations=19,seed=0))"
-    (r,) = m.evaluate_many(ctx, [SimpleNamespace()])
-    assert r["accuracy"] == r["score"] == 1.0 and r["steps"] == 0  # the stitch's own readouts stay
-    assert r["null_mean"] < 0.2 and r["p_value"] == pytest.approx(1 / 20)
-    assert r["calibrated"] == pytest.approx(1.0 - r["null_mean"])
+@pytest.fixture(scope="module")
+def ctx(tmp_path_factory):
+    return Context(Zoo(tmp_path_factory.mktemp("zoo")), StitchConfig(steps=40, group=2))
 
 
-def test_calibrated_stitch_needs_a_closed_form_objective():
-    from stitchtest.methods import get
-    from stitchtest.nulls import CalibratedStitch
-    assert CalibratedStitch(get("dm")).name == "dm"
-    with pytest.raises(ValueError, match="closed-form"):
-        CalibratedStitch(get("tlm"))
-    with pytest.raises(ValueError, match="closed-form"):
+@pytest.mark.parametrize("name", ["tlm", "dm"])
+def test_null_stitches_train_as_they_would_alone_and_the_identity_order_is_the_raw_stitch(ctx, name):
+    """Trained in groups (of 2 here, over 3 orders: a group and a remainder), each null stitch is
+    the stitch trained alone on its shuffled pairs; the unshuffled order gives the raw cell."""
+    method, cell = get(name), Cell(A, "layer4.0", B, "layer4.0")
+    a, _ = ctx.pair(cell, "train")
+    orders = [np.arange(len(a))] + PermutationNull(2, seed=5).orders(len(a))
+    null = null_accuracies(method.objective, ctx, cell, orders)
+    assert null[0] == pytest.approx(method.evaluate(ctx, cell)["accuracy"], abs=1 / 200)
+
+    class Shuffled:  # the sender's training rows in one order, everything else as ctx
+        def __init__(self, order):
+            self.order = torch.as_tensor(order)
+
+        def __getattr__(self, name):
+            return getattr(ctx, name)
+
+        def pair(self, c, split):
+            a, trace = ctx.pair(c, split)
+            return (a[self.order], trace) if split == "train" else (a, trace)
+    alone = [method.evaluate(Shuffled(o), cell)["accuracy"] for o in orders[1:]]
+    assert null[1:] == pytest.approx(alone, abs=1 / 200)
+    assert max(alone) < null[0] - 0.2  # the shuffled pairs teach the stitch nothing: near chance
+
+
+def test_calibrated_stitch_of_an_sgd_objective_reads_out_its_null(ctx):
+    m = CalibratedStitch(get("tlm"), PermutationNull(4))
+    assert (m.name, m.kind, m.primary) == ("tlm", "objective", "accuracy")
+    assert m.string_id() == f"calibrated_stitch(method={get('tlm').string_id()},null=permutation_null(permutations=4,seed=0))"
+    (r,) = m.evaluate_many(ctx, [Cell(A, "layer4.0", B, "layer4.0")])
+    assert r["accuracy"] == r["score"] and r["steps"] == 40  # the stitch's own readouts stay
+    assert r["p_value"] == pytest.approx(1 / 5) and r["null_q95"] < r["accuracy"] - 0.3
+    assert r["calibrated"] == pytest.approx(r["accuracy"] - r["null_mean"])
+
+
+def test_a_stitch_null_needs_an_objective_and_orders_of_the_training_images(ctx):
+    assert CalibratedStitch(get("dm")).name == "dm" and CalibratedStitch(get("fula")).name == "fula"
+    with pytest.raises(ValueError, match="stitching objective"):
         CalibratedStitch(get("linear_cka"))
+    with pytest.raises(ValueError, match="a shuffle of 3 rows"):
+        null_accuracies(get("dm").objective, ctx, Cell(A, "layer4.0", B, "layer4.0"), [np.arange(3)])
