@@ -29,14 +29,14 @@ computed two ways:
 Both are scored the same way: the stitched network's accuracy on the test images. The script
 prints cells/s per objective and overall, the speed ratio, per-objective agreement of the
 accuracies (max |difference|, cells within 1 point), and closed-form DM against SGD DM at equal
-budget, and judges the issue's targets (ratio >= 5x, closed-form DM >= 50x SGD DM at equal or
+budget, and judges the issues' targets (ratio >= 10x, #13; closed-form DM >= 50x SGD DM at equal or
 better accuracy, every cell within 1 point) in a table. It asserts nothing: a random-init stitch
 with the same budget being worse is a finding.
 
 How. ``torch.set_num_threads`` is set from ``--threads`` (default 2). Models come from the zoo
 cache (trained in seconds if missing) and are loaded before any timing starts.
 
-    python benchmarks/pipeline.py [--steps 200] [--objectives tlm,fula,dm] [--cells 25] [--threads 2]
+    python benchmarks/pipeline.py [--steps 200] [--naive-steps N] [--objectives tlm,fula,dm] [--cells 25] [--threads 2]
                                   [--group 8] [--write-report reports/performance-run.md]
     python benchmarks/pipeline.py --memory     # the activation-cache size formula, default and paper scale
     python benchmarks/pipeline.py --scaling    # full-matrix time as cuts and data grow (library only)
@@ -215,7 +215,10 @@ def scaling_table(steps: int, archs=("R1111", "R2222", "R3463"), sizes=(700, 140
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=200, help="Adam steps per stitch, both pipelines (200)")
+    ap.add_argument("--steps", type=int, default=200, help="Adam steps per library stitch (200)")
+    ap.add_argument("--naive-steps", type=int, default=0,
+                    help="Adam steps per naive stitch (default: --steps). A larger budget for the naive pipeline "
+                         "asks what the library's least-squares start saves at equal accuracy")
     ap.add_argument("--objectives", default="tlm,fula,dm", help="comma-separated subset of tlm,fula,dm")
     ap.add_argument("--cells", type=int, default=25, help="compute only the first N of the 25 cells")
     ap.add_argument("--width", type=int, default=8)
@@ -233,6 +236,7 @@ def main() -> None:
     ap.add_argument("--scaling", action="store_true", help="run the scaling study (library only) and exit")
     ap.add_argument("--write-report", default="", help="also write the figures as markdown to this path")
     args = ap.parse_args()
+    args.naive_steps = args.naive_steps or args.steps
     torch.set_num_threads(args.threads)
     extra: List[Tuple[List[list], List[str]]] = []
     if args.memory or args.scaling:
@@ -283,7 +287,7 @@ def main() -> None:
         print(f"  {name:5s} library: {len(cells)} cells in {lib_s[name]:.2f} s", flush=True)
         for cell in cells:
             t = time.perf_counter()
-            naive_acc[name, cell] = naive_cell(zoo, ds, name, cell, args.steps, args.naive_init)
+            naive_acc[name, cell] = naive_cell(zoo, ds, name, cell, args.naive_steps, args.naive_init)
             t_naive = time.perf_counter() - t
             naive_s[name] += t_naive
             naive_cell_s[name].append(t_naive)
@@ -325,14 +329,14 @@ def main() -> None:
         dm_rows = [
             ["closed form (library)", f"{lib_s['dm']:.1f}", f"{n / lib_s['dm']:.2f}",
              f"{sum(lib_acc['dm', c] for c in cells) / n:.3f}"],
-            [f"SGD, {args.naive_init} init, {args.steps} steps (naive)", f"{naive_s['dm']:.1f}", f"{n / naive_s['dm']:.2f}",
+            [f"SGD, {args.naive_init} init, {args.naive_steps} steps (naive)", f"{naive_s['dm']:.1f}", f"{n / naive_s['dm']:.2f}",
              f"{sum(naive_acc['dm', c] for c in cells) / n:.3f}"],
         ]
     dm_headers = ["DM", "seconds", "cells/s", "mean stitched acc"]
 
     # The issue's targets, judged (printed, not asserted: a miss is a finding to explain).
-    targets = [["library / naive, overall", ">= 5x", f"{naive_total / lib_total:.1f}x",
-                _verdict(naive_total / lib_total >= 5)]]
+    targets = [["library / naive, overall", ">= 10x", f"{naive_total / lib_total:.1f}x",
+                _verdict(naive_total / lib_total >= 10)]]
     if "dm" in names:
         ratio = naive_s["dm"] / lib_s["dm"]
         better = sum(lib_acc["dm", c] for c in cells) >= sum(naive_acc["dm", c] for c in cells)
@@ -349,7 +353,7 @@ def main() -> None:
                + (f" ({torch.cuda.get_device_name()})" if zoo.device.type == "cuda" else ""))
     command = "python " + " ".join(sys.argv)
     print()
-    print(f"{machine}; {len(cells)} cells; steps {args.steps}; groups at once {at_once}; library precision {precision}; naive init {args.naive_init}; total {total:.1f} s "
+    print(f"{machine}; {len(cells)} cells; steps {args.steps} (naive {args.naive_steps}); groups at once {at_once}; library precision {precision}; naive init {args.naive_init}; total {total:.1f} s "
           f"(shared precompute {precompute:.2f} s, counted once in the library's overall); "
           f"1-min load average {load_before:.2f} before, {load_after:.2f} after")
     print(tabulate(targets, headers=target_headers, tablefmt="github"))
@@ -367,7 +371,7 @@ def main() -> None:
     print()
     print(tabulate(cell_rows, headers=cell_headers, tablefmt="github"))
 
-    header = (f"machine: {machine}; cells: {len(cells)}; steps: {args.steps}; group: {args.group}; "
+    header = (f"machine: {machine}; cells: {len(cells)}; steps: {args.steps} (naive {args.naive_steps}); group: {args.group}; "
               f"groups at once: {at_once}; "
               f"library precision: {precision}; "
               f"naive init: {args.naive_init}; wall time of both pipelines: {total:.1f} s; shared precompute: "
