@@ -26,6 +26,10 @@ class Scale:
     #: (FuLA vs TLM, DM vs TLM on the triangle) are decided with 5 of 6 pairs agreeing, so smoke has 6.
     cross_seeds: int = 0
     steps: int = 200
+    #: images per Adam step. 64 at smoke: the same verdicts as 128 (every check and claim, session 7's
+    #: study in reports/performance.md) in 0.58-0.60 of the SGD time; 100 steps instead changed three
+    #: checks and a claim (under-trained stitches)
+    batch_size: int = 128
     #: (sender, receiver) architectures of the cross-layer testbed's matrices
     cross_pairs: Tuple[Tuple[str, str], ...] = (("R1111", "R1111"),)
     #: adversarial training: L-inf radius (normalised pixel units) and PGD steps
@@ -54,7 +58,7 @@ class Scale:
                 "cache_dtype": getattr(torch, self.cache_dtype)}
 
     def stitch(self) -> StitchConfig:
-        return StitchConfig(steps=self.steps)
+        return StitchConfig(steps=self.steps, batch_size=self.batch_size)
 
     @property
     def grid_seeds(self) -> int:
@@ -73,7 +77,7 @@ class Scale:
 SMALL_RESNETS = tuple(f"R{a}{b}{c}{d}" for a in (1, 2) for b in (1, 2) for c in (1, 2) for d in (1, 2))
 
 SCALES = {
-    "smoke": Scale("smoke", cross_seeds=6),
+    "smoke": Scale("smoke", cross_seeds=6, batch_size=64),
     # MNIST R2222 traces are 1.45 GiB per model in fp32 (benchmarks/pipeline.py --memory)
     "small": Scale("small", steps=300, cross_pairs=(("R1111", "R1111"), ("R1111", "R2222")), cross_task=True,
                    shortcut_rates=(0.0, 0.5, 1.0), cache_gib=6.0),
