@@ -27,7 +27,7 @@ def test_parse_id_reads_back_what_string_id_writes():
 
 
 def test_export_round_trips_every_cell_row_of_a_default_run(tmp_path):
-    rows = read_rows(BASELINE)  # a default (smoke) run: four testbeds, three methods
+    rows = read_rows(BASELINE)  # the CI subset at smoke: seven testbeds, three methods
     assert main(["export", str(BASELINE), "--csv", str(tmp_path / "rows.csv")]) == 0
     with open(tmp_path / "rows.csv", newline="") as f:
         lines = list(csv.DictReader(f))
@@ -49,7 +49,8 @@ def test_export_round_trips_every_cell_row_of_a_default_run(tmp_path):
         # no id left unparsed: only the key (kept to join back) and the method's id hold one
         assert not [k for k, v in line.items() if "(" in v and "=" in v and k not in ("key", "method_id")]
     assert len(seen) == len(lines)
-    assert {line["testbed"] for line in lines} == {"adversarial", "cross_layer", "random_controls", "shortcut"}
+    assert {line["testbed"] for line in lines} == {"adversarial", "calibration", "cross_layer", "interventions",
+                                                "misleading", "random_controls", "shortcut"}
 
 
 def test_export_of_a_results_directory_and_of_nothing(tmp_path, capsys):
