@@ -11,7 +11,7 @@ from stitchtest.records import CellRow
 from stitchtest.results import read_rows
 from stitchtest.zoo import ModelSpec
 
-BASELINE = Path(__file__).resolve().parents[1] / "examples" / "stitchtest-cosine" / "baseline.jsonl"
+BASELINE = Path(__file__).resolve().parents[1] / "examples" / "stitchtest-cosine" / "baseline.jsonl.gz"
 
 
 def test_parse_id_reads_back_what_string_id_writes():
