@@ -2,8 +2,9 @@
 claims, the baseline comparison, and the session's exit status.
 
 A worker's rows that never reached the controller, an unexpected claim verdict, or a
-regression against ``--stitch-baseline`` fail the session; the results files are never touched
-here, so the same rows can be re-rendered (``stitchtest report``) or compared again later.
+regression against ``--stitch-baseline`` fail the session. The results files are only added to
+here (rows that workers spooled but never handed over, :mod:`stitchtest.spool`), never rewritten,
+so the same rows can be re-rendered (``stitchtest report``) or compared again later.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any, Dict, List
 
 import pytest
 
+from . import session as session_mod
 from .options import flag, option, results_folder, state
 
 
@@ -27,6 +29,13 @@ def finish(session: pytest.Session) -> None:
     from .results import load_rows
 
     reporter = config.pluginmanager.get_plugin("terminalreporter")
+    try:
+        adopted = session_mod.adopt_spools(config, "this run's")
+    except pytest.UsageError as e:  # the spool stays for a later --stitch-resume to take
+        adopted = {}
+        reporter.write_line(str(e), red=True) if reporter is not None else print(e)
+    # a row sent but lost on the way is not lost if its worker spooled it
+    st.missing = {w: n - adopted.get(w, 0) for w, n in st.missing.items() if n > adopted.get(w, 0)}
     if st.missing:
         text = ", ".join(f"{w}: {n}" for w, n in sorted(st.missing.items()))
         message = (f"stitchtest: rows that workers computed never reached the controller ({text}); the results "

@@ -1,8 +1,9 @@
 """The names of a results folder's files, in one place.
 
 A results folder (``--stitch-resume`` continues one, ``stitchtest report`` reads one) holds one
-``results-<worker>.jsonl`` of rows and one ``progress-<worker>.log`` per worker, the session's
-lock and session file, and ``previous/`` with earlier runs set aside (:mod:`stitchtest.rundir`).
+``results-<worker>.jsonl`` of rows and one ``progress-<worker>.log`` per worker, an xdist
+worker's ``spool-<worker>.jsonl`` while its rows are on their way (:mod:`stitchtest.spool`), the
+session's lock and session file, and ``previous/`` with earlier runs set aside (:mod:`stitchtest.rundir`).
 Everything that builds or looks for such a path asks a :class:`ResultsFolder`.
 """
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Tuple
 
-_RESULTS, _PROGRESS = ("results-", ".jsonl"), ("progress-", ".log")
+_RESULTS, _PROGRESS, _SPOOL = ("results-", ".jsonl"), ("progress-", ".log"), ("spool-", ".jsonl")
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,14 @@ class ResultsFolder:
     def results_files(self) -> List[Path]:
         """Every worker's rows, in name order (the order rows are merged in)."""
         return sorted(self.root.glob("*".join(_RESULTS)))
+
+    def spool(self, worker: str) -> Path:
+        """The rows an xdist worker computed, written the moment it computes them, until they arrive."""
+        return self.root / f"{_SPOOL[0]}{worker}{_SPOOL[1]}"
+
+    def spool_files(self) -> List[Tuple[str, Path]]:
+        """(worker, its spool), in name order."""
+        return [(p.name[len(_SPOOL[0]):-len(_SPOOL[1])], p) for p in sorted(self.root.glob("*".join(_SPOOL)))]
 
     def progress(self, worker: str) -> Path:
         """What ``worker`` did, one time-stamped line per event (:mod:`stitchtest.progress` follows them)."""

@@ -156,6 +156,11 @@ def stitchtest_audit(request: pytest.FixtureRequest):
     if is_worker(config):  # rows go to the controller; done cells come from it
         told = [Record.from_json(r, "a cell the controller sent") for r in from_controller(config).get("done", ())]
         writer, done = st.outbox, {r.key: r for r in told}
+        live = _live_folder(config)
+        if live is not None:  # and to the controller's disk at once, so a killed worker loses nothing
+            from . import spool
+
+            st.outbox.spool = spool.writer(live, worker_id(config))
     else:
         results = results_folder(config).root
         writer = ResultsWriter(results, worker_id(config))
@@ -170,21 +175,26 @@ def stitchtest_audit(request: pytest.FixtureRequest):
     return audit
 
 
+def _live_folder(config: pytest.Config) -> Optional[ResultsFolder]:
+    """In a worker: the controller's results folder, if this worker sees it (same host or a shared
+    disk: the session file there holds this session's token); else None."""
+    told = from_controller(config)
+    if "results_dir" not in told:
+        return None
+    live = ResultsFolder(told["results_dir"])
+    try:
+        return live if live.session.read_text().strip() == told.get("token") else None
+    except OSError:
+        return None
+
+
 def _progress_log(config: pytest.Config):
     """Where this process says what it does: its progress log in the results folder, which the
     owner of the results follows on the terminal (:mod:`stitchtest.progress`). A worker writes
     there directly, live, when it sees the controller's folder (same host or a shared disk: the
     session file there holds this session's token); else its lines travel with its rows."""
     st = state(config)
-    live: Optional[ResultsFolder] = results_folder(config)
-    if is_worker(config):
-        told = from_controller(config)
-        live = ResultsFolder(told["results_dir"]) if "results_dir" in told else None
-        try:
-            if live is None or live.session.read_text().strip() != told.get("token"):
-                live = None
-        except OSError:
-            live = None
+    live = _live_folder(config) if is_worker(config) else results_folder(config)
     path: Optional[Path] = live.progress(worker_id(config)) if live is not None else None
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,8 @@ A worker may run on another host, in another working directory, so it never writ
 files: its rows (cells, checks, exhibits) and progress lines wait in an :class:`Outbox` and leave
 with the report of the test phase that made them (an attribute of the report, which pytest
 serialises with it and xdist carries to the controller). A worker that dies therefore loses at
-most its test in flight. The controller's :class:`Inbox` writes every row that arrives to
+most its test in flight, and not even that where it sees the controller's folder: it then also
+spools each row there the moment it has it (:mod:`stitchtest.spool`). The controller's :class:`Inbox` writes every row that arrives to
 ``results-<worker>.jsonl`` in its own results directory, durably, the moment it arrives, and
 counts them: at the end each worker says how many rows it handed over, and a shortfall is named.
 
@@ -18,7 +19,7 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from .folder import ResultsFolder
 from .records import Record
@@ -38,8 +39,9 @@ class Outbox:
     would have written.
     """
 
-    def __init__(self, worker: str):
+    def __init__(self, worker: str, spool: Optional[ResultsWriter] = None):
         self.worker = worker
+        self.spool = spool  #: where each row is also written at once (:mod:`stitchtest.spool`), if anywhere
         self._rows: List[dict] = []
         self._lines: List[str] = []
         self._lock = threading.Lock()  # cells of several groups may be recorded from threads
@@ -47,8 +49,11 @@ class Outbox:
 
     def append(self, row: Record) -> None:
         check_row(row)
-        plain = json.loads(_dumps(row.stamped(self.worker, time.time())))
+        row = row.stamped(self.worker, time.time())
+        plain = json.loads(_dumps(row))
         with self._lock:
+            if self.spool is not None:
+                self.spool.append(row)
             self._rows.append(plain)
 
     def log(self, line: str) -> None:

@@ -99,11 +99,11 @@ def check_row(row: Any) -> None:
 
 
 class ResultsWriter:
-    """Appends rows to ``directory/results-<worker>.jsonl``, durably, one line per row."""
+    """Appends rows to ``directory/results-<worker>.jsonl`` (or to ``path``), durably, one line per row."""
 
-    def __init__(self, directory: os.PathLike | str, worker: str = "main"):
+    def __init__(self, directory: os.PathLike | str, worker: str = "main", path: os.PathLike | str | None = None):
         self.worker = worker
-        self.path = ResultsFolder(directory).results(worker)
+        self.path = Path(path) if path is not None else ResultsFolder(directory).results(worker)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._end_last_line()
 

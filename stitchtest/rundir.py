@@ -1,8 +1,8 @@
 """A results directory's life: one session at a time, and nothing but our own files moved.
 
 ``--stitch-results-dir`` may name any directory, the working directory included, so a session never
-deletes there: a new run moves the previous run's files (``results-*.jsonl`` and
-``progress-*.log``, recognised by name *and* content) into ``previous/<time>/`` and leaves
+deletes there: a new run moves the previous run's files (``results-*.jsonl``, ``progress-*.log``
+and workers' ``spool-*.jsonl``, recognised by name *and* content) into ``previous/<time>/`` and leaves
 everything else alone. A session holds a lock file in the directory from start to finish, so a
 second session on it stops at once instead of mixing its rows with the first's; the lock is
 the kernel's (``filelock``), so a killed session leaves no stale lock behind.
@@ -51,11 +51,12 @@ def _ours(path: Path) -> bool:
 
 
 def previous_files(directory: Path) -> List[Path]:
-    """Files of an earlier run in ``directory``; a ``results-*.jsonl`` that stitchtest did not
-    write is an error (it would be read as results), anything else is not ours and ignored."""
+    """Files of an earlier run in ``directory``; a ``results-*.jsonl`` or ``spool-*.jsonl`` that
+    stitchtest did not write is an error (it would be read as results), anything else is not ours
+    and ignored."""
     found = []
     folder = ResultsFolder(directory)
-    for path in folder.results_files() + folder.progress_files():
+    for path in folder.results_files() + folder.progress_files() + [p for _, p in folder.spool_files()]:
         if _ours(path):
             found.append(path)
         elif path.suffix == ".jsonl":

@@ -164,10 +164,32 @@ def open_results(config: pytest.Config) -> None:
     except (OSError, rundir.RunDirError) as e:
         raise pytest.UsageError(f"{flag('results_dir')}: {e}") from None
     if option(config, "resume"):
+        adopt_spools(config, "the interrupted run's")
         check_resume(folder.root, st.settings)
     ResultsWriter(folder.root, "controller").append(RunRow(st.settings))
     if is_controller(config):
         st.inbox = Inbox(folder.root)
+
+
+def adopt_spools(config: pytest.Config, whose: str) -> dict:
+    """Take into the results the rows that xdist workers spooled but never handed over (a worker
+    killed in a test, an interrupted session: :mod:`stitchtest.spool`), and say so; returns how
+    many per worker."""
+    from . import spool
+    from .results import ResultsError
+
+    try:
+        adopted = spool.adopt(results_folder(config).root)
+    except (ResultsError, OSError) as e:
+        raise pytest.UsageError(f"{flag('results_dir')}: a worker's spool cannot be read: {e}") from None
+    if adopted:
+        text = ", ".join(f"{n} from {w}" for w, n in sorted(adopted.items()))
+        n = sum(adopted.values())
+        message = (f"stitchtest: kept {n} row{'s' * (n != 1)} that {whose} workers computed in tests "
+                   f"they did not finish ({text}); {flag('resume')} does not compute them again")
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        reporter.write_line(message, yellow=True) if reporter is not None else print(message)
+    return adopted
 
 
 def check_resume(results: Path, settings) -> None:

@@ -11,8 +11,10 @@ from stitchtest.folder import ResultsFolder
 def test_set_aside_moves_only_our_files(tmp_path):
     ours = {"results-gw0.jsonl": '{"kind": "cell", "key": "a"}\n{"kind": "cell", "key": "b", "readou',  # killed mid-line
             "results-controller.jsonl": '{"kind": "run", "key": "run"}\n',
-            "progress-gw0.log": "09:01:02 cell tiny dm ...\n"}
-    theirs = {"notes.txt": "mine", "progress-plan.log": "step 1: think\n", "results.csv": "a,b\n"}
+            "progress-gw0.log": "09:01:02 cell tiny dm ...\n",
+            "spool-gw1.jsonl": '{"kind": "cell", "key": "c"}\n'}
+    theirs = {"notes.txt": "mine", "progress-plan.log": "step 1: think\n", "results.csv": "a,b\n",
+              "spool.jsonl": "[1]\n"}
     for name, text in {**ours, **theirs}.items():
         (tmp_path / name).write_text(text)
     (tmp_path / "src").mkdir()
