@@ -60,6 +60,7 @@ def cmd_report(args) -> int:
     recomputing anything; the run's settings come from its ``run`` row when it has one."""
     from pathlib import Path
 
+    from .folder import ResultsFolder
     from .records import run_of
     from .report import write_reports
     from .results import load_rows, read_rows
@@ -75,6 +76,11 @@ def cmd_report(args) -> int:
     paths = write_reports(rows, Path(args.output), settings,
                           {**about, "command": "stitchtest report " + args.results, "source": args.results})
     print(f"{len(rows)} rows -> {len(paths)} files in {args.output}")
+    spools = ResultsFolder(source).spool_files() if source.is_dir() else []
+    if spools:  # an interrupted xdist run: reading never moves rows, so say what is left out
+        print(f"note: {', '.join(p.name for _, p in spools)} in {args.results} hold rows that xdist workers "
+              f"computed but never handed over; these reports leave them out, and the same pytest "
+              f"command with --stitch-resume takes them into the results", file=sys.stderr)
     return 0
 
 

@@ -36,6 +36,13 @@ def test_report_rerenders_from_stored_rows(tmp_path, capsys):
     assert main(["report", str(tmp_path / "results"), "-o", str(tmp_path / "out")]) == 0
     assert "pass" in (tmp_path / "out" / "summary.md").read_text()
     assert "0.850 ± 0.071" in (tmp_path / "out" / "tb.md").read_text()
+    assert "spool" not in capsys.readouterr().err
+
+    (tmp_path / "results" / "spool-gw1.jsonl").write_text("")  # an interrupted xdist run left one
+    assert main(["report", str(tmp_path / "results"), "-o", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert "spool-gw1.jsonl" in err and "leave them out" in err and "--stitch-resume" in err
+    assert (tmp_path / "results" / "spool-gw1.jsonl").exists()  # reading moves nothing
     assert main(["report", str(tmp_path / "empty"), "-o", str(tmp_path / "out2")]) == 1
 
 
