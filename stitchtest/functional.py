@@ -46,12 +46,14 @@ class WithFunctionalChange(Method):
     def string_id(self) -> str:
         return f"with_functional_change(method={self.method.string_id()})"
 
-    @torch.no_grad()
     def evaluate_many(self, ctx: Any, cells: Sequence[Cell]) -> List[Dict[str, Any]]:
+        # no no_grad around the method: a stitching objective trains its stitch in there (under
+        # no_grad its backward failed, which only `small` reached: SGD objectives start there)
         out = self.method.evaluate_many(ctx, cells)
-        for cell, r in zip(cells, out):
-            if "failure" not in r:
-                sender = ctx.trace(cell.sender, cell, "test")["logits"]
-                receiver = ctx.trace(cell.receiver, cell, "test")["logits"]
-                r.update(functional_distance(sender.float(), receiver.float(), ctx.data(cell).y_test))
+        with torch.no_grad():
+            for cell, r in zip(cells, out):
+                if "failure" not in r:
+                    sender = ctx.trace(cell.sender, cell, "test")["logits"]
+                    receiver = ctx.trace(cell.receiver, cell, "test")["logits"]
+                    r.update(functional_distance(sender.float(), receiver.float(), ctx.data(cell).y_test))
         return out

@@ -43,3 +43,22 @@ def test_wrapper_keeps_the_method_and_adds_the_distance():
     assert r["score"] == pytest.approx(base.evaluate(ctx, cell)["score"])
     assert r["functional_change"] == pytest.approx(0.1) and r["disagreement"] == pytest.approx(0.1)
     assert r["receiver_accuracy"] == 1.0
+
+
+def test_the_wrapped_method_may_train_a_stitch():
+    """A stitching objective trains inside evaluate_many: the wrapper must leave autograd on there
+    (under no_grad TLM's backward failed in the interventions testbed at `small`)."""
+    seen = []
+
+    class Trains(MeasureMethod):
+        def evaluate_many(self, ctx, cells):
+            seen.append(torch.is_grad_enabled())
+            w = torch.ones(2, requires_grad=True)
+            (w * 2).sum().backward()  # what fit_stitches does
+            return [{"score": float(w.grad.sum())} for _ in cells]
+
+    y = torch.arange(6) % 3
+    ctx = SimpleNamespace(data=lambda cell: SimpleNamespace(y_test=y), trace=lambda spec, cell, split: {"logits": one_hot(y.tolist())})
+    cell = SimpleNamespace(sender="s", receiver="r")
+    r = WithFunctionalChange(Trains(LinearCKA())).evaluate_many(ctx, [cell])[0]
+    assert seen == [True] and r["score"] == 4.0 and r["functional_change"] == 0.0
