@@ -5,9 +5,9 @@ files: its rows (cells, checks, exhibits) and progress lines wait in an :class:`
 with the report of the test phase that made them (an attribute of the report, which pytest
 serialises with it and xdist carries to the controller). A worker that dies therefore loses at
 most its test in flight, and not even that where it sees the controller's folder: it then also
-spools each row there the moment it has it (:mod:`stitchtest.spool`). The controller's :class:`Inbox` writes every row that arrives to
-``results-<worker>.jsonl`` in its own results directory, durably, the moment it arrives, and
-counts them: at the end each worker says how many rows it handed over, and a shortfall is named.
+spools each row there the moment it has it (:mod:`stitchtest.spool`). The controller's
+:class:`Inbox` writes every row that arrives to ``results-<worker>.jsonl`` in its own results
+directory, durably, the moment it arrives, and counts them: at the end each worker says how many rows it handed over, and a shortfall is named.
 
 Only the controller writes results; the workers learn what it already has (``--stitch-resume``)
 from their ``workerinput``.
