@@ -15,7 +15,6 @@ any tool can read.
 """
 from __future__ import annotations
 
-import gzip
 import json
 import math
 import os
@@ -68,13 +67,7 @@ def _is_json(line: bytes) -> bool:
 def numbered_rows(path: os.PathLike | str, tolerate_unfinished_tail: bool) -> List[Tuple[int, Record]]:
     """(line number, row) of one file; blank lines are ignored. Line numbers are for messages."""
     path = Path(path)
-    data = path.read_bytes()
-    if path.suffix == ".gz":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as e:
-            raise ResultsError(f"{path}: not a readable gzip file ({e})") from None
-    lines = data.split(b"\n")
+    lines = path.read_bytes().split(b"\n")
     # After the final newline split() leaves b"": anything else there is an unterminated line.
     rows = [(n, _parse(line, path, n)) for n, line in enumerate(lines[:-1], 1) if line.strip()]
     n, tail = len(lines), lines[-1]
@@ -167,9 +160,7 @@ def save_rows(rows: Iterable[Record], path: os.PathLike | str) -> None:
     """Write a single-file JSONL (a baseline), sorted by kind and key so it diffs cleanly; ``run``
     rows (the run's settings) come first, so a reader meets them at the top.
 
-    The file is replaced atomically: a reader never sees half of it. A name ending in ``.gz`` is
-    written gzip-compressed (a committed baseline of a whole audit is over a megabyte as text;
-    every reader of rows accepts both), with no timestamp in the header, so equal rows give equal bytes.
+    The file is replaced atomically: a reader never sees half of it.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -177,11 +168,8 @@ def save_rows(rows: Iterable[Record], path: os.PathLike | str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, 0o644)  # mkstemp makes it private; a baseline is meant to be shared
-        text = "".join(_dumps(r) + "\n" for r in ordered).encode("utf-8")
-        if path.suffix == ".gz":
-            text = gzip.compress(text, mtime=0)
-        with os.fdopen(fd, "wb") as f:
-            f.write(text)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.writelines(_dumps(r) + "\n" for r in ordered)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
@@ -189,8 +177,7 @@ def save_rows(rows: Iterable[Record], path: os.PathLike | str) -> None:
 
 
 def read_rows(path: os.PathLike | str) -> List[Record]:
-    """Rows of a single JSONL file (a baseline; gzip-compressed when named ``.gz``), strictly: any
-    malformed line is an error."""
+    """Rows of a single JSONL file (a baseline), strictly: any malformed line is an error."""
     path = Path(path)
     if not path.is_file():
         raise ResultsError(f"{path}: results file not found")

@@ -1,7 +1,6 @@
 """``stitchtest.results``: durable per-worker JSONL rows, merging, crash tolerance, strict errors."""
 from __future__ import annotations
 
-import gzip
 import json
 import math
 import warnings
@@ -157,23 +156,6 @@ def test_save_and_read_rows_round_trip_sorted(tmp_path):
     assert back[1].readouts["accuracy"] is None
     assert [p.name for p in path.parent.iterdir()] == ["smoke.jsonl"]  # no temporary left behind
     assert path.stat().st_mode & 0o777 == 0o644  # readable by others, unlike mkstemp's default
-
-
-def test_a_gz_baseline_is_compressed_reproducible_and_reads_as_the_plain_one(tmp_path):
-    rows = [cell(f"k{i}", accuracy=i / 7) for i in range(50)] + [check("z")]
-    plain, packed, again = tmp_path / "b.jsonl", tmp_path / "b.jsonl.gz", tmp_path / "c.jsonl.gz"
-    save_rows(rows, plain), save_rows(rows, packed), save_rows(rows, again)
-    assert gzip.decompress(packed.read_bytes()) == plain.read_bytes()
-    assert packed.stat().st_size < plain.stat().st_size / 3
-    assert packed.read_bytes() == again.read_bytes()  # no timestamp: equal rows, equal bytes
-    assert [r.to_json() for r in read_rows(packed)] == [r.to_json() for r in read_rows(plain)]
-
-
-def test_a_damaged_gz_baseline_is_a_results_error_naming_it(tmp_path):
-    path = tmp_path / "b.jsonl.gz"
-    path.write_bytes(gzip.compress(b'{"kind": "check"}\n')[:-6])  # truncated: no gzip trailer
-    with pytest.raises(ResultsError, match=r"b\.jsonl\.gz: not a readable gzip file"):
-        read_rows(path)
 
 
 def test_read_rows_of_a_missing_file_names_it(tmp_path):
