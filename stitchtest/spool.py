@@ -13,11 +13,10 @@ A worker on another host without a shared disk has no spool; its rows travel as 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Dict
 
 from .folder import ResultsFolder
-from .results import ResultsWriter, _read, load_rows
+from .results import ResultsWriter, load_rows, numbered_rows
 
 
 def writer(folder: ResultsFolder, worker: str) -> ResultsWriter:
@@ -36,7 +35,7 @@ def adopt(directory: os.PathLike | str) -> Dict[str, int]:
     have = {row.key for row in load_rows(folder.root)}
     adopted: Dict[str, int] = {}
     for worker, path in spools:
-        missing = [row for row in _read(Path(path), tolerate_unfinished_tail=True) if row.key not in have]
+        missing = [row for _, row in numbered_rows(path, tolerate_unfinished_tail=True) if row.key not in have]
         if missing:
             out = ResultsWriter(folder.root, worker)
             for row in missing:

@@ -7,7 +7,7 @@ from stitchtest import spool
 from stitchtest.folder import ResultsFolder
 from stitchtest.records import CellRow
 from stitchtest.relay import Inbox, Outbox
-from stitchtest.results import ResultsWriter, load_rows
+from stitchtest.results import ResultsWriter, load_rows, read_rows
 
 
 def cell(key, **readouts):
@@ -47,12 +47,6 @@ def test_adopting_again_after_an_interruption_adds_nothing_twice(tmp_path):
     """Killed between appending the rows and removing the spool: the next adoption only removes it."""
     folder = ResultsFolder(tmp_path)
     spool.writer(folder, "gw2").append(cell("x"))
-    ResultsWriter(tmp_path, "gw2").append(load_rows_of(folder.spool("gw2"))[0])  # as if adopted already
+    ResultsWriter(tmp_path, "gw2").append(read_rows(folder.spool("gw2"))[0])  # as if adopted already
     assert spool.adopt(tmp_path) == {}
     assert [r.key for r in load_rows(tmp_path)] == ["x"] and not folder.spool("gw2").exists()
-
-
-def load_rows_of(path):
-    from stitchtest.results import read_rows
-
-    return read_rows(path)
