@@ -71,7 +71,13 @@ class ModelSpec:
             raise ValueError(f"unknown task {self.task!r}; known: {', '.join(tasks.NAMES)}")
 
     def string_id(self) -> str:
-        """Readable id with only the fields that matter for this regime."""
+        """Readable id with only the fields that matter for this regime.
+
+        A registered family's id carries ``code=`` (a digest of :func:`~stitchtest.models.family_id`):
+        the id keys cells, results rows and baselines, so a family whose code changed under the same
+        name must not find the old code's rows on ``--stitch-resume`` or in a baseline. The built-in
+        families' ids are unchanged (their code is versioned with the recipe).
+        """
         f = dict(arch=self.arch, width=self.width, data=self.data.string_id(), seed=self.seed, regime=self.regime)
         if self.regime != "random":
             f["epochs"] = self.epochs
@@ -83,12 +89,15 @@ class ModelSpec:
             f.update(cue_p=self.cue_p, cue_kind=self.cue_kind)
         if self.recipe != Recipe():
             f["recipe"] = string_id(self.recipe)
+        family = family_id(self.arch)
+        if family:
+            f["code"] = short_hash(family)
         return string_id(self, **f).replace("ModelSpec", "model", 1)
 
     @property
     def key(self) -> str:
-        """File-name stem and the model's identity: hash of the string id, the recipe version and,
-        for a registered family, its code's identity (:func:`~stitchtest.models.family_id`)."""
+        """File-name stem and the model's identity: hash of the string id (which carries a registered
+        family's code digest) and the recipe version."""
         family = family_id(self.arch)
         return short_hash(f"{self.string_id()}|v{RECIPE_VERSION}" + (f"|{family}" if family else ""))
 

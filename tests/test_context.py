@@ -27,24 +27,32 @@ def test_a_family_re_registered_under_its_name_is_another_model(tmp_path, monkey
     cell = Cell(spec, "conv1", spec, "conv1")
     zoo = Zoo(tmp_path)
     ctx = Context(zoo)
-    key_a, trace_a = spec.key, ctx.trace(spec, cell, "test")
+    key_a, id_a, trace_a = spec.key, spec.string_id(), ctx.trace(spec, cell, "test")
     assert ctx.trace(spec, cell, "test") is trace_a  # cached while the family is the same
 
     monkeypatch.setitem(ARCHITECTURES._classes, "mine", three_stages)
     again = ModelSpec(arch="mine", width=4, epochs=1, data=DATA)
-    assert again == spec and again.string_id() == spec.string_id() and again.key != key_a
+    assert again == spec and again.key != key_a
+    # the id that keys cells, results rows and baselines says which code it was too
+    assert again.string_id() != id_a and "code=" in again.string_id()
     trace_b = ctx.trace(again, cell, "test")
     assert "conv3" in trace_b and "conv3" not in trace_a  # B's own activations, not A's
     assert torch.equal(trace_b["conv1"], Context(Zoo(tmp_path)).trace(again, cell, "test")["conv1"])
     assert len(zoo.trained) == 2
 
     monkeypatch.setitem(ARCHITECTURES._classes, "mine", two_stages)  # the first code again: its model
-    assert spec.key == key_a and ctx.trace(spec, cell, "test") is trace_a
+    assert spec.key == key_a and spec.string_id() == id_a and ctx.trace(spec, cell, "test") is trace_a
 
 
 def test_built_in_families_keep_their_keys():
     assert family_id("R1111") is None and family_id("vgg4") is None and family_id("resnet18") is None
     assert ModelSpec().key == ModelSpec(arch="R1111").key
+    assert "code=" not in ModelSpec().string_id() and "code=" not in ModelSpec(arch="vgg4").string_id()
+    cell = Cell(ModelSpec(), "layer1.0", ModelSpec(seed=1), "layer1.0")
+    assert cell.string_id() == ("cell(sender=model(arch=R1111,width=8,data=digits(size=16,n_train=None,n_test=None,"
+                                "split_seed=0),seed=0,regime=standard,epochs=15),sender_cut=layer1.0,receiver=model("
+                                "arch=R1111,width=8,data=digits(size=16,n_train=None,n_test=None,split_seed=0),seed=1,"
+                                "regime=standard,epochs=15),receiver_cut=layer1.0)")  # the ids of committed results
     assert family_id(f"{__name__}:two_stages").startswith(f"{__name__}:two_stages:")
 
 
