@@ -77,10 +77,11 @@ class Audit:
         group's rows are written the moment it finishes.
         """
         keys = [self.key(testbed, method, p.cell) for p in planned]
-        todo = []
+        todo, planned_now = [], set()
         for p, k in zip(planned, keys):
-            if k in self.done:
+            if k in self.done or k in planned_now:  # a cell planned twice is computed once
                 continue
+            planned_now.add(k)
             earlier = self._reusable(method, p.cell)
             if earlier is not None:
                 self._record(testbed, method, p, {**earlier.readouts, "seconds": 0.0, "reused_from": earlier.testbed})
@@ -93,6 +94,22 @@ class Audit:
             for n, r in zip(members, readouts):
                 self._record(testbed, method, todo[n], r)
         return [self.done[k] for k in keys]
+
+    def cells_together(self, testbed: str, method: Method, *plans: Sequence[Planned]) -> List[List[CellRow]]:
+        """:meth:`cells` for several plans in one call, the rows returned plan by plan.
+
+        Why: stitches into one receiver cut train as one group, sharing each pass of the frozen
+        suffix, but only within one call. A testbed that plans its pair types separately (std->std,
+        then AT->std, into the same receivers) trains groups of one, and a small network's suffix
+        costs 18-23% more per image at 64 images a pass than at 128 (``benchmarks/suffix_batch.py``).
+        A stitch trains in a group as it would alone, to float rounding (``fit_stitches``).
+        """
+        rows = self.cells(testbed, method, [p for plan in plans for p in plan])
+        out, start = [], 0
+        for plan in plans:
+            out.append(rows[start:start + len(plan)])
+            start += len(plan)
+        return out
 
     def _work(self, method: Method, cell: Cell) -> str:
         return f"{method.string_id()}|{cell.string_id()}|{self.scale.stitch().string_id()}"

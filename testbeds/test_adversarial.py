@@ -30,11 +30,13 @@ def cells(audit, method, task="class", sender_task=None):
     robust = method.kind == "objective"
     tag = "" if sender_task is None else f"[{sender_task}->{task}]"
     at = audit.cuts(DEPTHS)
-    inside = (audit.cells(TESTBED, method, ring_pairs(s_std, std, f"std->std{tag}", at, robust=robust))
-              + audit.cells(TESTBED, method, ring_pairs(s_adv, adv, f"AT->AT{tag}", at, robust=robust)))
-    across = (audit.cells(TESTBED, method, ring_pairs(s_std, adv, f"std->AT{tag}", at, robust=robust))
-              + audit.cells(TESTBED, method, ring_pairs(s_adv, std, f"AT->std{tag}", at, robust=robust)))
-    return inside, across
+    # one call: std->std and AT->std share their receivers, so their stitches train together
+    std_std, at_at, std_at, at_std = audit.cells_together(
+        TESTBED, method, ring_pairs(s_std, std, f"std->std{tag}", at, robust=robust),
+        ring_pairs(s_adv, adv, f"AT->AT{tag}", at, robust=robust),
+        ring_pairs(s_std, adv, f"std->AT{tag}", at, robust=robust),
+        ring_pairs(s_adv, std, f"AT->std{tag}", at, robust=robust))
+    return std_std + at_at, std_at + at_std
 
 
 def test_separation_clean_readout(audit, method):

@@ -86,8 +86,9 @@ def test_shortcut_sender_rated_below_trained(audit, method):
     at = audit.cuts(DEPTHS)
     readout = readout_for(method)
     # the shortcut testbed's labels, so its cells are shared (the key is testbed, method and cell)
-    reference = audit.cells(TESTBED, method, ring_pairs(clean, clean, "clean->clean@clean", at, cue_p=0.0))
-    shortcut = audit.cells(TESTBED, method, ring_pairs(cue, clean, "shortcut->clean@clean", at, cue_p=0.0))
+    reference, shortcut = audit.cells_together(TESTBED, method,
+                                               ring_pairs(clean, clean, "clean->clean@clean", at, cue_p=0.0),
+                                               ring_pairs(cue, clean, "shortcut->clean@clean", at, cue_p=0.0))
     audit.expect(TESTBED, "shortcut_sender_below_trained", method, readout, below(reference, shortcut, readout),
                  gap_per_seed(reference, shortcut, readout))
 
@@ -110,8 +111,7 @@ def test_cross_task_sender_rated_below_trained(audit, method):
         pytest.skip(f"cross-task senders run at --stitch-scale small and up, not {audit.scale.name}")
     readout = readout_for(method)
     reference_planned, cross_planned = cross_task_pairs(audit)
-    reference = audit.cells(TESTBED, method, reference_planned)
-    cross = audit.cells(TESTBED, method, cross_planned)
+    reference, cross = audit.cells_together(TESTBED, method, reference_planned, cross_planned)  # same receivers
     audit.expect(TESTBED, "cross_task_sender_below_trained", method, readout, below(reference, cross, readout),
                  gap_per_seed(reference, cross, readout))
 

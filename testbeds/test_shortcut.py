@@ -32,11 +32,13 @@ def cells(audit, method, cue_p, rate=1.0):
     cue = cued[rate]
     data = "cue" if cue_p else "clean"
     at = audit.cuts(DEPTHS)
-    inside = (audit.cells(TESTBED, method, ring_pairs(clean, clean, f"clean->clean@{data}", at, cue_p=cue_p))
-              + audit.cells(TESTBED, method, ring_pairs(cue, cue, f"shortcut->shortcut@{data}", at, cue_p=cue_p)))
-    across = (audit.cells(TESTBED, method, ring_pairs(cue, clean, f"shortcut->clean@{data}", at, cue_p=cue_p))
-              + audit.cells(TESTBED, method, ring_pairs(clean, cue, f"clean->shortcut@{data}", at, cue_p=cue_p)))
-    return inside, across
+    # one call: pairs into the same receivers (clean->clean and shortcut->clean) train together
+    clean_clean, cue_cue, cue_clean, clean_cue = audit.cells_together(
+        TESTBED, method, ring_pairs(clean, clean, f"clean->clean@{data}", at, cue_p=cue_p),
+        ring_pairs(cue, cue, f"shortcut->shortcut@{data}", at, cue_p=cue_p),
+        ring_pairs(cue, clean, f"shortcut->clean@{data}", at, cue_p=cue_p),
+        ring_pairs(clean, cue, f"clean->shortcut@{data}", at, cue_p=cue_p))
+    return clean_clean + cue_cue, cue_clean + clean_cue
 
 
 def readout_for(method):

@@ -16,13 +16,14 @@ class Counting(Method):
     name, kind, primary = "counting", "measure", "score"
 
     def __init__(self, fail=()):
-        self.asked, self.fail = [], set(fail)
+        self.asked, self.fail, self.calls = [], set(fail), []
 
     def string_id(self):
         return "counting()"
 
     def evaluate_many(self, ctx, cells):
         self.asked += [c.string_id() for c in cells]
+        self.calls.append(len(cells))
         return [{"failure": "boom"} if c.sender_cut in self.fail else {"score": 0.5, "seconds": 1.0} for c in cells]
 
 
@@ -74,3 +75,15 @@ def test_resumed_rows_of_another_testbed_are_reused(zoo, tmp_path):
     resumed, again = make_audit(zoo, tmp_path, done), Counting()
     rows = resumed.cells("two", again, planned(resumed))
     assert again.asked == [] and rows[0].readouts["reused_from"] == "one"
+
+
+def test_plans_asked_together_reach_the_method_in_one_group_and_come_back_plan_by_plan(zoo, tmp_path):
+    """One call, so that cells of several pair types into one receiver cut train as one group."""
+    audit, method = make_audit(zoo, tmp_path), Counting()
+    a, b = audit.spec(seed=0), audit.spec(seed=1)
+    into = lambda cut: [Planned(Cell(a, cut, b, "layer2.0"), f"{cut}->", 0)]  # one receiver cut
+    first, second = into("layer1.0"), into("layer2.0") + into("layer1.0")
+    one, two = audit.cells_together("one", method, first, second)
+    assert method.calls == [2]  # one group of both plans; the cell they share computed once
+    assert [r.sender_cut for r in one] == ["layer1.0"] and [r.sender_cut for r in two] == ["layer2.0", "layer1.0"]
+    assert two[1] is one[0] and audit.computed == 2
