@@ -101,7 +101,8 @@ class Audit:
         Why: stitches into one receiver cut train as one group, sharing each pass of the frozen
         suffix, but only within one call. A testbed that plans its pair types separately (std->std,
         then AT->std, into the same receivers) trains groups of one, and a small network's suffix
-        costs 18-23% more per image at 64 images a pass than at 128 (``benchmarks/suffix_batch.py``).
+        costs 18-23% more per image at 64 images a pass than at 128 (bf16 on the Intel Xeon with AMX,
+        2 cores: ``benchmarks/suffix_batch.py``).
         A stitch trains in a group as it would alone, to float rounding (``fit_stitches``).
         """
         rows = self.cells(testbed, method, [p for plan in plans for p in plan])

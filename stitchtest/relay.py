@@ -7,7 +7,8 @@ serialises with it and xdist carries to the controller). A worker that dies ther
 most its test in flight, and not even that where it sees the controller's folder: it then also
 spools each row there the moment it has it (:mod:`stitchtest.spool`). The controller's
 :class:`Inbox` writes every row that arrives to ``results-<worker>.jsonl`` in its own results
-directory, durably, the moment it arrives, and counts them: at the end each worker says how many rows it handed over, and a shortfall is named.
+directory, durably, the moment it arrives, and counts them: at the end each worker says how
+many rows it handed over, and a shortfall is named.
 
 Only the controller writes results; the workers learn what it already has (``--stitch-resume``)
 from their ``workerinput``.

@@ -98,8 +98,7 @@ class ModelSpec:
     def key(self) -> str:
         """File-name stem and the model's identity: hash of the string id (which carries a registered
         family's code digest) and the recipe version."""
-        family = family_id(self.arch)
-        return short_hash(f"{self.string_id()}|v{RECIPE_VERSION}" + (f"|{family}" if family else ""))
+        return short_hash(f"{self.string_id()}|v{RECIPE_VERSION}")
 
     def replace(self, **changes) -> "ModelSpec":
         return dataclasses.replace(self, **changes)

@@ -19,6 +19,20 @@ def ring_pairs(group_a: Sequence, group_b: Sequence, label: str, cuts, **cell) -
             for k in range(n) for c in cuts]
 
 
+def two_group_cells(audit, testbed: str, method, groups: Mapping[str, Tuple[Sequence, Sequence]], at, suffix: str = "",
+                    **cell) -> Dict[str, List[CellRow]]:
+    """Rows of the four ring pairings of two groups of models, keyed ``"a->a"``, ``"b->b"``, ``"a->b"``,
+    ``"b->a"`` by the groups' names (``groups``: name -> (senders, receivers), in that order).
+
+    All four are computed in one call (:meth:`~stitchtest.audit.Audit.cells_together`): a->a and b->a
+    stitch into the same receivers, so their stitches train as one group.
+    """
+    (a, (sa, ra)), (b, (sb, rb)) = groups.items()
+    plans = {f"{x}->{y}": ring_pairs(s, r, f"{x}->{y}{suffix}", at, **cell)
+             for x, y, s, r in ((a, a, sa, ra), (b, b, sb, rb), (a, b, sa, rb), (b, a, sb, ra))}
+    return dict(zip(plans, audit.cells_together(testbed, method, *plans.values())))
+
+
 def similarity(rows: Sequence[CellRow], readout: str) -> List[float]:
     """A readout oriented so that higher = more similar."""
     return [direction(readout) * v for v in values(rows, readout)]

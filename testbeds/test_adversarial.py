@@ -9,7 +9,7 @@ SCIENCE.md facts 12-13: clean accuracy separates nothing at this scale; robust a
 import pytest
 
 
-from _grids import ring_pairs, separation, separation_per_seed
+from _grids import separation, separation_per_seed, two_group_cells
 
 pytestmark = pytest.mark.testbed("adversarial")
 TESTBED = "adversarial"
@@ -30,13 +30,8 @@ def cells(audit, method, task="class", sender_task=None):
     robust = method.kind == "objective"
     tag = "" if sender_task is None else f"[{sender_task}->{task}]"
     at = audit.cuts(DEPTHS)
-    # one call: std->std and AT->std share their receivers, so their stitches train together
-    std_std, at_at, std_at, at_std = audit.cells_together(
-        TESTBED, method, ring_pairs(s_std, std, f"std->std{tag}", at, robust=robust),
-        ring_pairs(s_adv, adv, f"AT->AT{tag}", at, robust=robust),
-        ring_pairs(s_std, adv, f"std->AT{tag}", at, robust=robust),
-        ring_pairs(s_adv, std, f"AT->std{tag}", at, robust=robust))
-    return std_std + at_at, std_at + at_std
+    rows = two_group_cells(audit, TESTBED, method, {"std": (s_std, std), "AT": (s_adv, adv)}, at, tag, robust=robust)
+    return rows["std->std"] + rows["AT->AT"], rows["std->AT"] + rows["AT->std"]
 
 
 def test_separation_clean_readout(audit, method):

@@ -11,7 +11,7 @@ import pytest
 from stitchtest import checks
 from stitchtest.audit import values
 
-from _grids import ring_pairs, separation, separation_per_seed
+from _grids import separation, separation_per_seed, two_group_cells
 
 pytestmark = pytest.mark.testbed("shortcut")
 TESTBED = "shortcut"
@@ -32,13 +32,9 @@ def cells(audit, method, cue_p, rate=1.0):
     cue = cued[rate]
     data = "cue" if cue_p else "clean"
     at = audit.cuts(DEPTHS)
-    # one call: pairs into the same receivers (clean->clean and shortcut->clean) train together
-    clean_clean, cue_cue, cue_clean, clean_cue = audit.cells_together(
-        TESTBED, method, ring_pairs(clean, clean, f"clean->clean@{data}", at, cue_p=cue_p),
-        ring_pairs(cue, cue, f"shortcut->shortcut@{data}", at, cue_p=cue_p),
-        ring_pairs(cue, clean, f"shortcut->clean@{data}", at, cue_p=cue_p),
-        ring_pairs(clean, cue, f"clean->shortcut@{data}", at, cue_p=cue_p))
-    return clean_clean + cue_cue, cue_clean + clean_cue
+    rows = two_group_cells(audit, TESTBED, method, {"clean": (clean, clean), "shortcut": (cue, cue)}, at, f"@{data}",
+                           cue_p=cue_p)
+    return rows["clean->clean"] + rows["shortcut->shortcut"], rows["shortcut->clean"] + rows["clean->shortcut"]
 
 
 def readout_for(method):
