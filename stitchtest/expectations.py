@@ -214,6 +214,15 @@ TABLE: Tuple[Expectation, ...] = (
                 "of the receiver, 0.928 vs the depth-matched 0.925 (a 0.003 margin): the 8-channel stem and "
                 "the 16-channel layer2.0 of a width-8 network are nearly linear images of the input, so CKA "
                 "rates them alike. Procrustes holds 12/12 on the same activations.", ("smoke",)),
+    Expectation("cross_layer", "diagonal_dominance", ("tlm", "slm"), "known-fail",
+                "Small (MNIST, R1111 -> R1111, 3 seed pairs; session 10, after session 7's fix of bf16 "
+                "stitches): 11/12 far cells below their diagonal for both. The one exception is the sender's "
+                "layer4.0 into the receiver's layer2.0: 0.9802 (SLM 0.9800) against 0.9795 (0.9797) from the "
+                "depth-matched layer2.0, under a tenth of a point. Stitched accuracy saturates on MNIST (most "
+                "cells 0.97-0.99), and a deep sender feeds a shallower receiver as well as the matched one: the "
+                "triangle of Hernandez et al. 2023. The latent readout fit_r2 holds 12/12 on the same grid. The "
+                "run before the fix held 12/12 only because its shallow -> layer4.0 stitches had collapsed.",
+                ("small",)),
     Expectation("cross_layer", "diagonal_dominance", ("svcca",), "known-fail",
                 "Smoke (6 seed pairs, capped SVCCA): 6/12 far cells below their diagonal (worst: layer1.0 into "
                 "layer3.0, 0.765 vs 0.736): CCA finds correlated directions between any two layers of one "
@@ -233,13 +242,15 @@ TABLE: Tuple[Expectation, ...] = (
                 "see the diagonal-dominance entry (Kornblith et al. 2019). Smoke passes with the cap (0.52; "
                 "uncapped 0.09).", ("small",)),
     Expectation("cross_layer", "diagonal_dominance[R2222]", ("tlm", "slm", "fula", "fula_kl"), "known-fail",
-                "Small (MNIST, R1111 -> R2222): 19/21 far cells below their diagonal. Both exceptions are "
-                "deeper senders into shallower receivers: R1111 layer2.0 -> R2222 layer1.0 stitches at "
-                "0.985 (TLM, SLM; FuLA 0.984) against 0.979 (0.978) from the depth-matched stem, and "
-                "layer4.0 -> layer3.0 at 0.984 against 0.984 from layer2.0. Stitched accuracy saturates on "
-                "MNIST (most cells 0.97-0.99), and a deep sender feeds a shallow receiver as well as the "
-                "matched one: the triangle of Hernandez et al. 2023. The latent readout fit_r2 holds 21/21 "
-                "on the same grids, and DM holds 21/21 on accuracy; R1111 -> R1111 holds 12/12 for all.",
+                "Small (MNIST, R1111 -> R2222, 3 seed pairs; session 10, after session 7's fix of bf16 "
+                "stitches): 19/21 far cells below their diagonal for TLM and SLM (the run before the fix: the "
+                "same two exceptions, for FuLA too). Both are deeper senders into shallower receivers: R1111 "
+                "layer2.0 -> R2222 layer1.0 stitches at 0.9848 (TLM and SLM) against 0.9820 (0.9818) from the "
+                "depth-matched stem, and layer4.0 -> layer3.0 at 0.9855 (0.9853) against 0.9827 from "
+                "layer2.0. Stitched accuracy saturates on MNIST (most cells 0.97-0.99), and a deep sender "
+                "feeds a shallow receiver as well as the matched one: the triangle of Hernandez et al. 2023. "
+                "The latent readout fit_r2 holds 21/21 on the same grids; before the fix DM held 21/21 on "
+                "accuracy.",
                 ("small",)),
     Expectation("cross_layer", "diagonal_dominance_fit_r2", ("tlm", "slm", "fula", "fula_kl", "dm"), "known-fail",
                 "Smoke: 9-11/12 far cells below their diagonal on fit_r2. Early receiver cuts (stem, "
