@@ -44,6 +44,9 @@ def finish(session: pytest.Session) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     rows = load_rows(results_folder(config).root)
     if not any(isinstance(r, (CellRow, CheckRow)) for r in rows):  # nothing ran (-k nothing, -x at once)
+        if st.ran:
+            _fail(session, reporter, f"stitchtest: {st.ran} testbed test(s) ran but no row reached "
+                                     f"{results_folder(config).root}/, so no report was written")
         return
     paths = write_reports(rows, option(config, "report_dir"), st.settings, about(session, rows))
     if reporter is not None:
@@ -51,6 +54,21 @@ def finish(session: pytest.Session) -> None:
                            + (" ..." if len(paths) > 3 else ""))
     _claims(session, rows, reporter)
     _baseline(session, rows, reporter)
+
+
+def unheard(session: pytest.Session) -> None:
+    """Workers audited testbeds the controller did not recognise as such: nothing was written.
+    Said in one line, and the session fails, whatever the tests' outcomes."""
+    _fail(session, session.config.pluginmanager.get_plugin("terminalreporter"),
+          f"stitchtest: the workers computed {state(session.config).unheard} rows, but the controller did not "
+          f"recognise their tests as testbeds, so no results or reports were written: declare the marker in "
+          f"the test file (pytestmark = pytest.mark.testbed(\"name\"), or a decorator), where the "
+          f"controller reads it")
+
+
+def _fail(session: pytest.Session, reporter, message: str) -> None:
+    reporter.write_line(message, red=True, bold=True) if reporter is not None else print(message)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def about(session: pytest.Session, rows: list) -> Dict[str, Any]:

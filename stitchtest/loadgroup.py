@@ -1,16 +1,25 @@
-"""xdist's ``loadgroup`` scheduler, made to survive a worker that dies.
+"""The xdist scheduler of an audit: testbed tests grouped by method, surviving a worker that dies.
 
-pytest-xdist 3.8's scheduler hangs the session for good when a worker is killed (an OOM kill,
-a ``kill -9``) and its replacement starts: it puts the dead worker's finished groups back on
-the queue as empty work (pytest-dev/pytest-xdist#1323, #1378), hands the replacement a single
-test and never tells it that no second one is coming (#1327), and runs the test the worker
-died on again, so a test that kills its worker kills every replacement too (#1371). Each is
-fixed here, in a subclass, until an xdist release carries the fixes: the other workers' work
-goes on, the dead worker's rows are kept, and ``--stitch-resume`` recomputes only what it lost.
+Which tests are testbed tests, and their groups, the controller reads from public data only: the
+node ids the workers collected, and the test files they name (:class:`AuditIds`). It writes no
+private attribute of pytest or xdist: pytest 9.2 made ``Node._nodeid`` a read-only view, so the
+``@group`` suffix xdist's own ``--dist loadgroup`` adds to node ids is no longer there to read.
+
+What it does rely on, and CI tests at both ends of the range ``pyproject.toml`` admits: the
+queue of xdist's ``LoadScopeScheduling`` (``workqueue``, ``assigned_work``) and its documented
+override point ``_split_scope``. pytest-xdist 3.8's scheduler also hangs the session for good when
+a worker is killed (an OOM kill, a ``kill -9``) and its replacement starts: it puts the dead
+worker's finished groups back on the queue as empty work (pytest-dev/pytest-xdist#1323, #1378),
+hands the replacement a single test and never tells it that no second one is coming (#1327), and
+runs the test the worker died on again, so a test that kills its worker kills every replacement
+too (#1371). Each is fixed here, in a subclass: the other workers' work goes on, the dead worker's
+rows are kept, and ``--stitch-resume`` recomputes only what it lost.
 """
 from __future__ import annotations
 
-from typing import Optional
+import ast
+from pathlib import Path
+from typing import Callable, Dict, Iterable, Optional, Tuple
 
 from xdist.scheduler import LoadGroupScheduling
 
@@ -48,7 +57,14 @@ def heavy_first(groups) -> list:
 
 
 class RecoveringLoadGroup(LoadGroupScheduling):
+    """xdist's ``loadgroup`` with testbed tests grouped by :class:`AuditIds` (other tests as xdist groups them)."""
+
     _ordered = False
+    groups: Optional[AuditIds] = None
+
+    def _split_scope(self, nodeid: str) -> str:
+        group = self.groups.group(nodeid) if self.groups is not None else None
+        return group if group is not None else super()._split_scope(nodeid)
 
     def _assign_work_unit(self, node) -> None:
         """As xdist's, with the queue put in :func:`heavy_first` order before the first group goes out."""
@@ -82,10 +98,66 @@ class RecoveringLoadGroup(LoadGroupScheduling):
             node.shutdown()
 
 
-def is_audit(ids) -> bool:
-    """Whether a worker's collection holds stitchtest audits: their node ids end in a
-    ``@stitchtest-...`` group, which workers add to items with the ``testbed`` marker."""
-    return any(GROUP_PREFIX in nodeid.rpartition("@")[2] for nodeid in ids if "@" in nodeid)
+def split_id(nodeid: str) -> Tuple[str, Optional[str]]:
+    """A node id's file and its parametrization id: ``("t.py", "dm-2")`` for ``t.py::test_x[dm-2]``.
+    A ``@group`` suffix that an older xdist's ``--dist loadgroup`` appends is dropped."""
+    if nodeid.rfind("@") > nodeid.rfind("]"):
+        nodeid = nodeid[:nodeid.rfind("@")]
+    path = nodeid.split("::", 1)[0]
+    params = nodeid[nodeid.index("[", len(path)) + 1:-1] if nodeid.endswith("]") and "[" in nodeid[len(path):] else None
+    return path, params
+
+
+def declares_testbed(path: Path) -> bool:
+    """Whether a test file declares the ``testbed`` marker (``pytestmark = pytest.mark.testbed(...)``,
+    or as a decorator): read as source, never imported, so the controller, which collects nothing,
+    knows what its workers will audit before any test is scheduled."""
+    try:
+        tree = ast.parse(path.read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return False
+    return any(isinstance(node, ast.Attribute) and node.attr == "testbed"
+               and isinstance(node.value, ast.Attribute) and node.value.attr == "mark" for node in ast.walk(tree))
+
+
+class AuditIds:
+    """The controller's reading of the workers' collected ids: which are testbed tests (their file
+    declares the marker), and each one's group: its method's (the parametrization id names one of
+    the audited methods, ``methods()``), else its file's. Files are read once.
+
+    Why one group per method, over every testbed: a method's cells share models and activations,
+    and a cell two testbeds ask for is computed once (``Audit.cells``). It also balances: the SGD
+    objectives cost about the same and are about as many as workers, while the cheap methods fill
+    in where a worker frees up (:func:`heavy_first`)."""
+
+    def __init__(self, root: Path, methods: Callable[[], Iterable[str]] = tuple):
+        self._root, self._methods = Path(root), methods
+        self._files: Dict[str, bool] = {}
+
+    def is_testbed(self, nodeid: str) -> bool:
+        path = split_id(nodeid)[0]
+        if path not in self._files:
+            self._files[path] = declares_testbed(self._root / path)
+        return self._files[path]
+
+    def any_testbed(self, ids: Iterable[str]) -> bool:
+        return any(self.is_testbed(nodeid) for nodeid in ids)
+
+    def group(self, nodeid: str) -> Optional[str]:
+        """``stitchtest-method-dm`` for ``testbeds/test_x.py::test_y[dm]``; None for a test that is no testbed's."""
+        if not self.is_testbed(nodeid):
+            return None
+        path, params = split_id(nodeid)
+        method = _method_in(params, self._methods()) if params is not None else None
+        return GROUP_PREFIX + (f"method-{method}" if method is not None else path)
+
+
+def _method_in(params: str, names: Iterable[str]) -> Optional[str]:
+    """The longest of ``names`` that is one of the ``-``-joined ids in ``params`` (pytest joins the ids of
+    several parametrizations with ``-``; a method name may hold one too)."""
+    found = [n for n in names if params == n or params.startswith(n + "-") or params.endswith("-" + n)
+             or f"-{n}-" in params]
+    return max(found, key=len) if found else None
 
 
 class AuditScheduling:
@@ -93,10 +165,12 @@ class AuditScheduling:
     collection is known: :class:`RecoveringLoadGroup` for an audit (cells that share models stay
     on one worker), xdist's own ``plain`` scheduler for any other session, which then runs as if
     stitchtest were not installed. The controller collects nothing itself, so the choice cannot
-    be made earlier; the nodes that joined before it are handed on."""
+    be made earlier; the nodes that joined before it are handed on. ``audit_ids()`` gives the
+    session's :class:`AuditIds` once it is known to audit (before the first collection is added),
+    else None."""
 
-    def __init__(self, config, log, plain):
-        self._config, self._log, self._plain = config, log, plain
+    def __init__(self, config, log, plain, audit_ids: Callable[[], Optional[AuditIds]] = lambda: None):
+        self._config, self._log, self._plain, self._audit_ids = config, log, plain, audit_ids
         self._early: list = []
         self._real = None
 
@@ -131,7 +205,12 @@ class AuditScheduling:
 
     def add_node_collection(self, node, collection) -> None:
         if self._real is None:
-            self._real = (RecoveringLoadGroup if is_audit(collection) else self._plain)(self._config, self._log)
+            ids = self._audit_ids()
+            if ids is not None:
+                self._real = RecoveringLoadGroup(self._config, self._log)
+                self._real.groups = ids
+            else:
+                self._real = self._plain(self._config, self._log)
             for early in self._early:
                 self._real.add_node(early)
         self._real.add_node_collection(node, collection)

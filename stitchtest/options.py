@@ -55,6 +55,9 @@ class State:
     lost: List[str] = field(default_factory=list)  #: workers that died
     missing: Dict[str, int] = field(default_factory=dict)  #: rows a worker sent that never came
     workers: int = 1
+    audit_ids: Any = None  #: the controller's reading of the workers' ids (:class:`~stitchtest.loadgroup.AuditIds`)
+    ran: int = 0  #: testbed tests that ran (not skipped), seen where the results are owned
+    unheard: int = 0  #: rows workers sent to a controller that did not know it was auditing
 
 
 STATE = pytest.StashKey[State]()

@@ -61,24 +61,29 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
 
         from .loadgroup import AuditScheduling
 
-        return AuditScheduling(config, log, LoadScheduling if dist == "load" else LoadGroupScheduling)
+        return AuditScheduling(config, log, LoadScheduling if dist == "load" else LoadGroupScheduling,
+                               lambda: state(config).audit_ids if state(config).active else None)
     return None
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_node_collection_finished(node, ids) -> None:
     """On the controller: the first worker that collected testbeds starts the audit (checks the
-    options, opens the results) before any test is scheduled."""
-    from .loadgroup import is_audit
+    options, opens the results) before any test is scheduled. The controller collects nothing, so
+    it reads the ids and the test files they name (:class:`stitchtest.loadgroup.AuditIds`)."""
+    config, st = node.config, state(node.config)
+    if st.active:
+        return
+    from .loadgroup import AuditIds
 
-    if is_audit(ids):
-        config = node.config
-        if not state(config).active:
-            session_mod.activate(config)
-            reporter = config.pluginmanager.get_plugin("terminalreporter")
-            if reporter is not None:
-                for line in session_mod.header(config):
-                    reporter.write_line(line)
+    audit_ids = AuditIds(config.rootpath, lambda: st.settings.audited if st.settings is not None else ())
+    if audit_ids.any_testbed(ids):
+        session_mod.activate(config)
+        st.audit_ids = audit_ids
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            for line in session_mod.header(config):
+                reporter.write_line(line)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -94,43 +99,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("method", chosen, ids=[m.name for m in chosen])
 
 
-def _group(item) -> Optional[str]:
-    """The xdist group of a testbed test: one per method (``stitchtest-method-dm``); None for other tests."""
-    if item.get_closest_marker("testbed") is None:
-        return None
-    from .loadgroup import GROUP_PREFIX
-
-    method = getattr(item, "callspec", None) and item.callspec.params.get("method")
-    return GROUP_PREFIX + (f"method-{method.name}" if method is not None else item.nodeid.split("::")[0])
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
-def pytest_collection_modifyitems(config: pytest.Config, items) -> None:
-    """Keep each method, over every testbed, on one xdist worker: its cells share models and
-    activations, and a cell two testbeds ask for is computed once (``Audit.cells``). One group per
-    method also balances: the SGD objectives cost about the same, and there are about as many
-    of them as workers, while the cheap methods fill in where a worker frees up."""
-    for item in items:
-        group = _group(item)
-        if group is not None:
-            item.add_marker(pytest.mark.xdist_group(group))
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist's worker sends the ids, after its loadgroup suffix
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """The testbeds are collected (or not): an audit starts here. A worker also puts each testbed
-    test's group into its node id, as xdist does for ``--dist loadgroup``, whatever ``--dist`` is:
-    the controller, which collects nothing, learns from the ids both that this is an audit and how
-    to group it (:class:`stitchtest.loadgroup.AuditScheduling`)."""
-    config = session.config
-    audits = [item for item in session.items if item.get_closest_marker("testbed") is not None]
-    if not audits:
-        return
-    if is_worker(config):
-        for item in audits:
-            if "@" not in item.nodeid:
-                item._nodeid = f"{item.nodeid}@{_group(item)}"
-    session_mod.activate(config)
+    """The testbeds are collected (or not): an audit starts here (in an xdist worker, its side of it;
+    the controller, which collects nothing, starts from the ids the workers send)."""
+    if any(item.get_closest_marker("testbed") is not None for item in session.items):
+        session_mod.activate(session.config)
 
 
 def pytest_report_collectionfinish(config: pytest.Config, start_path, items) -> Optional[List[str]]:
@@ -244,9 +218,12 @@ def audit(stitchtest_audit, request: pytest.FixtureRequest) -> _Expect:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-    """In a worker: the rows and progress lines of this test phase leave with its report."""
+    """In a worker: the rows and progress lines of this test phase leave with its report. Where
+    the tests run, testbed tests that ran are counted (:func:`stitchtest.finish.finish`)."""
     outcome = yield
     st = state(item.config)
+    if call.when == "call" and not outcome.get_result().skipped and item.get_closest_marker("testbed") is not None:
+        st.ran += 1
     if st.outbox is not None:
         from .relay import PROGRESS, ROWS
 
@@ -259,13 +236,20 @@ def pytest_runtest_makereport(item, call):
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    """On the controller: write the rows a worker's report brought (and its progress lines)."""
+    """On the controller: write the rows a worker's report brought (and its progress lines). In
+    the process that owns the results, count the testbed tests that ran, so that a run that
+    computed something and wrote nothing says so."""
     node = getattr(report, "node", None)  # xdist sets it on the reports that came from a worker
-    if node is None or not state(node.config).active:
-        return
     from .relay import PROGRESS, ROWS
 
     rows, lines = getattr(report, ROWS, None), getattr(report, PROGRESS, None)
+    if node is None:
+        return
+    if report.when == "call" and not report.skipped and "testbed" in report.keywords:
+        state(node.config).ran += 1
+    if not state(node.config).active:
+        state(node.config).unheard += len(rows or [])  # a worker audited what the controller did not see
+        return
     if rows or lines:
         _receive(node, rows or [], lines or [])
 
@@ -317,3 +301,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         from .finish import finish
 
         finish(session)
+    elif st.unheard:
+        from .finish import unheard
+
+        unheard(session)

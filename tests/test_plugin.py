@@ -132,8 +132,40 @@ def test_xdist_workers_share_the_work_and_the_controller_reports(project):
     assert workers <= {"gw0", "gw1"} and workers
     for method in ("dm", "linear_cka"):  # a (testbed, method) group stays on one worker
         assert len({r["worker"] for r in rows(project) if r["kind"] == "cell" and r["method"] == method}) == 1
-    assert (project.path / "reports" / "summary.md").exists()
     assert not (project.path / "results" / "results-main.jsonl").exists()  # the controller computes nothing
+    cells = {(r["method"], r["key"]) for r in rows(project) if r["kind"] == "cell"}
+    assert len(cells) == 10 and {m for m, _ in cells} == {"dm", "linear_cka"}
+    logs = sorted(p.name for p in (project.path / "results").glob("progress-gw*.log"))
+    assert logs and all(" cell tiny " in (project.path / "results" / n).read_text() for n in logs)
+    summary = (project.path / "reports" / "summary.md").read_text()
+    assert "tiny/self_stitch" in summary and "tiny/impossible" in summary
+    result.stdout.fnmatch_lines(["*stitchtest: * rows -> reports/summary.md*"])
+
+
+def test_under_xdist_a_testbed_marked_by_a_decorator_is_audited(project):
+    """The controller collects nothing: it reads the marker in the files its workers' ids name
+    (pytest 9.2 ids carry no group suffix to read instead)."""
+    path = project.path / "testbeds" / "test_tiny.py"
+    path.write_text(path.read_text().replace('pytestmark = pytest.mark.testbed("tiny")\n', "")
+                    .replace("\ndef test_", '\n@pytest.mark.testbed("tiny")\ndef test_'))
+    result = run(project, "-n", "2", "-k", "self_stitch")
+    result.assert_outcomes(passed=2)
+    assert result.ret == 0
+    assert {r["method"] for r in rows(project) if r["kind"] == "check"} == {"dm", "linear_cka"}
+    assert (project.path / "reports" / "summary.md").exists()
+
+
+def test_workers_that_audit_what_the_controller_cannot_see_fail_the_session(project):
+    """A marker the file does not spell out is invisible to the controller: the workers still
+    compute, and the session fails in one line instead of ending green with nothing written."""
+    path = project.path / "testbeds" / "test_tiny.py"
+    path.write_text(path.read_text().replace('pytestmark = pytest.mark.testbed("tiny")',
+                                             'pytestmark = getattr(pytest.mark, "test" + "bed")("tiny")'))
+    result = run(project, "-n", "2", "-k", "self_stitch")
+    result.assert_outcomes(passed=2)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*stitchtest: the workers computed * rows, but the controller did not recognise*"])
+    assert not (project.path / "reports").exists()
 
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="needs a machine without CUDA")
