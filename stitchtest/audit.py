@@ -19,6 +19,7 @@ from .expectations import expectation
 from .methods import Method
 from .models import build, cuts_at_depths
 from .records import CellRow, CheckRow, ExhibitRow
+from .registry import RegistryError
 from .results import ResultsWriter
 from .scales import Scale
 from .zoo import ModelSpec, Zoo
@@ -192,4 +193,10 @@ def values(rows: Sequence[CellRow], readout: str) -> List[float]:
 def resolve_methods(names: Optional[str]) -> List[Method]:
     """``--stitch-methods`` text (comma-separated names or module:Name) -> methods; all registered if None."""
     chosen = [n.strip() for n in names.split(",") if n.strip()] if names else methods_mod.names()
-    return [methods_mod.get(n) for n in chosen]
+    out = [methods_mod.get(n) for n in chosen]
+    for given, m in zip(chosen, out):
+        for what, text in (("name", m.name), ("id", m.string_id())):
+            if not text.isprintable():  # a newline would split progress-*.log lines and report tables
+                raise RegistryError(f"method {given!r} has the {what} {text!r}, which holds a control character "
+                                    f"(a newline, tab, ...); expected a name of printable characters")
+    return out

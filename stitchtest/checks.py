@@ -15,7 +15,12 @@ Conventions shared by every check:
   computed must not silently turn a whole check into NaN (and so into a pass or a crash).
   Drops are counted in ``detail`` where it matters.
 * **No data fails.**  A check with nothing left to compare returns ``passed=False`` with the
-  figure ``"no data"``: a conformance check that checked nothing must not pass.
+  figure ``"no data: <why>"`` (e.g. "0 of 12 values finite"): a conformance check that checked
+  nothing must not pass, and a report reader must see why it had nothing.
+* **A minority fails.**  A check whose finite values are fewer than half of the values it was
+  given fails, whatever they show, with a figure saying so ("3 of 12 finite, 9 not: fewer than
+  half, fails"): three surviving cells of twelve are not the ordering the test asked about.
+  Any non-finite value is named in the figure, not only counted in ``detail``.
 * **Matrices** are ``matrix[r, c]`` = similarity of sender cut ``r`` stitched into receiver
   cut ``c``, rows and columns ordered by depth.  Depths are *proportional* depths in a common
   unit, typically ``cut_index / (n_cuts - 1)`` in ``[0, 1]``, so networks of different depth
@@ -120,8 +125,23 @@ def _jsonable(x: Any) -> Any:
     return x
 
 
-def _outcome(passed: bool, value: float, figure: str, detail: Dict[str, Any], better: str = "higher") -> Outcome:
+def _outcome(passed: bool, value: float, figure: str, detail: Dict[str, Any], better: str = "higher",
+             measured: Tuple[int, int] = (0, 0)) -> Outcome:
+    """``measured`` = (finite, given) values: any not finite is said in the figure, and a check
+    resting on fewer than half of what it was given fails (see "A minority fails" above)."""
+    kept, total = measured
+    if kept < total:
+        detail = {**detail, "finite": kept, "given": total}
+        figure += f"; {kept} of {total} finite, {total - kept} not"
+        if 2 * kept < total:
+            passed = False
+            figure += ": fewer than half, fails"
     return Outcome(bool(passed), float(value), figure, _jsonable(detail), better)
+
+
+def _worst(*pairs: Tuple[int, int]) -> Tuple[int, int]:
+    """Of several (finite, given) counts, the one with the smallest finite share (an empty one aside)."""
+    return min((p for p in pairs if p[1]), key=lambda p: p[0] / p[1], default=(0, 0))
 
 
 def _vector(xs: Union[Sequence[float], float], name: str) -> np.ndarray:
@@ -147,8 +167,13 @@ def _fmt(x: float, digits: int = 3, sign: bool = False) -> str:
     return f"{x:+.{digits}f}" if sign else f"{x:.{digits}f}"
 
 
-def _no_data(detail: Dict[str, Any]) -> Outcome:
-    return _outcome(False, math.nan, "no data", detail)
+def _no_data(detail: Dict[str, Any], why: str) -> Outcome:
+    """Failed, with a figure that says why there was nothing to decide on."""
+    return _outcome(False, math.nan, f"no data: {why}", detail)
+
+
+def _none_finite(kept: int, total: int, what: str = "values") -> str:
+    return f"{kept} of {total} {what} finite" if total else f"no {what} given"
 
 
 def _grid(matrix: Any, sender_depths: Sequence[float], receiver_depths: Sequence[float]):
@@ -197,9 +222,14 @@ def margin(
             raise ValueError(f"paired margin needs equal lengths, got {h.size} and {lo.size}")
         keep = ~(np.isnan(h) | np.isnan(lo))
         dropped = int(h.size - keep.sum())
+        measured = (int(keep.sum()), int(h.size))
+        why = _none_finite(*measured, "seed pairs")
         h, lo = h[keep], lo[keep]
     else:
         dropped = int(np.isnan(h).sum() + np.isnan(lo).sum())
+        sides = [(int((~np.isnan(x)).sum()), int(x.size)) for x in (h, lo)]
+        measured = _worst(*sides)
+        why = f"higher: {_none_finite(*sides[0])}, lower: {_none_finite(*sides[1])}"
         h, lo = h[~np.isnan(h)], lo[~np.isnan(lo)]
     mh, sh = _mean_std(h)
     ml, sl = _mean_std(lo)
@@ -208,7 +238,7 @@ def margin(
         n=0, agree=0, dropped=dropped,
     )
     if h.size == 0 or lo.size == 0:
-        return _no_data(detail)
+        return _no_data(detail, why)
     if paired:
         diffs = h - lo
         value, sd = _mean_std(diffs)
@@ -226,7 +256,7 @@ def margin(
             f"{_fmt(sl)}; {agree}/{n} combinations agree), margin {_fmt(margin)}"
         )
     detail.update(n=n, agree=agree, mean_diff=value)
-    return _outcome(value >= margin, value, figure, detail)
+    return _outcome(value >= margin, value, figure, detail, measured=measured)
 
 
 def margin_every_cut(higher: Dict[str, Sequence[float]], lower: Dict[str, Sequence[float]], margin: float) -> Outcome:
@@ -244,11 +274,14 @@ def margin_every_cut(higher: Dict[str, Sequence[float]], lower: Dict[str, Sequen
                                   agree={c: o.detail.get("agree") for c, o in per_cut.items()},
                                   n={c: o.detail.get("n") for c, o in per_cut.items()})
     if not finite or len(finite) < len(per_cut):
-        return _no_data(detail)
+        empty = [c for c in per_cut if c not in finite]
+        return _no_data(detail, f"no finite seed pair at cut {', '.join(empty)}" if empty else "no cuts given")
+    measured = (sum(o.detail["n"] for o in per_cut.values()),
+                sum(o.detail["n"] + o.detail["dropped"] for o in per_cut.values()))
     worst = min(finite, key=lambda c: finite[c].value)
     text = ", ".join(f"{c} {_fmt(o.value, sign=True)} ({o.detail['agree']}/{o.detail['n']})" for c, o in finite.items())
     figure = f"diff per cut: {text}; worst {worst}, margin {_fmt(margin)} at every cut"
-    return _outcome(all(o.passed for o in finite.values()), finite[worst].value, figure, detail)
+    return _outcome(all(o.passed for o in finite.values()), finite[worst].value, figure, detail, measured=measured)
 
 
 def close(
@@ -273,15 +306,16 @@ def close(
     keep = ~(np.isnan(v) | np.isnan(t))
     dev = np.abs(v[keep] - t[keep])
     detail: Dict[str, Any] = dict(tol=tol, n=int(dev.size), dropped=int(v.size - keep.sum()))
+    measured = (int(dev.size), int(v.size))
     if dev.size == 0:
-        return _no_data(detail)
+        return _no_data(detail, _none_finite(*measured, "pairs"))
     value = float(dev.max())
     detail.update(max_abs_dev=value, mean_abs_dev=float(dev.mean()),
                   mean_values=float(v[keep].mean()), mean_targets=float(t[keep].mean()))
     figure = (
         f"max |Δ| {_fmt(value)} (mean {_fmt(float(dev.mean()))}, n={dev.size}), tol {_fmt(tol)}"
     )
-    return _outcome(value <= tol, value, figure, detail, better="lower")
+    return _outcome(value <= tol, value, figure, detail, better="lower", measured=measured)
 
 
 def _bound(values: Sequence[float], bound: float, upper: bool) -> Outcome:
@@ -291,12 +325,13 @@ def _bound(values: Sequence[float], bound: float, upper: bool) -> Outcome:
     mean, sd = _mean_std(v)
     detail: Dict[str, Any] = dict(bound=bound, mean=mean, std=sd, n=int(v.size),
                                   dropped=int(keep.size - v.size))
+    measured = (int(v.size), int(keep.size))
     if v.size == 0:
-        return _no_data(detail)
+        return _no_data(detail, _none_finite(*measured))
     op = "≤" if upper else "≥"
     passed = mean <= bound if upper else mean >= bound
     figure = f"mean {_fmt(mean)} ± {_fmt(sd)} (n={v.size}), bound {op} {_fmt(bound)}"
-    return _outcome(passed, mean, figure, detail, better="lower" if upper else "higher")
+    return _outcome(passed, mean, figure, detail, better="lower" if upper else "higher", measured=measured)
 
 
 def at_most(values: Sequence[float], bound: float) -> Outcome:
@@ -333,8 +368,9 @@ def significance(p_values: Sequence[float], alpha: float = 0.05, expect: bool = 
     p = p[keep]
     detail: Dict[str, Any] = dict(alpha=alpha, expect=expect, allowed=allowed, n=int(p.size),
                                   dropped=int(keep.size - keep.sum()))
+    measured = (int(p.size), int(keep.size))
     if p.size == 0:
-        return _no_data(detail)
+        return _no_data(detail, _none_finite(*measured, "p-values"))
     share = float((p <= alpha).mean())
     passed = share >= 1.0 - allowed if expect else share <= allowed
     detail.update(significant=int((p <= alpha).sum()), median_p=float(np.median(p)), max_p=float(p.max()),
@@ -342,7 +378,7 @@ def significance(p_values: Sequence[float], alpha: float = 0.05, expect: bool = 
     bound = f"≥ {_fmt(1.0 - allowed, 2)}" if expect else f"≤ {_fmt(allowed, 2)}"
     figure = (f"{int((p <= alpha).sum())}/{p.size} cells significant at p ≤ {alpha:g} (median p {_fmt(float(np.median(p)))}, "
               f"max {_fmt(float(p.max()))}); expected {'significant' if expect else 'not significant'}: share {bound}")
-    return _outcome(passed, share, figure, detail, better="higher" if expect else "lower")
+    return _outcome(passed, share, figure, detail, better="higher" if expect else "lower", measured=measured)
 
 
 # --------------------------------------------------------------------------- group separation
@@ -390,6 +426,7 @@ def separation(
     """
     pos = _vector(in_group, "in_group")
     neg = _vector(cross_group, "cross_group")
+    sides = [(int((~np.isnan(x)).sum()), int(x.size)) for x in (pos, neg)]
     pos, neg = pos[~np.isnan(pos)], neg[~np.isnan(neg)]
     mp, sp = _mean_std(pos)
     mn, sn = _mean_std(neg)
@@ -401,12 +438,12 @@ def separation(
         n_cross=int(neg.size), mean_in=mp, std_in=sp, mean_cross=mn, std_cross=sn,
     )
     if not math.isfinite(value):
-        return _no_data(detail)
+        return _no_data(detail, f"in-group: {_none_finite(*sides[0])}, cross-group: {_none_finite(*sides[1])}")
     figure = (
         f"AUPRC {_fmt(value, 2)} (chance {_fmt(chance, 2)}), in-group {_fmt(mp, 2)} ± "
         f"{_fmt(sp, 2)} vs cross-group {_fmt(mn, 2)} ± {_fmt(sn, 2)}, threshold {_fmt(threshold, 2)}"
     )
-    return _outcome(value >= threshold, value, figure, detail)
+    return _outcome(value >= threshold, value, figure, detail, measured=_worst(*sides))
 
 
 def separation_by_cut(in_group: Dict[str, Sequence[float]], cross_group: Dict[str, Sequence[float]],
@@ -423,13 +460,15 @@ def separation_by_cut(in_group: Dict[str, Sequence[float]], cross_group: Dict[st
     n_in = sum(len(in_group[c]) for c in cuts)
     chance = n_in / max(1, n_in + sum(len(cross_group[c]) for c in cuts))
     detail: Dict[str, Any] = dict(threshold=threshold, chance=chance, per_cut=per_cut)
+    given = [x for c in cuts for x in list(in_group[c]) + list(cross_group[c])]
+    measured = (int(np.isfinite(np.asarray(given, dtype=float)).sum()), len(given))
     if not finite:
-        return _no_data(detail)
+        return _no_data(detail, f"no cut has a finite value in both groups ({_none_finite(*measured)})")
     value = float(np.mean(finite))
     cuts_text = ", ".join(f"{c} {_fmt(v, 2)}" for c, v in per_cut.items())
     figure = (f"mean AUPRC {_fmt(value, 2)} over {len(finite)} cuts (chance {_fmt(chance, 2)}): {cuts_text}; "
               f"threshold {_fmt(threshold, 2)}")
-    return _outcome(value >= threshold, value, figure, _jsonable(detail))
+    return _outcome(value >= threshold, value, figure, _jsonable(detail), measured=measured)
 
 
 # --------------------------------------------------------------------------- layer structure
@@ -490,13 +529,14 @@ def layer_monotonicity(
     rho = spearman(m[finite], -dist[finite])
     detail: Dict[str, Any] = dict(threshold=threshold, rho=rho, n_cells=int(finite.sum()),
                                   dropped=int(m.size - finite.sum()))
+    measured = (int(finite.sum()), int(m.size))
     if not math.isfinite(rho):
-        return _no_data(detail)
+        return _no_data(detail, f"{_none_finite(*measured, 'cells')}, fewer than 3 or constant")
     figure = (
         f"Spearman rho {_fmt(rho, 2, sign=True)} between similarity and -|depth distance| "
         f"over {int(finite.sum())} cells, threshold {_fmt(threshold, 2, sign=True)}"
     )
-    return _outcome(rho >= threshold, rho, figure, detail)
+    return _outcome(rho >= threshold, rho, figure, detail, measured=measured)
 
 
 def diagonal_dominance(
@@ -547,8 +587,9 @@ def diagonal_dominance(
     detail: Dict[str, Any] = dict(far=far, by=by, diagonal=[int(k) for k in diag], held=held,
                                   n=total, violations=violations[:10],
                                   n_violations=len(violations))
+    measured = (int(np.isfinite(m).sum()), int(m.size))
     if total == 0:
-        return _no_data(detail)
+        return _no_data(detail, f"no finite diagonal cell with a finite far cell ({_none_finite(*measured, 'cells')})")
     value = held / total
     figure = (f"{held}/{total} far cells below their diagonal, per {by} cut "
               f"(far = depth distance ≥ {far:g})")
@@ -558,7 +599,7 @@ def diagonal_dominance(
             f"; worst: sender {worst['sender']} -> receiver {worst['receiver']} "
             f"{_fmt(worst['cell'])} > diagonal {_fmt(worst['diagonal'])}"
         )
-    return _outcome(value == 1.0, value, figure, detail)
+    return _outcome(value == 1.0, value, figure, detail, measured=measured)
 
 
 def _triangle_parts(m: np.ndarray, ds: np.ndarray, dr: np.ndarray) -> Dict[str, Any]:
@@ -632,8 +673,10 @@ def triangle(
     parts = _triangle_parts(m, ds, dr)
     score = parts["score"]
     detail: Dict[str, Any] = dict(threshold=threshold, expect_present=expect_present, **parts)
+    measured = (int(np.isfinite(m).sum()), int(m.size))
     if not math.isfinite(score):
-        return _no_data(detail)
+        why = "diagonal mean not positive" if parts["n_diagonal"] and parts["n_below"] else "no finite diagonal or below-diagonal cell"
+        return _no_data(detail, f"{why} ({_none_finite(*measured, 'cells')})")
     passed = score >= threshold if expect_present else score < threshold
     op = "≥" if expect_present else "<"
     better = "higher" if expect_present else "lower"
@@ -643,7 +686,7 @@ def triangle(
         f"(n={parts['n_diagonal']}); above-diagonal mean {_fmt(parts['mean_above'])}; "
         f"expected {'present' if expect_present else 'absent'}: {op} {_fmt(threshold, 2)}"
     )
-    return _outcome(passed, score, figure, detail, better)
+    return _outcome(passed, score, figure, detail, better, measured=measured)
 
 
 # --------------------------------------------------------------------------- two methods
@@ -683,12 +726,15 @@ def compare(first: Sequence[float], second: Sequence[float], margin: float, expe
     detail: Dict[str, Any] = dict(margin=margin, expect=expect, names=list(names), first=a.tolist(),
                                   second=b.tolist(), n=int(d.size), agree=0, against=0,
                                   dropped=int(keep.size - keep.sum()), verdict="inconclusive")
+    measured = (int(d.size), int(keep.size))
     if d.size == 0:
-        out = _no_data(detail)
+        out = _no_data(detail, _none_finite(*measured, "seed pairs"))
         return Outcome(out.passed, out.value, out.figure, {**out.detail, "verdict": "no data"})
     value, sd = _mean_std(d)
     agree, against, need = int((d > 0).sum()), int((d < 0).sum()), seeds_agreeing(int(d.size))
-    if value >= margin and agree >= need:
+    if 2 * d.size < keep.size:  # resting on a minority of its seed pairs: decided neither way
+        verdict = "inconclusive"
+    elif value >= margin and agree >= need:
         verdict = "reproduced"
     elif value < margin and against >= need:
         verdict = "not reproduced"
@@ -700,7 +746,7 @@ def compare(first: Sequence[float], second: Sequence[float], margin: float, expe
     figure = (f"{names[0]} {_fmt(float(a.mean()))} {op} {names[1]} {_fmt(float(b.mean()))}: "
               f"diff {_fmt(value, sign=True)} ± {_fmt(sd)}, {agree}/{d.size} seed pairs agree "
               f"({need} needed), margin {_fmt(margin)}")
-    return _outcome(verdict == "reproduced", value, figure, detail)
+    return _outcome(verdict == "reproduced", value, figure, detail, measured=measured)
 
 
 def curve_similarity(change: float, changes: Sequence[float], similarities: Sequence[float]) -> float:
@@ -744,11 +790,12 @@ def at_least_agreeing(values: Sequence[float], bound: float) -> Outcome:
     agree = int((v >= bound).sum())
     detail: Dict[str, Any] = dict(bound=bound, mean=mean, std=sd, n=int(v.size), agree=agree, need=need,
                                   dropped=int(keep.size - v.size), values=v.tolist())
+    measured = (int(v.size), int(keep.size))
     if v.size == 0:
-        return _no_data(detail)
+        return _no_data(detail, _none_finite(*measured))
     figure = (f"mean {_fmt(mean, sign=True)} ± {_fmt(sd)} (n={v.size}), bound ≥ {_fmt(bound, sign=True)}; "
               f"{agree}/{v.size} seed pairs at or above it ({need} needed)")
-    return _outcome(mean >= bound and agree >= need, mean, figure, detail)
+    return _outcome(mean >= bound and agree >= need, mean, figure, detail, measured=measured)
 
 
 _paired_margin = margin  # :func:`margin_every_cut` has a parameter of that name

@@ -137,14 +137,24 @@ def testbeds_dir():
     for candidate in (here / "testbeds", here.parent / "testbeds"):
         if (candidate / "_grids.py").is_file():
             return candidate
+    archive = next((p for p in here.parents if p.is_file()), None)
+    if archive is not None:  # a wheel (a zip) on PYTHONPATH: Python imports from it, pytest cannot collect in it
+        raise FileNotFoundError(f"stitchtest is imported from inside {archive}, and pytest cannot run testbeds "
+                                f"from inside an archive; install it (pip install {archive}) or unzip it")
     raise FileNotFoundError(f"no testbeds in {here} or beside it; reinstall stitchtest")
 
 
 def cmd_audit(args, pytest_args: List[str]) -> int:
-    """``pytest <the testbeds> ARGS``: the audit without a clone of the repository."""
+    """``pytest <the testbeds> ARGS``: the audit without a clone of the repository; testbeds that
+    cannot be found are one error line (exit status 4, pytest's usage error), not a traceback."""
     import pytest
 
-    return int(pytest.main([str(testbeds_dir()), *pytest_args]))
+    try:
+        testbeds = testbeds_dir()
+    except FileNotFoundError as e:
+        print(f"stitchtest audit: error: {e}", file=sys.stderr)
+        return int(pytest.ExitCode.USAGE_ERROR)
+    return int(pytest.main([str(testbeds), *pytest_args]))
 
 
 def main(argv: Optional[List[str]] = None) -> int:

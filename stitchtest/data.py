@@ -277,14 +277,21 @@ def _read(spec: DataSpec):
 
 def _check_degenerate(spec: DataSpec, x_train: np.ndarray, x_test: np.ndarray, labels: np.ndarray,
                       classes: int) -> None:
-    """Refuse blank images (every check on them is meaningless); warn on labels that use only
-    some of the classes (the task is still audited as ``classes``-class, so chance is not 1/k)."""
+    """Refuse an empty split (nothing to train on or to test), blank images (every check on them is
+    meaningless) and labels of one class (every accuracy is 1.0, every chance bound passes
+    trivially); warn on labels that use only some of the classes (the task is still audited as
+    ``classes``-class, so chance is not 1/k)."""
     where = spec.root or spec.name
+    if not len(x_train) or not len(x_test):
+        raise DataError(f"{where}: {len(x_train)} training and {len(x_test)} test images; expected at least one of each")
     for split, x in (("training", x_train), ("test", x_test)):
         if x.size and x.min() == x.max():
             raise DataError(f"{where}: every {split} image has the same value everywhere ({x.flat[0]}): "
                             f"blank images leave nothing to learn or compare; check the image files")
     used = np.unique(labels)
+    if len(used) < 2:
+        raise DataError(f"{where}: the labels use only {len(used)} class ({', '.join(map(str, used))}); expected at "
+                        f"least 2, since a one-class task leaves nothing to tell apart")
     if len(used) < classes:
         shown = ", ".join(map(str, used[:20])) + (", ..." if len(used) > 20 else "")
         warnings.warn(f"{where}: the labels use only {len(used)} of {classes} classes "
@@ -336,6 +343,9 @@ def fingerprint(spec: DataSpec) -> Optional[str]:
     """12 hex digits of the SHA-256 of ``spec``'s data files (name and bytes), or None (digits,
     or no files). Hashed once per file version (path, size, mtime) and remembered in
     ``$STITCHTEST_CACHE/data-fingerprints.json``, so each later use costs a few ``stat`` calls.
+    So a file rewritten in place with the same size *and* the same mtime (``touch -r``, a copy
+    that keeps times) keeps its old id: give such data a new directory, or delete that file.
+    Names are hashed as the OS gives them (:func:`os.fsencode`), so any file name works.
     A ``torch`` data set (no files to name) is hashed by content: its images and labels."""
     if spec.name == "torch" and spec.root is not None:
         return _content_hash(spec.root, spec.size)
@@ -382,7 +392,7 @@ def _fingerprint(versions: Tuple[Tuple[str, int, int], ...], names: Optional[Tup
         return known[key]
     h = hashlib.sha256()
     for i, (path, _, _) in enumerate(versions):
-        h.update((Path(path).name if names is None else names[i]).encode() + b"\0")
+        h.update(os.fsencode(Path(path).name if names is None else names[i]) + b"\0")  # any name the OS gives
         with open(path, "rb") as f:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 h.update(chunk)

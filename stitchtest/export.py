@@ -1,8 +1,9 @@
 """Result rows as one flat table: every id parsed into columns, one line per cell and readout.
 
-A cell row's architecture, width, data set, seed and regime exist only inside its key, a
-``testbed|method id|cell id|stitch id`` string of nested ``name(field=value,...)`` ids
-(:mod:`~stitchtest.ids`). :func:`parse_id` reads that format back, so :func:`table` can give
+A cell row's architecture, width, data set, seed and regime exist only inside its ids (its
+``cell`` field and its key, a ``testbed|method id|cell id|stitch id`` string of nested
+``name(field=value,...)`` ids, :mod:`~stitchtest.ids`; :func:`key_parts` reads the parts from the
+row's own fields rather than splitting the key at ``|``, which a method's name may hold). :func:`parse_id` reads that format back, so :func:`table` can give
 pandas, a spreadsheet or R a column per field (``sender_arch``, ``receiver_seed``, ``data_size``,
 ``stitch_steps``, ...) with nothing left to parse by hand.
 """
@@ -76,14 +77,42 @@ def _flat(fields: Dict[str, Any], prefix: str) -> Dict[str, str]:
     return out
 
 
+def key_parts(row: CellRow) -> Tuple[str, str, str, str]:
+    """A cell row's testbed, method id, cell id and stitch id, taken from its own fields where it has
+    them: its key is ``testbed|method id|cell id|stitch id``, and a method's id holds the name a user
+    gave it (a function called ``a|b``), so the key cannot be split at every ``|``. Only the stitch id,
+    which stitchtest writes, is read off the key's end; what the fields leave unknown (an old row's
+    method id, a baseline row's cell id) is the key's rest, which must then hold it unambiguously."""
+    bad = ResultsError(f"cell key {row.key!r} is not testbed|method|cell|stitch of its row's fields "
+                       f"(testbed {row.testbed!r}, method id {row.method_id!r}, cell {row.cell!r})")
+    rest, _, stitch_id = row.key.rpartition("|")
+    if not rest.startswith(f"{row.testbed}|"):
+        raise bad
+    rest = rest[len(row.testbed) + 1:]
+    method_id, cell_id = row.method_id, row.cell
+    if method_id is not None and cell_id is not None:
+        if rest != f"{method_id}|{cell_id}":
+            raise bad
+    elif method_id is not None:
+        if not rest.startswith(f"{method_id}|"):
+            raise bad
+        cell_id = rest[len(method_id) + 1:]
+    elif cell_id is not None:
+        if not rest.endswith(f"|{cell_id}"):
+            raise bad
+        method_id = rest[:-len(cell_id) - 1]
+    else:
+        if rest.count("|") != 1:
+            raise bad
+        method_id, cell_id = rest.split("|")
+    return row.testbed, method_id, cell_id, stitch_id
+
+
 def cell_columns(row: CellRow) -> Dict[str, Any]:
     """A cell row's parsed id columns (everything but the readouts)."""
-    parts = row.key.split("|")
-    if len(parts) != 4:
-        raise ResultsError(f"cell key {row.key!r} is not testbed|method|cell|stitch")
-    testbed, method_id, cell_id, stitch_id = parts
+    testbed, method_id, cell_id, stitch_id = key_parts(row)
     try:
-        _, cell = parse_id(row.cell or cell_id)
+        _, cell = parse_id(cell_id)
         _, stitch = parse_id(stitch_id)
     except ValueError as err:
         raise ResultsError(f"cell key {row.key!r}: {err}") from None

@@ -78,7 +78,9 @@ def add_options(parser: pytest.Parser) -> None:
         help="how many models, cuts and seeds the testbeds use (default: smoke, on digits)")
     add("data", default="digits", metavar="NAME_OR_DIR",
         help="data set: digits (default), a directory (MNIST IDX, CIFAR-10/100 python, torchvision's "
-             "layouts, an ImageFolder) or module:function returning a torch Dataset")
+             "layouts, an ImageFolder) or module:function returning a torch Dataset; a directory's id "
+             "follows its files' content, re-hashed when a file's size or mtime changes (a file edited "
+             "in place keeping both keeps its old id)")
     add("methods", default=None, metavar="NAMES",
         help="comma-separated methods to audit (registered names or module:Name); default: all")
     add("seeds", type=int, default=None, metavar="N", help="models per group (default: the scale's, 3)")

@@ -99,7 +99,7 @@ def test_margin_nan_paired_drops_pairs_unpaired_drops_values():
 @pytest.mark.parametrize("paired", [True, False])
 def test_margin_no_data(paired):
     out = margin([math.nan, math.nan], [1.0, math.nan], 0.0, paired=paired)
-    assert not out.passed and out.figure == "no data" and math.isnan(out.value)
+    assert not out.passed and out.figure.startswith("no data: ") and math.isnan(out.value)
     assert_reportable(out)
 
 
@@ -147,7 +147,7 @@ def test_close_scalar_target_nan_and_no_data():
     out = close([0.5, math.nan, 0.52], 0.5, 0.05)
     assert out.passed and out.detail["dropped"] == 1 and out.detail["n"] == 2
     nod = close([math.nan], [1.0], 0.1)
-    assert not nod.passed and nod.figure == "no data"
+    assert not nod.passed and nod.figure.startswith("no data: ")
     assert_reportable(nod)
     with pytest.raises(ValueError):
         close([1.0, 2.0], [1.0, 2.0, 3.0], 0.1)
@@ -216,7 +216,7 @@ def test_separation_both_ways():
     bad = separation([0.6, 0.9], [0.7, 0.8, 0.95], 0.9)
     assert not bad.passed and bad.value == pytest.approx(sk_ap([0.6, 0.9], [0.7, 0.8, 0.95]))
     nod = separation([], [0.1, 0.2], 0.5)
-    assert not nod.passed and nod.figure == "no data"
+    assert not nod.passed and nod.figure.startswith("no data: ")
     for out in (ok, bad, nod):
         assert_reportable(out)
 
@@ -321,7 +321,7 @@ def test_layer_monotonicity_nan_cells_and_no_data():
     out = layer_monotonicity(m, ds, dr, 0.8)
     assert out.passed and out.detail["n_cells"] == 15 and out.detail["dropped"] == 1
     nod = layer_monotonicity(np.full((3, 3), np.nan), depths(3), depths(3), 0.0)
-    assert not nod.passed and nod.figure == "no data"
+    assert not nod.passed and nod.figure.startswith("no data: ")
     assert_reportable(nod)
     with pytest.raises(ValueError):
         layer_monotonicity(m, depths(3), depths(4), 0.0)
@@ -379,7 +379,7 @@ def test_diagonal_dominance_nan_and_no_data():
     out = diagonal_dominance(m, ds, dr)
     assert out.passed and out.detail["n"] == 12 - 3 - 1
     nod = diagonal_dominance(np.eye(3), depths(3), depths(3), far=2.0)
-    assert not nod.passed and nod.figure == "no data"
+    assert not nod.passed and nod.figure.startswith("no data: ")
     assert_reportable(nod)
 
 
@@ -423,7 +423,7 @@ def test_triangle_both_ways():
     assert not out.passed and out.value == pytest.approx(1.0)
     assert out.figure.startswith("triangle 1.00")
     nod = triangle(np.full((3, 3), np.nan), depths(3), depths(3), 0.8, expect_present=False)
-    assert not nod.passed and nod.figure == "no data"
+    assert not nod.passed and nod.figure.startswith("no data: ")
     for o in (out, nod, triangle(absent, ds, dr, 0.8, True)):
         assert_reportable(o)
 
@@ -469,7 +469,7 @@ def test_margin_every_cut_fails_when_one_cut_does():
     bad = margin_every_cut({"a": [0.9, 0.9], "b": [0.99, 1.0]}, {"a": [0.5, 0.6], "b": [1.0, 1.0]}, 0.05)
     assert not bad.passed and bad.value == pytest.approx(-0.005) and "worst b" in bad.figure
     assert bad.detail["per_cut"]["a"] == pytest.approx(0.35)
-    assert margin_every_cut({"a": [float("nan")]}, {"a": [0.1]}, 0.05).figure == "no data"
+    assert margin_every_cut({"a": [float("nan")]}, {"a": [0.1]}, 0.05).figure == "no data: no finite seed pair at cut a"
 
 
 def test_curve_similarity_interpolates_over_rising_changes():
@@ -495,7 +495,50 @@ def test_at_least_agreeing_needs_the_mean_and_the_seed_pairs():
     assert not carried.passed and carried.value >= -0.02 and carried.detail["agree"] == 1
     assert not at_least_agreeing([-0.1, -0.1, 0.0], -0.02).passed
     assert at_least_agreeing([0.0, float("nan"), 0.0], -0.02).detail["dropped"] == 1
-    assert at_least_agreeing([float("nan")], 0.0).figure == "no data"
+    assert at_least_agreeing([float("nan")], 0.0).figure == "no data: 0 of 1 values finite"
     six = at_least_agreeing([0.0] * 5 + [-1.0], -0.5)  # 5 of 6 agree: enough
     assert six.passed and six.detail["need"] == 5
     assert not at_least_agreeing([0.0] * 4 + [-0.6] * 2, -0.5).passed  # mean -0.2 passes, 4 of 6 do not
+
+
+# ----------------------------------------------------------------------------- non-finite cells
+
+
+def test_a_check_resting_on_a_minority_of_its_cells_fails_and_says_so():
+    # issue 27, item 5: a measure NaN on 9 of 12 self-stitch cells passed on the other 3 ("n=3")
+    nine_of_twelve = [1.0] * 3 + [math.nan] * 9
+    out = close(nine_of_twelve, 1.0, tol=1e-3)
+    assert not out.passed and out.value == 0.0  # the 3 left agree; too few to decide on
+    assert "3 of 12 finite, 9 not: fewer than half, fails" in out.figure
+    assert out.detail["finite"] == 3 and out.detail["given"] == 12
+    assert_reportable(out)
+    for check in (at_most(nine_of_twelve, 2.0), at_least(nine_of_twelve, 0.0),
+                  margin(nine_of_twelve, [0.0] * 12, 0.5), margin(nine_of_twelve, [0.0] * 4, 0.5, paired=False)):
+        assert not check.passed and "fewer than half" in check.figure
+    from stitchtest.checks import at_least_agreeing, compare, significance
+    assert not at_least_agreeing(nine_of_twelve, 0.0).passed
+    assert not significance([0.01] * 3 + [math.nan] * 9).passed
+    minority = compare(nine_of_twelve, [0.0] * 12, 0.5)
+    assert not minority.passed and minority.detail["verdict"] == "inconclusive"
+    m, ds, dr = banded(4, 4)
+    m[:, 1:] = np.nan  # 4 of 16 cells left
+    assert not layer_monotonicity(m, ds, dr, -1.0).passed
+
+
+def test_a_check_on_most_of_its_cells_passes_and_names_what_it_dropped():
+    half = close([1.0] * 6 + [math.nan] * 6, 1.0, tol=1e-3)  # half is not a minority
+    assert half.passed and half.figure.endswith("; 6 of 12 finite, 6 not")
+    full = close([1.0] * 12, 1.0, tol=1e-3)
+    assert full.passed and "finite" not in full.figure and "finite" not in full.detail
+
+
+def test_no_data_says_why():
+    # issue 27, caveat (b): the summary line said "no data" and nothing else
+    assert close([math.nan] * 12, 1.0, 1e-3).figure == "no data: 0 of 12 pairs finite"
+    assert at_most([], 1.0).figure == "no data: no values given"
+    assert margin([math.nan], [1.0], 0.0).figure == "no data: 0 of 1 seed pairs finite"
+    assert margin([math.nan], [1.0, 2.0], 0.0, paired=False).figure == (
+        "no data: higher: 0 of 1 values finite, lower: 2 of 2 values finite")
+    assert separation([math.nan], [0.5], 0.5).figure.startswith("no data: in-group: 0 of 1 values finite")
+    nod = triangle(np.full((3, 3), np.nan), depths(3), depths(3), 0.8, expect_present=False)
+    assert nod.figure == "no data: no finite diagonal or below-diagonal cell (0 of 9 cells finite)"

@@ -44,8 +44,10 @@ def test_compare_inconclusive_when_too_few_pairs_agree_or_the_margin_is_not_met(
 
 
 def test_compare_drops_nan_pairs_and_fails_on_no_data():
-    out = compare([0.9, math.nan, 0.9], [0.8, 0.8, math.nan], 0.05)
-    assert out.detail["n"] == 1 and out.detail["dropped"] == 2 and out.detail["verdict"] == "reproduced"
+    out = compare([0.9, math.nan, 0.9, 0.9], [0.8, 0.8, 0.8, math.nan], 0.05)
+    assert out.detail["n"] == 2 and out.detail["dropped"] == 2 and out.detail["verdict"] == "reproduced"
+    few = compare([0.9, math.nan, 0.9], [0.8, 0.8, math.nan], 0.05)  # 1 of 3 pairs: decided neither way
+    assert few.detail["n"] == 1 and few.detail["verdict"] == "inconclusive" and not few.passed
     empty = compare([math.nan], [0.5], 0.0)
     assert not empty.passed and empty.detail["verdict"] == "no data"
     with pytest.raises(ValueError, match="one value per seed pair"):

@@ -251,3 +251,39 @@ def test_the_plugin_audits_a_module_data_set(pytester, user_data, tmp_path, monk
     assert line.replace(" ", "") == "|num_classes|5|"  # the chance level of the reports' accuracy heatmaps is 1/5
     rows = [json.loads(x) for f in (pytester.path / "results").glob("results-*.jsonl") for x in f.read_text().splitlines()]
     assert all("torch(size=32" in r["key"] for r in rows if r.get("kind") == "cell")
+
+
+# ------------------------------------------------------------------ degenerate folders (issue 27, items 6-8)
+def test_a_data_set_with_an_empty_split_is_refused_with_its_sizes(tmp_path):
+    # one image: the 80/20 split left 0 test images, the zoo logged "clean 0.000", every test an IndexError
+    one = write_folder(tmp_path / "one", classes=("a",), per_class=1)
+    with pytest.raises(DataError, match=r"one: 1 training and 0 test images; expected at least one of each"):
+        data.check(DataSpec.parse(str(one)))
+    two = write_folder(tmp_path / "two", classes=("a", "b"), per_class=1)  # 20% of 2 rounds to 0
+    with pytest.raises(DataError, match=r"two: 2 training and 0 test images; expected at least one of each"):
+        data.check(DataSpec.parse(str(two)))
+
+
+def test_a_one_class_data_set_is_refused(tmp_path):
+    # one class: every accuracy is 1.0 and "a random receiver stays at chance" passes trivially
+    root = write_folder(tmp_path / "mono", classes=("cat",), per_class=10)
+    with pytest.raises(DataError, match=r"mono: the labels use only 1 class \(0\); expected at least 2"):
+        data.check(DataSpec.parse(str(root)))
+
+
+def test_an_image_folder_with_a_non_utf8_file_name_can_be_used(tmp_path):
+    # UnicodeEncodeError in the fingerprint, an INTERNALERROR even with --collect-only
+    root = write_folder(tmp_path / "latin", classes=("a", "b"), per_class=5)
+    odd = os.path.join(os.fsencode(root / "a"), b"\xff\xfe-latin1-\xe9.png")
+    try:
+        with open(odd, "wb") as f:
+            f.write((root / "b" / "0.png").read_bytes())
+    except OSError as err:  # a file system that takes only UTF-8 names (or none such)
+        pytest.skip(f"this file system refuses a non-UTF-8 name: {err}")
+    spec = DataSpec.parse(str(root))
+    first = spec.string_id()
+    assert "files=" in first
+    data._folder_fingerprint.cache_clear()
+    data._fingerprint.cache_clear()
+    assert spec.string_id() == first  # and from the remembered store
+    assert len(load(spec).y_train) + len(load(spec).y_test) == 11

@@ -7,7 +7,7 @@ import pytest
 
 from stitchtest.cli import main
 from stitchtest.export import COLUMNS, parse_id, table
-from stitchtest.records import CellRow
+from stitchtest.records import CellRow, ResultsError
 from stitchtest.results import read_rows
 from stitchtest.zoo import ModelSpec
 
@@ -60,3 +60,29 @@ def test_export_of_a_results_directory_and_of_nothing(tmp_path, capsys):
     assert main(["export", str(tmp_path), "--csv", str(tmp_path / "out.csv")]) == 0
     assert len(table(rows)) == sum(len(r.readouts) for r in rows)
     assert main(["export", str(tmp_path / "empty"), "--csv", str(tmp_path / "none.csv")]) == 1
+
+
+def test_a_method_name_holding_a_bar_is_exported_from_the_rows_fields(tmp_path):
+    # issue 27, item 11: a user function named "a|b" made `stitchtest export` refuse the whole results dir
+    from dataclasses import replace
+
+    rows = []
+    for r in [r for r in read_rows(BASELINE) if isinstance(r, CellRow)][:2]:
+        testbed, _, rest = r.key.partition("|")
+        cell_and_stitch = rest.partition("|")[2]
+        rows.append(replace(r, method="a|b", method_id="a|b()", key=f"{testbed}|a|b()|{cell_and_stitch}",
+                            cell=cell_and_stitch.rpartition("|")[0]))  # as a results file has it
+    (tmp_path / "results-gw0.jsonl").write_text("".join(json.dumps(r.to_json()) + "\n" for r in rows))
+    assert main(["export", str(tmp_path), "--csv", str(tmp_path / "out.csv")]) == 0
+    with open(tmp_path / "out.csv", newline="") as f:
+        lines = list(csv.DictReader(f))
+    assert {(line["method"], line["method_id"]) for line in lines} == {("a|b", "a|b()")}
+    assert {line["sender_arch"] for line in lines} == {"R1111"} and {line["stitch_steps"] for line in lines} == {"200"}
+    from stitchtest.export import key_parts  # what the export reads a row's parts with
+
+    old = replace(rows[0], method_id=None)  # a row from before method_id: the cell field decides
+    assert key_parts(old)[1:3] == ("a|b()", rows[0].cell)
+    baseline = replace(rows[0], cell=None)  # a baseline row lacks the cell: the method id decides
+    assert key_parts(baseline)[1:3] == ("a|b()", rows[0].cell)
+    with pytest.raises(ResultsError, match="is not testbed|method|cell|stitch of its row's fields"):
+        key_parts(replace(rows[0], method_id="other()"))

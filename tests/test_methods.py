@@ -135,3 +135,18 @@ def test_a_plain_function_measure_resolves_by_module_path_and_runs_on_a_cell(ctx
     assert (fn.name, fn.kind, fn.string_id()) == ("gram_cosine", "measure", "gram_cosine()")
     assert fn.evaluate(ctx, Cell(A, "layer2.0", A, "layer2.0"))["score"] == pytest.approx(1.0)
     assert 0 < fn.evaluate(ctx, Cell(A, "layer2.0", B, "layer2.0"))["score"] < 1
+
+
+def test_a_method_whose_name_holds_a_control_character_is_refused(tmp_path, monkeypatch):
+    """Issue 27, item 11: a newline in a method's name went raw into progress-*.log; a '|' is allowed
+    (the export reads a key's parts from the row's fields)."""
+    from stitchtest.audit import resolve_methods
+    from stitchtest.registry import RegistryError
+
+    (tmp_path / "odd_names.py").write_text(
+        "def bar(x, y):\n    return 1.0\n\nbar.__name__ = 'a|b'\n\n"
+        "def tab(x, y):\n    return 1.0\n\ntab.__name__ = 'a\\tb'\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert resolve_methods("odd_names:bar")[0].name == "a|b"
+    with pytest.raises(RegistryError, match=r"method 'odd_names:tab' has the name 'a\\tb', which holds a control"):
+        resolve_methods("odd_names:tab")

@@ -101,7 +101,7 @@ def test_significance_check_both_ways():
     assert checks.significance([0.02, 0.5, 0.6, 0.9, 0.7], expect=False, allowed=0.2).passed
     out = checks.significance([0.02, 0.02, 0.5], expect=False, allowed=0.2)
     assert not out.passed and out.value == pytest.approx(2 / 3) and out.better == "lower"
-    assert checks.significance([float("nan")]).figure == "no data"
+    assert checks.significance([float("nan")]).figure == "no data: 0 of 1 p-values finite"
 
 
 def test_calibrated_method_reads_out_the_null_beside_the_score():

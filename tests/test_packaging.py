@@ -28,3 +28,20 @@ def test_a_wheel_carries_the_testbeds_and_stitchtest_audit_runs_them_without_the
     # collected from the installed files (node ids are relative to the rootdir, tmp_path)
     assert "site/stitchtest/testbeds/test_random_controls.py::test_self_stitch_matches_receiver[dm]" in result.stdout
     assert "stitchtest: scale smoke" in result.stdout and not (elsewhere / "results").exists()
+
+
+def test_a_wheel_put_on_pythonpath_is_one_error_line(tmp_path):
+    """Issue 27, caveat (c): Python imports from a zip on PYTHONPATH, pytest cannot collect inside it;
+    ``stitchtest audit`` said so with a FileNotFoundError traceback."""
+    wheel = tmp_path / "stitchtest-0.1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as z:  # the wheel's layout (test above), without building one
+        for p in sorted((ROOT / "stitchtest").glob("*.py")):
+            z.write(p, f"stitchtest/{p.name}")
+        for p in sorted((ROOT / "testbeds").glob("*.py")):
+            z.write(p, f"stitchtest/testbeds/{p.name}")
+    result = subprocess.run([sys.executable, "-m", "stitchtest.cli", "audit", "--collect-only", "-q"], cwd=tmp_path,
+                            env={**os.environ, "PYTHONPATH": str(wheel)}, capture_output=True, text=True)
+    assert result.returncode == 4 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.splitlines() == [
+        f"stitchtest audit: error: stitchtest is imported from inside {wheel}, and pytest cannot run testbeds "
+        f"from inside an archive; install it (pip install {wheel}) or unzip it"]

@@ -526,6 +526,20 @@ def test_a_plain_function_is_audited_as_a_measure(project):
     assert all(r["readouts"]["score"] == pytest.approx(1.0) for r in cells)
 
 
+def test_a_method_named_with_a_newline_is_one_usage_error_before_anything_runs(project):
+    """Issue 27, item 11: the newline went raw into progress-*.log (and splits every line it is in)."""
+    run(project, "--stitch-methods", "dm")
+    before = rows(project)
+    project.makepyfile(my_measures="def two_lines(x, y):\n"
+                                   "    return 1.0\n"
+                                   "two_lines.__name__ = 'two\\nlines'\n")
+    result = project.runpytest_subprocess("testbeds", "--stitch-methods", "my_measures:two_lines", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--stitch-methods: method 'my_measures:two_lines' has the name 'two\\nlines', "
+                                 "which holds a control character*"])
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str() and rows(project) == before
+
+
 # ---------------------------------------------------------------- beyond one machine (issue 14)
 
 
