@@ -162,3 +162,10 @@ def test_a_baseline_of_another_model_family_is_refused(tmp_path):
     with pytest.raises(BaselineError, match=r"arch None \(this run: 'vgg4'\)"):
         compare(results(cell("c1"), run=RunRow(replace(SETTINGS, arch="vgg4"))), load(path))
     compare(results(cell("c1"), check("a", "pass")), load(path))  # default runs still match it
+
+
+def test_a_check_key_is_labelled_from_the_left_so_a_method_may_hold_a_bar():
+    from stitchtest.baseline import _check_label
+
+    assert _check_label("cross_layer|triangle|tlm") == ("cross_layer/triangle", "tlm")
+    assert _check_label("cross_layer|triangle|my|odd") == ("cross_layer/triangle", "my|odd")
