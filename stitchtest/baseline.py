@@ -253,7 +253,7 @@ def _check_label(key: str) -> Tuple[str, str]:
     """``("testbed/check", "method")`` of a check key ``testbed|check|method``: testbed and check
     names are the project's, a method's may hold a ``|`` (a user's function), so split from the left."""
     parts = key.split("|", 2)
-    return ("/".join(parts[:2]), parts[2]) if len(parts) == 3 else ("/".join(parts[:-1]), parts[-1]) if len(parts) > 1 else (key, "")
+    return ("/".join(parts[:-1]), parts[-1]) if len(parts) > 1 else (key, "")
 
 
 def render(c: Comparison, limit: Optional[int] = None) -> str:
