@@ -45,12 +45,30 @@ def finish(session: pytest.Session) -> None:
     rows = load_rows(results_folder(config).root)
     if not any(isinstance(r, (CellRow, CheckRow)) for r in rows):  # nothing ran (-k nothing, -x at once)
         return
-    paths = write_reports(rows, option(config, "report_dir"), st.settings, about(session, rows))
-    if reporter is not None:
-        reporter.write_sep("-", f"stitchtest: {len(rows)} rows -> {', '.join(str(p) for p in paths[:3])}"
-                           + (" ..." if len(paths) > 3 else ""))
+    try:
+        paths = write_reports(rows, option(config, "report_dir"), st.settings, about(session, rows))
+    except OSError as e:  # a full or read-only disk: the rows are whole, and pytest's summary still comes
+        results = results_folder(config).root
+        _failed(session, reporter, f"stitchtest: the reports were not written: {_error(e)}; the rows in {results}/ "
+                                   f"are whole: `stitchtest report {results} -o {option(config, 'report_dir')}` "
+                                   f"writes them")
+    else:
+        if reporter is not None:
+            reporter.write_sep("-", f"stitchtest: {len(rows)} rows -> {', '.join(str(p) for p in paths[:3])}"
+                               + (" ..." if len(paths) > 3 else ""))
     _claims(session, rows, reporter)
     _baseline(session, rows, reporter)
+
+
+def _error(e: OSError) -> str:
+    """``path: No space left on device``: what failed, and where."""
+    return f"{e.filename}: {e.strerror}" if e.filename and e.strerror else str(e)
+
+
+def _failed(session: pytest.Session, reporter, message: str) -> None:
+    """One red line, and the session fails (a report or baseline that was asked for is missing)."""
+    reporter.write_line(message, red=True, bold=True) if reporter is not None else print(message)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def about(session: pytest.Session, rows: list) -> Dict[str, Any]:
@@ -140,5 +158,9 @@ def _baseline(session: pytest.Session, rows: list, reporter) -> None:
             if comparison.failed():
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if target:
-        save(results, target)
-        write(f"stitchtest: baseline saved to {target}")
+        try:
+            save(results, target)
+        except OSError as e:
+            _failed(session, reporter, f"stitchtest: {flag('save_baseline')}: the baseline was not saved: {_error(e)}")
+        else:
+            write(f"stitchtest: baseline saved to {target}")

@@ -55,6 +55,7 @@ class State:
     lost: List[str] = field(default_factory=list)  #: workers that died
     missing: Dict[str, int] = field(default_factory=dict)  #: rows a worker sent that never came
     workers: int = 1
+    worker_ids: List[str] = field(default_factory=list)  #: the controller's xdist workers, as each is set up
 
 
 STATE = pytest.StashKey[State]()
@@ -153,6 +154,7 @@ def host_slots(specs) -> Dict[str, tuple]:
 
 
 def computes(config: pytest.Config) -> bool:
-    """False for a session that runs no test: ``--collect-only``, ``--help``, ``--fixtures``, ..."""
+    """False for a session that runs no test: ``--collect-only``, ``--help``, ``--fixtures``,
+    ``--setup-only``, ...: it neither moves the previous run aside nor writes a run row."""
     return not any(getattr(config.option, name, False) for name in (
-        "collectonly", "help", "showfixtures", "show_fixtures_per_test", "markers", "setupplan"))
+        "collectonly", "help", "showfixtures", "show_fixtures_per_test", "markers", "setupplan", "setuponly"))
