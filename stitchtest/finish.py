@@ -45,13 +45,20 @@ def finish(session: pytest.Session) -> None:
     rows = load_rows(results_folder(config).root)
     if not any(isinstance(r, (CellRow, CheckRow)) for r in rows):  # nothing ran (-k nothing, -x at once)
         if st.ran:
-            _fail(session, reporter, f"stitchtest: {st.ran} testbed test(s) ran but no row reached "
+            _failed(session, reporter, f"stitchtest: {st.ran} testbed test(s) ran but no row reached "
                                      f"{results_folder(config).root}/, so no report was written")
         return
-    paths = write_reports(rows, option(config, "report_dir"), st.settings, about(session, rows))
-    if reporter is not None:
-        reporter.write_sep("-", f"stitchtest: {len(rows)} rows -> {', '.join(str(p) for p in paths[:3])}"
-                           + (" ..." if len(paths) > 3 else ""))
+    try:
+        paths = write_reports(rows, option(config, "report_dir"), st.settings, about(session, rows))
+    except OSError as e:  # a full or read-only disk: the rows are whole, and pytest's summary still comes
+        results = results_folder(config).root
+        _failed(session, reporter, f"stitchtest: the reports were not written: {_error(e)}; the rows in {results}/ "
+                                   f"are whole: `stitchtest report {results} -o {option(config, 'report_dir')}` "
+                                   f"writes them")
+    else:
+        if reporter is not None:
+            reporter.write_sep("-", f"stitchtest: {len(rows)} rows -> {', '.join(str(p) for p in paths[:3])}"
+                               + (" ..." if len(paths) > 3 else ""))
     _claims(session, rows, reporter)
     _baseline(session, rows, reporter)
 
@@ -59,14 +66,20 @@ def finish(session: pytest.Session) -> None:
 def unheard(session: pytest.Session) -> None:
     """Workers audited testbeds the controller did not recognise as such: nothing was written.
     Said in one line, and the session fails, whatever the tests' outcomes."""
-    _fail(session, session.config.pluginmanager.get_plugin("terminalreporter"),
-          f"stitchtest: the workers computed {state(session.config).unheard} rows, but the controller did not "
-          f"recognise their tests as testbeds, so no results or reports were written: declare the marker in "
-          f"the test file (pytestmark = pytest.mark.testbed(\"name\"), or a decorator), where the "
-          f"controller reads it")
+    _failed(session, session.config.pluginmanager.get_plugin("terminalreporter"),
+            f"stitchtest: the workers computed {state(session.config).unheard} rows, but the controller did not "
+            f"recognise their tests as testbeds, so no results or reports were written: declare the marker in "
+            f"the test file (pytestmark = pytest.mark.testbed(\"name\"), or a decorator), where the "
+            f"controller reads it")
 
 
-def _fail(session: pytest.Session, reporter, message: str) -> None:
+def _error(e: OSError) -> str:
+    """``path: No space left on device``: what failed, and where."""
+    return f"{e.filename}: {e.strerror}" if e.filename and e.strerror else str(e)
+
+
+def _failed(session: pytest.Session, reporter, message: str) -> None:
+    """One red line, and the session fails (a report or baseline that was asked for is missing)."""
     reporter.write_line(message, red=True, bold=True) if reporter is not None else print(message)
     session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
@@ -158,5 +171,9 @@ def _baseline(session: pytest.Session, rows: list, reporter) -> None:
             if comparison.failed():
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if target:
-        save(results, target)
-        write(f"stitchtest: baseline saved to {target}")
+        try:
+            save(results, target)
+        except OSError as e:
+            _failed(session, reporter, f"stitchtest: {flag('save_baseline')}: the baseline was not saved: {_error(e)}")
+        else:
+            write(f"stitchtest: baseline saved to {target}")

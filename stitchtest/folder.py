@@ -3,7 +3,8 @@
 A results folder (``--stitch-resume`` continues one, ``stitchtest report`` reads one) holds one
 ``results-<worker>.jsonl`` of rows and one ``progress-<worker>.log`` per worker, an xdist
 worker's ``spool-<worker>.jsonl`` while its rows are on their way (:mod:`stitchtest.spool`), the
-session's lock and session file, and ``previous/`` with earlier runs set aside (:mod:`stitchtest.rundir`).
+session's lock, its session file, the record of the files its run writes, and ``previous/`` with
+earlier runs set aside (:mod:`stitchtest.rundir`).
 Everything that builds or looks for such a path asks a :class:`ResultsFolder`.
 """
 from __future__ import annotations
@@ -59,6 +60,12 @@ class ResultsFolder:
     def session(self) -> Path:
         """The owning session's token: a worker that reads it back sees the controller's folder."""
         return self.root / ".stitchtest-session"
+
+    @property
+    def record(self) -> Path:
+        """The names of the files this folder's run writes, one a line (:mod:`stitchtest.rundir`):
+        what a new run may move aside."""
+        return self.root / ".stitchtest-files"
 
     @property
     def previous(self) -> Path:

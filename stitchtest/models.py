@@ -271,6 +271,21 @@ def _builder_id(builder: Callable[..., "CutModel"]) -> str:
     return f"{name}:{line}@{hashlib.sha256(source).hexdigest()[:12]}"
 
 
+def builder_of(arch: str) -> Callable[..., CutModel]:
+    """What builds ``arch`` (``f(width, in_channels, num_classes)``), without building it, so a
+    misspelt name is one error before a run starts (ValueError), not one in every test."""
+    name = ALIASES.get(arch.lower(), arch)
+    if m := re.fullmatch(r"R([1-9])([1-9])([1-9])([1-9])", name):
+        return functools.partial(resnet, tuple(int(g) for g in m.groups()))
+    if m := re.fullmatch(r"vgg([1-9])", name, flags=re.I):
+        return functools.partial(vgg, int(m.group(1)))
+    try:
+        return ARCHITECTURES.get(arch)
+    except RegistryError as err:
+        raise ValueError(f"unknown architecture {arch!r}; expected R<abcd> (e.g. R1111), resnet18, resnet34, "
+                         f"vgg<N>, a registered family or module:Name ({err})") from None
+
+
 def build(arch: str, width: int = 16, in_channels: int = 3, num_classes: int = 10) -> CutModel:
     """A model from its architecture name.
 
@@ -278,17 +293,7 @@ def build(arch: str, width: int = 16, in_channels: int = 3, num_classes: int = 1
     ``resnet34``, ``vgg4`` (a plain CNN with that many conv stages), or a registered family
     (:data:`ARCHITECTURES`: in-process, entry point, or ``module:Name``).
     """
-    name = ALIASES.get(arch.lower(), arch)
-    if m := re.fullmatch(r"R([1-9])([1-9])([1-9])([1-9])", name):
-        return resnet(tuple(int(g) for g in m.groups()), width, in_channels, num_classes)
-    if m := re.fullmatch(r"vgg([1-9])", name, flags=re.I):
-        return vgg(int(m.group(1)), width, in_channels, num_classes)
-    try:
-        builder = ARCHITECTURES.get(arch)
-    except RegistryError as err:
-        raise ValueError(f"unknown architecture {arch!r}; expected R<abcd> (e.g. R1111), resnet18, resnet34, "
-                         f"vgg<N>, a registered family or module:Name ({err})") from None
-    model = builder(width=width, in_channels=in_channels, num_classes=num_classes)
+    model = builder_of(arch)(width=width, in_channels=in_channels, num_classes=num_classes)
     if not isinstance(model, CutModel):
         raise TypeError(f"architecture {arch!r} built a {type(model).__name__}, not a CutModel: the zoo and the "
                         "testbeds need named stages (or compare any nn.Module with stitchtest.compare)")

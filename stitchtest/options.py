@@ -58,6 +58,7 @@ class State:
     audit_ids: Any = None  #: the controller's reading of the workers' ids (:class:`~stitchtest.loadgroup.AuditIds`)
     ran: int = 0  #: testbed tests that ran (not skipped), seen where the results are owned
     unheard: int = 0  #: rows workers sent to a controller that did not know it was auditing
+    worker_ids: List[str] = field(default_factory=list)  #: the controller's xdist workers, as each is set up
 
 
 STATE = pytest.StashKey[State]()
@@ -158,6 +159,7 @@ def host_slots(specs) -> Dict[str, tuple]:
 
 
 def computes(config: pytest.Config) -> bool:
-    """False for a session that runs no test: ``--collect-only``, ``--help``, ``--fixtures``, ..."""
+    """False for a session that runs no test: ``--collect-only``, ``--help``, ``--fixtures``,
+    ``--setup-only``, ...: it neither moves the previous run aside nor writes a run row."""
     return not any(getattr(config.option, name, False) for name in (
-        "collectonly", "help", "showfixtures", "show_fixtures_per_test", "markers", "setupplan"))
+        "collectonly", "help", "showfixtures", "show_fixtures_per_test", "markers", "setupplan", "setuponly"))

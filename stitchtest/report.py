@@ -21,6 +21,7 @@ from tabulate import tabulate
 
 from . import claims as claims_mod
 from .claims import Verdict
+from .files import atomic_write
 from .ids import short_hash
 from .records import CellRow, CheckRow, ExhibitRow, Record, RunSettings, of_kind
 
@@ -173,7 +174,17 @@ def heatmap(senders: Sequence[str], receivers: Sequence[str], values: np.ndarray
         dark = (1.0 - shade if lower_better else shade) < 0.5  # viridis is dark at its low end
         ax.text(j, i, fmt(v), ha="center", va="center", fontsize=8, color="white" if dark else "black")
     fig.tight_layout()
-    fig.savefig(path)
+    _save(fig, path)
+
+
+def _save(fig: Figure, path: os.PathLike | str) -> None:
+    """Save ``fig`` atomically, in the format its name says (the temporary name ends in .tmp)."""
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format=Path(path).suffix[1:] or "png"))
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Replace ``path`` atomically: a full disk leaves the old report whole, not half of the new one."""
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def diagonal_only(senders: Sequence[str], receivers: Sequence[str], values: np.ndarray) -> bool:
@@ -205,7 +216,7 @@ def image_grid(labels: Sequence[str], images: Sequence[Sequence[Any]], title: st
                 ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path)
+    _save(fig, path)
 
 
 # ---------------------------------------------------------------- markdown
@@ -454,13 +465,13 @@ def write_reports(rows: Sequence[Record], out_dir: os.PathLike | str, settings: 
     testbeds = sorted({r.testbed for r in [*cell_rows, *check_rows, *exhibit_rows]})
     written: List[Path] = [out_dir / "summary.md"]
     claim_rows = claims_mod.judge_all(check_rows, settings.scale) if settings is not None else []
-    written[0].write_text(_summary(check_rows, testbeds, settings, about, claim_rows), encoding="utf-8")
+    _write_text(written[0], _summary(check_rows, testbeds, settings, about, claim_rows))
     used_names: set = set()
     for testbed in testbeds:
         text, figures = _testbed(testbed, [c for c in check_rows if c.testbed == testbed],
                                  [c for c in cell_rows if c.testbed == testbed], out_dir, used_names,
                                  [e for e in exhibit_rows if e.testbed == testbed], _chance(settings))
         path = out_dir / f"{_safe(testbed)}.md"
-        path.write_text(text, encoding="utf-8")
+        _write_text(path, text)
         written += [path] + figures
     return written

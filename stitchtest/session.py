@@ -64,7 +64,7 @@ def header(config: pytest.Config) -> List[str]:
 
 def run_settings(config: pytest.Config):
     """The settings that make two runs comparable (:class:`~stitchtest.records.RunSettings`),
-    from the options; a bad data set, seed count or method is one usage error, now."""
+    from the options; a bad data set, architecture, seed count or method is one usage error, now."""
     from .data import DataError, DataSpec, check
     from .records import RunSettings
     from .scales import SCALES
@@ -80,6 +80,14 @@ def run_settings(config: pytest.Config):
         raise pytest.UsageError(f"{flag('data')}: {e}") from None
     for w in degenerate:
         config.issue_config_time_warning(w.message, stacklevel=2)
+    arch = option(config, "arch")
+    if arch:
+        from .models import builder_of
+
+        try:
+            builder_of(arch)
+        except ValueError as e:
+            raise pytest.UsageError(f"{flag('arch')}: {e}") from None
     seeds = option(config, "seeds")
     if seeds is not None and seeds < 1:
         raise pytest.UsageError(f"{flag('seeds')}: {seeds} is not a number of models; give 1 or more, or leave "
@@ -129,8 +137,9 @@ def precision(config: pytest.Config) -> str:
 
 
 def check_paths(config: pytest.Config) -> None:
-    """``--stitch-report-dir`` and ``--stitch-results-dir`` must be directories (or not exist yet), and so
-    must the model cache."""
+    """``--stitch-report-dir`` and ``--stitch-results-dir`` must be directories (or not exist yet) that
+    this file system can hold, and so must the model cache."""
+    from .files import path_problem
     from .zoo import CacheError, check_root, default_root
 
     try:
@@ -139,6 +148,9 @@ def check_paths(config: pytest.Config) -> None:
         raise pytest.UsageError(str(e)) from None
     for name in ("report_dir", "results_dir"):
         path = Path(option(config, name))
+        problem = path_problem(path)
+        if problem:
+            raise pytest.UsageError(f"{flag(name)}: {problem}; give a shorter path")
         if path.exists() and not path.is_dir():
             raise pytest.UsageError(f"{flag(name)}: {path} is a file, not a directory; give a directory")
 
@@ -148,8 +160,8 @@ def check_paths(config: pytest.Config) -> None:
 
 def open_results(config: pytest.Config) -> None:
     """Lock the results folder for this session, then either check that ``--stitch-resume``
-    continues a run of the same settings, or move the previous run's files aside; then write
-    this run's ``run`` row."""
+    continues a run of the same settings, or move the previous run's files aside; record the
+    files this run writes (:func:`stitchtest.rundir.record`), then write its ``run`` row."""
     from . import rundir
     from .records import RunRow
     from .relay import Inbox
@@ -158,8 +170,13 @@ def open_results(config: pytest.Config) -> None:
     st, folder = state(config), results_folder(config)
     try:  # a usage error still unconfigures, which releases the lock
         st.lock = rundir.claim(folder.root)
-        if not option(config, "resume"):
+        resume = bool(option(config, "resume"))
+        if not resume:
             st.set_aside = rundir.set_aside(folder.root)
+        # before anything is written: what this run writes is what the next run may move aside
+        writers = ["controller"] + (st.worker_ids if is_controller(config) else [worker_id(config)])
+        taken = rundir.resumed_files(folder.root) if resume else []
+        rundir.record(folder.root, rundir.run_files(writers) + taken, keep=resume)
         folder.session.write_text(st.token + "\n")
     except (OSError, rundir.RunDirError) as e:
         raise pytest.UsageError(f"{flag('results_dir')}: {e}") from None
@@ -216,20 +233,25 @@ def check_resume(results: Path, settings) -> None:
 
 def resumed_cells(config: pytest.Config) -> List[dict]:
     """The cells already in the results folder (``--stitch-resume``) as JSON, read once (they
-    travel to the workers); a malformed file gives none here and is named when the session
-    starts the audit (:func:`check_resume`)."""
+    travel to the workers), with those a killed run's workers spooled: the workers are told
+    before the spools are adopted (:func:`adopt_spools`). A malformed file gives none here and
+    is named when the session starts the audit (:func:`check_resume`)."""
     st = state(config)
     if not option(config, "resume"):
         return []
     if st.done is None:
+        from . import spool
         from .records import CellRow
         from .results import ResultsError, load_rows
 
+        root, rows = results_folder(config).root, []
         try:
-            rows = load_rows(results_folder(config).root)
-        except ResultsError:
-            rows = []
-        st.done = [r.to_json() for r in rows if isinstance(r, CellRow)]
+            rows = load_rows(root)
+            rows += spool.spooled(root)
+        except (ResultsError, OSError):
+            pass
+        cells = {r.key: r for r in reversed(rows) if isinstance(r, CellRow)}  # a results row over a spooled one
+        st.done = [r.to_json() for r in cells.values()]
     return st.done
 
 
@@ -292,6 +314,11 @@ def worker_input(node) -> dict:
     config, st = node.config, state(node.config)
     specs = node.nodemanager.specs
     st.workers = len(specs)
+    st.worker_ids.append(node.gateway.id)
+    if st.lock is not None:  # a worker started in place of one that died: its files are this run's too
+        from . import rundir
+
+        rundir.record(results_folder(config).root, rundir.run_files([node.gateway.id]))
     failures: List[str] = []
     if option(config, "baseline"):
         from .results import ResultsError

@@ -13,15 +13,27 @@ A worker on another host without a shared disk has no spool; its rows travel as 
 from __future__ import annotations
 
 import os
-from typing import Dict
+from pathlib import Path
+from typing import Dict, List
 
 from .folder import ResultsFolder
+from .records import Record
 from .results import ResultsWriter, load_rows, numbered_rows
 
 
 def writer(folder: ResultsFolder, worker: str) -> ResultsWriter:
     """The spool of ``worker`` in ``folder`` (an unfinished last line of a killed write is dropped)."""
     return ResultsWriter(folder.root, worker, path=folder.spool(worker))
+
+
+def spooled(directory: os.PathLike | str) -> List[Record]:
+    """The rows of every spool in ``directory`` (an unfinished last line dropped): done, though
+    not yet adopted (``--stitch-resume`` tells the workers before it adopts them)."""
+    return [row for _, path in ResultsFolder(directory).spool_files() for row in _rows(path)]
+
+
+def _rows(path: Path) -> List[Record]:
+    return [row for _, row in numbered_rows(path, tolerate_unfinished_tail=True)]
 
 
 def adopt(directory: os.PathLike | str) -> Dict[str, int]:
@@ -35,7 +47,7 @@ def adopt(directory: os.PathLike | str) -> Dict[str, int]:
     have = {row.key for row in load_rows(folder.root)}
     adopted: Dict[str, int] = {}
     for worker, path in spools:
-        missing = [row for _, row in numbered_rows(path, tolerate_unfinished_tail=True) if row.key not in have]
+        missing = [row for row in _rows(path) if row.key not in have]
         if missing:
             out = ResultsWriter(folder.root, worker)
             for row in missing:

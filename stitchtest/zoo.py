@@ -18,7 +18,6 @@ import json
 import os
 import platform
 import re
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from filelock import FileLock, Timeout
 from . import __version__, concurrency, devices, tasks
 from .attacks import robust_accuracy
 from .data import DataSpec, Dataset, load, with_cue
+from .files import atomic_write, path_problem
 from .ids import short_hash, string_id
 from .models import CutModel, build, family_id
 from .training import Recipe, accuracy, calibrate_batchnorm, train
@@ -172,17 +172,6 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 class CorruptEntry(Exception):
     """A cached checkpoint that is missing, partial or does not match its metadata."""
 
@@ -205,6 +194,9 @@ def _entry_key(path: Path) -> Optional[str]:
 
 def check_root(root: Path) -> None:
     """Say at once, not in every test, when the cache cannot be a directory."""
+    problem = path_problem(root)
+    if problem:
+        raise CacheError(f"model cache: {problem}; set STITCHTEST_CACHE to a shorter path")
     existing = root
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
@@ -324,9 +316,9 @@ class Zoo:
         with torch.enable_grad(), devices.threads(1 if self.device.type == "cpu" else None):
             model, meta = train_model(spec, self.device, self.log)
         ckpt, meta_path = self.paths(spec)
-        _atomic_write(ckpt, lambda p: torch.save(model.state_dict(), p))
+        atomic_write(ckpt, lambda p: torch.save(model.state_dict(), p))
         meta["sha256"] = _sha256(ckpt)
-        _atomic_write(meta_path, lambda p: p.write_text(json.dumps(meta, indent=2, sort_keys=True)))
+        atomic_write(meta_path, lambda p: p.write_text(json.dumps(meta, indent=2, sort_keys=True)))
         self.trained.append(spec.string_id())
         self.log(f"zoo: {spec.string_id()} clean {meta['clean_accuracy']:.3f} "
                  f"robust {meta['robust_accuracy']:.3f} in {meta['train_seconds']:.1f}s")
@@ -335,8 +327,10 @@ class Zoo:
     def prune(self) -> List[Path]:
         """Delete what can never be loaded again: leftover temporary files, checkpoints without
         metadata (or the reverse), entries whose checksum does not match, and entries from an
-        older training recipe. Returns the deleted paths. Only files of the zoo's own format go,
-        and never those of an entry whose lock is held (being trained or read right now)."""
+        older training recipe. Returns the deleted paths. Only files of the zoo's own format go
+        (a ``<key>.json`` only if it is the zoo's metadata for that key: a user's file of that
+        name, or one no longer readable, stays), and never those of an entry whose lock is held
+        (being trained or read right now)."""
         removed: List[Path] = []
         for key in sorted({k for p in self.root.iterdir() if (k := _entry_key(p))} if self.root.is_dir() else ()):
             lock = FileLock(str(self.root / f"{key}.pt.lock"), timeout=0)
@@ -358,12 +352,15 @@ class Zoo:
         doomed = [p for p in self.root.glob(f"{key}.*.tmp") if _entry_key(p)]  # nobody writes them now
         try:
             meta = _metadata(meta_path)
-            keep = (ckpt.is_file() and meta.get("key") in (None, key) and meta.get("recipe_version") == RECIPE_VERSION
-                    and meta.get("sha256") == _sha256(ckpt))
         except CorruptEntry:
-            keep = False
+            meta = {}
+        # the metadata is ours by what we wrote in it (its spec, its key), not by its name: a user's
+        # 0123456789ab.json stays
+        ours = isinstance(meta.get("spec"), str) and meta.get("key") in (None, key)
+        keep = (ours and ckpt.is_file() and meta.get("recipe_version") == RECIPE_VERSION
+                and meta.get("sha256") == _sha256(ckpt))
         if not keep:
-            doomed += [p for p in (ckpt, meta_path) if _entry_key(p)]
+            doomed += [p for p in ((ckpt, meta_path) if ours else (ckpt,)) if _entry_key(p)]
         for p in doomed:
             p.unlink()
         return doomed

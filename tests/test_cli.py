@@ -1,4 +1,6 @@
 """The stitchtest command."""
+import json
+
 from stitchtest.cli import main
 from stitchtest.data import DataSpec
 from stitchtest.zoo import ModelSpec, Zoo
@@ -55,11 +57,12 @@ def test_zoo_prune_removes_only_what_cannot_load(tmp_path, capsys):
     ckpt, _ = good.paths(broken)
     ckpt.write_bytes(b"truncated")
     (tmp_path / "0123456789ab.ptq8z_k1r0.tmp").write_bytes(b"half")  # a crashed write's temporary file
-    (tmp_path / "0123456789ac.json").write_text("{}")
+    orphan = (tmp_path / "0123456789ac.json")  # metadata whose checkpoint is gone
+    orphan.write_text(json.dumps({"spec": "model(...)", "key": "0123456789ac", "recipe_version": 2}))
     assert main(["zoo", "--cache", str(tmp_path), "--prune"]) == 0
     out = capsys.readouterr().out
     assert "pruned 4 files" in out and "1 models" in out
-    assert all(p.exists() for p in good.paths(spec))
+    assert all(p.exists() for p in good.paths(spec)) and not orphan.exists()
     assert not ckpt.exists() and not (tmp_path / "0123456789ab.ptq8z_k1r0.tmp").exists()
 
 
@@ -71,7 +74,8 @@ def test_zoo_prune_leaves_what_it_did_not_write_and_locked_entries(tmp_path, cap
     spec = ModelSpec(width=4, epochs=1, data=DataSpec(n_train=100, n_test=50))
     zoo = Zoo(tmp_path)
     zoo.get(spec)
-    mine = [tmp_path / "mymodel.pt", tmp_path / "notes.json", tmp_path / "abc.pt.tmp"]
+    mine = [tmp_path / "mymodel.pt", tmp_path / "notes.json", tmp_path / "abc.pt.tmp",
+            tmp_path / "0123456789ab.json"]  # named like a cache entry, but no metadata of ours (issue 27)
     for p in mine:
         p.write_text("[1]")
     (tmp_path / "weights.pt").mkdir()
@@ -103,8 +107,8 @@ def test_metadata_that_is_not_an_object_is_a_corrupt_entry(tmp_path, capsys):
             zoo.get(spec)
         assert zoo.trained == [spec.string_id()]
         meta_path.write_text(text)
-        assert main(["zoo", "--cache", str(tmp_path), "--prune"]) == 0
-        assert "pruned 2 files" in capsys.readouterr().out
+        assert main(["zoo", "--cache", str(tmp_path), "--prune"]) == 0  # the checkpoint; the file is not ours now
+        assert "pruned 1 files" in capsys.readouterr().out and meta_path.read_text() == text
 
 
 def test_a_cache_that_is_a_file_is_one_clear_error(tmp_path, capsys, monkeypatch):

@@ -236,10 +236,18 @@ def test_a_bad_baseline_fails_at_once_and_keeps_the_results(project):
 
 
 def test_a_run_that_computes_nothing_keeps_the_reports(project):
+    """--setup-only sets the fixtures up and runs no test: like --collect-only and --setup-plan, it
+    neither moves the previous run aside nor adds a run row, so reports and results still agree."""
     run(project)
     summary = (project.path / "reports" / "summary.md").read_text()
-    run(project, "--collect-only")
-    assert (project.path / "reports" / "summary.md").read_text() == summary
+    results = {p.name: p.read_bytes() for p in (project.path / "results").iterdir() if p.is_file()}
+    for only_looks in ("--collect-only", "--setup-plan", "--setup-only"):
+        assert run(project, only_looks).ret == 0, only_looks
+        assert (project.path / "reports" / "summary.md").read_text() == summary, only_looks
+        now = {p.name: p.read_bytes() for p in (project.path / "results").iterdir() if p.is_file()}
+        assert {n: b for n, b in now.items() if n.startswith("results-")} == \
+               {n: b for n, b in results.items() if n.startswith("results-")}, only_looks
+        assert not (project.path / "results" / "previous").exists(), only_looks
 
 
 # ---------------------------------------------------------------- the results directory (issue 16)
@@ -252,8 +260,12 @@ def test_a_results_dir_holding_other_files_keeps_them(project):
     project.path.joinpath("src", "mine.py").write_text("x = 1\n")
     project.path.joinpath("notes.log").write_text("my notes\n")
     project.path.joinpath("progress-mine.log").write_text("not a progress log\n")
+    # shaped like ours, but no run recorded writing them (issue 27, 1)
+    theirs = {"results-empty.jsonl": "", "progress-todo.log": "", "progress-backup.log": "12:00:01 backed up\n"}
+    for name, text in theirs.items():
+        project.path.joinpath(name).write_text(text)
     assert run(project, "--stitch-results-dir", ".", "--collect-only").ret == 0
-    mine = ["conftest.py", "notes.log", "progress-mine.log", "src", "testbeds"]
+    mine = sorted(["conftest.py", "notes.log", "progress-mine.log", "src", "testbeds", *theirs])
     assert sorted(p.name for p in project.path.iterdir() if not p.name.startswith((".", "runpytest", "std"))) == mine
     run(project, "--stitch-results-dir", ".").assert_outcomes(passed=2, failed=2)
     first = (project.path / "results-main.jsonl").read_text()
@@ -269,6 +281,7 @@ def test_a_results_dir_holding_other_files_keeps_them(project):
     assert project.path.joinpath("src", "mine.py").read_text() == "x = 1\n"
     assert project.path.joinpath("notes.log").read_text() == "my notes\n"
     assert project.path.joinpath("progress-mine.log").read_text() == "not a progress log\n"
+    assert {name: project.path.joinpath(name).read_text() for name in theirs} == theirs
 
 
 def test_a_results_file_stitchtest_did_not_write_is_refused(project):
@@ -290,6 +303,9 @@ BAD_OPTIONS = [
     (("--stitch-results-dir", "afile"), "*--stitch-results-dir: afile is a file, not a directory*"),
     (("--stitch-data", "nowhere"), "*--stitch-data: 'nowhere' is neither a known data set*"),
     (("--stitch-baseline-tol", "-1"), "*--stitch-baseline-tol: -1.0 is not a tolerance; give a number >= 0*"),
+    (("--stitch-arch", "resnet19"), "*--stitch-arch: unknown architecture 'resnet19'; expected R<abcd>*"),
+    (("--stitch-results-dir", "r" * 300), "*--stitch-results-dir: a name in rrr* is 300 bytes long*give a shorter path"),
+    (("--stitch-report-dir", "out/" + "p" * 300), "*--stitch-report-dir: a name in out/ppp* is 300 bytes*shorter path"),
 ]
 
 
@@ -375,6 +391,48 @@ def test_a_cache_that_is_a_file_is_one_usage_error(project, monkeypatch, tmp_pat
     result = run(project)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*model cache {cache}: {cache} is a file, not a directory; set STITCHTEST_CACHE*"])
+
+
+def test_a_cache_path_too_long_is_one_usage_error(project, monkeypatch, tmp_path):
+    cache = tmp_path / ("c" * 300) / "models"
+    monkeypatch.setenv("STITCHTEST_CACHE", str(cache))
+    result = run(project)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*model cache: a name in {tmp_path}/ccc* is 300 bytes long*set STITCHTEST_CACHE*"])
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+
+
+FULL_REPORT_DISK = '''
+import errno, os, pathlib
+
+_write_text = pathlib.Path.write_text
+
+
+def _full(self, data, *args, **kwargs):  # the report disk fills up half-way through a file
+    if self.parent.name != "reports":
+        return _write_text(self, data, *args, **kwargs)
+    _write_text(self, data[:100], *args, **kwargs)
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self))
+
+
+pathlib.Path.write_text = _full
+'''
+
+
+def test_a_full_report_disk_is_one_red_line_and_keeps_the_previous_reports(project):
+    """Issue 27, 9: the reports are written atomically, and a write that fails is one red line
+    naming the file and the error; the session fails, and pytest's summary is still printed."""
+    run(project)
+    summary = (project.path / "reports" / "summary.md").read_text()
+    project.makeconftest(CONFTEST + FULL_REPORT_DISK)
+    result = run(project)
+    result.assert_outcomes(passed=2, failed=2)  # pytest's result line came
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*stitchtest: the reports were not written: reports/summary.md: No space left on "
+                                 "device; the rows in results/ are whole*stitchtest report results -o reports*"])
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+    assert (project.path / "reports" / "summary.md").read_text() == summary
+    assert not list((project.path / "reports").glob("*.tmp"))
 
 
 FAULTY_MEASURES = '''

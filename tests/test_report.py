@@ -1,14 +1,17 @@
 """``stitchtest.report``: markdown summary, per-testbed evidence and heatmaps from synthetic rows."""
 from __future__ import annotations
 
+import errno
 import math
+import os
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from stitchtest.records import Record, RunSettings
-from stitchtest.report import OUTCOME_LABELS, matrix, write_reports
+from stitchtest.report import OUTCOME_LABELS, heatmap, matrix, write_reports
 
 # Names sort differently from depths, so ordering by depth is visible.
 CUTS = [("stem", 0.1), ("layer2.0", 0.5), ("head", 0.9)]
@@ -120,6 +123,34 @@ def test_reports_are_deterministic(report, tmp_path):
 def test_no_rows_still_give_a_summary(tmp_path):
     assert write_reports([], tmp_path, None) == [tmp_path / "summary.md"]
     assert "No checks were recorded." in (tmp_path / "summary.md").read_text()
+
+
+def _disk_full_after(n):
+    """A writer that writes ``n`` characters (or bytes) of what it was given, then fails as a full disk does."""
+    def write(path, data):
+        with open(path, "w" if isinstance(data, str) else "wb") as f:
+            f.write(data[:n])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+    return write
+
+
+def test_a_full_disk_leaves_the_previous_reports_whole(tmp_path, monkeypatch):
+    """Issue 27, 9: reports are replaced atomically, so a disk that fills up half-way leaves the
+    previous summary and figures as they were (not truncated), and no temporary file behind."""
+    write_reports(check_rows(), tmp_path, SETTINGS, ABOUT)
+    figure = tmp_path / "grid.png"
+    heatmap(["a", "b"], ["a", "b"], np.eye(2), "grid", figure, "score")
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    full = _disk_full_after(100)
+    monkeypatch.setattr(Path, "write_text", lambda self, text, **kw: full(self, text))
+    with pytest.raises(OSError, match="No space left on device") as err:
+        write_reports(check_rows()[:2], tmp_path, SETTINGS, {**ABOUT, "device": "cuda"})
+    assert err.value.filename == str(tmp_path / "summary.md")  # the report, not a temporary name
+    monkeypatch.setattr("matplotlib.figure.Figure.savefig",
+                        lambda fig, path, **kw: full(path, b"\x89PNG\r\n" * 100))
+    with pytest.raises(OSError, match="No space left on device"):
+        heatmap(["a", "b"], ["a", "b"], np.ones((2, 2)), "grid", figure, "score")
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
 
 
 def test_matrix_orders_cuts_by_depth_and_averages_seeds():
