@@ -168,6 +168,8 @@ def _progress_log(config: pytest.Config):
     there directly, live, when it sees the controller's folder (same host or a shared disk: the
     session file there holds this session's token); else its lines travel with its rows."""
     st = state(config)
+    if not is_worker(config) and not computes(config):  # --setup-only: the previous run's log is not ours
+        return lambda message: None
     live = _live_folder(config) if is_worker(config) else results_folder(config)
     path: Optional[Path] = live.progress(worker_id(config)) if live is not None else None
     if path is not None:

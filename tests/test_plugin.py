@@ -245,8 +245,8 @@ def test_a_run_that_computes_nothing_keeps_the_reports(project):
         assert run(project, only_looks).ret == 0, only_looks
         assert (project.path / "reports" / "summary.md").read_text() == summary, only_looks
         now = {p.name: p.read_bytes() for p in (project.path / "results").iterdir() if p.is_file()}
-        assert {n: b for n, b in now.items() if n.startswith("results-")} == \
-               {n: b for n, b in results.items() if n.startswith("results-")}, only_looks
+        assert {n: b for n, b in now.items() if n.startswith(("results-", "progress-"))} == \
+               {n: b for n, b in results.items() if n.startswith(("results-", "progress-"))}, only_looks
         assert not (project.path / "results" / "previous").exists(), only_looks
 
 
