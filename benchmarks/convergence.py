@@ -17,7 +17,7 @@ seed-to-seed spread of the full-budget accuracy (the noise a stop has to stay wi
 same way (the first is the reference), and adds what the cross-layer testbed decides from each
 matrix: the triangle score and layer monotonicity on accuracy, per seed pair. Why: fewer steps at
 the default rate under-train the stitch and flip exactly those checks (reports/performance.md,
-session 7); a larger rate might reach the same stitch in fewer steps.
+the budget study of 2026-12-01); a larger rate might reach the same stitch in fewer steps.
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """How the frozen suffix's cost per image falls with the images per pass (issue #13).
 
 Why. A training step's time is the receiver suffix's convolutions, forward and input gradient
-(reports/performance.md, session 6's profile), and on a CPU a small network's convolutions are
+(reports/performance.md, the step profile of 2026-12-01), and on a CPU a small network's convolutions are
 cheaper per image in a larger batch. Stitches into one receiver cut share one suffix pass
 (``stitching.fit_stitches``), so how many of them a testbed plans together decides the batch:
 this prints what a larger group would buy, per image, before anyone restructures a testbed.

@@ -89,7 +89,7 @@ CLAIMS: Tuple[Claim, ...] = (
           expect="higher", margin=0.02,
           known=((("smoke",), "Inconclusive at smoke: per-seed AUPRC 0.77 / 0.65 / 0.69 for FuLA against 0.69 / 0.65 / "
                   "0.71 for TLM (+0.021 ± 0.055, 1 of 3 seed pairs higher). Clean stitched accuracy separates "
-                  "neither (AUPRC near 0.6, SCIENCE.md fact 12), and an AUPRC over 2 + 2 pairs per cut moves in "
+                  "neither (AUPRC near 0.6, docs/lab/facts.md#f12), and an AUPRC over 2 + 2 pairs per cut moves in "
                   "steps of 0.04-0.08, so three seed pairs cannot decide a difference this small."),)),
     Claim("fula_separates_robust_better_than_slm", "FuLA separates robust from standard networks better than "
           "SLM on stitched accuracy", "FuLA paper (adversarial)", "adversarial", "separation_clean", "fula", "slm",
@@ -114,14 +114,14 @@ CLAIMS: Tuple[Claim, ...] = (
                   "than cross-group pairs for either method (gap FuLA -0.004, TLM -0.002 in mean accuracy; "
                   "difference -0.002 ± 0.006, 1 of 3 seed pairs higher). The continuous statistic does not tie, so "
                   "this is no resolution limit: clean accuracy does not separate robust from standard networks at "
-                  "all here (SCIENCE.md fact 12), for FuLA no more than for TLM."),)),
+                  "all here (docs/lab/facts.md#f12), for FuLA no more than for TLM."),)),
     Claim("fula_separates_robust_better_than_slm_gap", "FuLA separates robust from standard networks better than "
           "SLM on stitched accuracy (in-group minus cross-group accuracy)", "FuLA paper (adversarial)", "adversarial",
           "separation_clean", "fula", "slm", stat="gap", expect="higher", margin=0.01,
           known=((("smoke",), "Inconclusive at smoke: gap FuLA -0.004, SLM -0.005 in mean clean accuracy (difference "
                   "+0.001 ± 0.006, 2 of 3 seed pairs higher, by less than the 0.01 margin): neither separates the groups on "
-                  "clean accuracy (SCIENCE.md fact 12). The AUPRC claim against SLM reproduces (3/3) on rank differences "
-                  "that are this small in accuracy."),)),
+                  "clean accuracy (docs/lab/facts.md#f12). The AUPRC claim against SLM reproduces (3/3) on rank "
+                  "differences that are this small in accuracy."),)),
     Claim("fula_separates_robust_better_than_tlm_on_robust_readout_gap", "FuLA separates robust from standard "
           "networks better than TLM on the robustness readout (in-group minus cross-group)",
           "FuLA paper (adversarial), robust readout", "adversarial", "separation_robust", "fula", "tlm", stat="gap",
@@ -141,7 +141,7 @@ CLAIMS: Tuple[Claim, ...] = (
                   "receiver on 0.759 of cue-free images across the groups against TLM's 0.700 (3 of 3 seed pairs), "
                   "and FuLA separates the groups less well (AUPRC 0.73 against 0.76). Matching the receiver's "
                   "activations makes every stitch agree with it more, in-group (0.78 vs 0.73) and across; a "
-                  "shortcut sender's features still carry the digit (SCIENCE.md fact 6), which FuLA's hints "
+                  "shortcut sender's features still carry the digit (docs/lab/facts.md#f6), which FuLA's hints "
                   "transmit as readily as TLM's labels do."),)),
     *(Claim(f"{m}_trained_pair_significant", f"{label}: two trained networks of the same task are alike beyond "
             "chance (permutation null of shuffled images, p <= 0.05 in every cut)", ARISTOTELIAN, "calibration",

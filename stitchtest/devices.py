@@ -42,7 +42,7 @@ def native_bf16(device: torch.device) -> bool:
 
 def cpu_name() -> str:
     """The CPU model (``/proc/cpuinfo``'s model name where there is one): machines of one kind
-    differ by 4x in stitch time (SCIENCE.md fact 24), so every timing names its CPU."""
+    differ by 4x in stitch time (docs/lab/facts.md#f24), so every timing names its CPU."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:

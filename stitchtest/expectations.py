@@ -35,7 +35,7 @@ TABLE: Tuple[Expectation, ...] = (
     # --- random controls -------------------------------------------------------------------
     Expectation("random_controls", "random_receiver_at_chance", ("tlm",), "known-fail",
                 "TLM trains the stitch on labels, so it 'repairs' a random receiver when little of it "
-                "follows the cut (SCIENCE.md facts 4 and 10: 0.985 at the last block on MNIST); "
+                "follows the cut (docs/lab/facts.md#f4 and #f10: 0.985 at the last block on MNIST); "
                 "Hernandez et al. 2023, FuLA (task-cue artifacts). Smoke: mean 0.636 ± 0.392."),
     Expectation("random_controls", "random_receiver_at_chance", MEASURES, "reported",
                 "A measure compares activations only; a random receiver's activations are not 'at "
@@ -45,14 +45,14 @@ TABLE: Tuple[Expectation, ...] = (
     Expectation("random_controls", "trained_beats_random_sender", ("svcca",), "known-fail",
                 "Measured before SVCCA capped its directions (max_share): CCA is invariant to every invertible "
                 "linear map, and a random network's features are close to an invertible projection of its "
-                "input (SCIENCE.md fact 3), so SVCCA rated a random sender as similar as a trained one (Kornblith "
+                "input (docs/lab/facts.md#f3), so SVCCA rated a random sender as similar as a trained one (Kornblith "
                 "et al. 2019). At smoke the cap made it pass (+0.082, 6/6 seed pairs): uncapped, the random "
                 "senders kept more directions (up to 261 of 397 images) and correlated spuriously. Small "
                 "(MNIST) is still the uncapped figure and is to be re-measured.", ("small", "paper")),
     # --- calibration (permutation nulls) ---------------------------------------------------
     Expectation("calibration", "random_not_significant", ("linear_cka", "procrustes", "svcca", "mknn"), "known-fail",
                 "Two random networks of the same images are both functions of those images (a random network's "
-                "features are close to an invertible projection of its input, SCIENCE.md fact 3), so shuffling "
+                "features are close to an invertible projection of its input, docs/lab/facts.md#f3), so shuffling "
                 "the images of one side destroys a real correspondence: every built-in measure finds random -> "
                 "random significant in 9/9 cells at smoke (p = 1/51, the smallest 50 permutations give; raw "
                 "score -> calibrated, seed means at layer1.0 / layer3.0 / layer4.0: linear CKA 0.90 / 0.72 / 0.49 -> "
@@ -72,7 +72,7 @@ TABLE: Tuple[Expectation, ...] = (
                 "against +0.74-0.80 for the trained pair (9/9 significant at p = 1/20).", ("smoke",)),
     Expectation("calibration", "random_not_significant", ("tlm",), "known-fail",
                 "TLM trains the stitch on the labels, so it repairs a random receiver whose rest after the cut is "
-                "short (random_controls/random_receiver_at_chance; SCIENCE.md facts 4 and 10), and the null, the "
+                "short (random_controls/random_receiver_at_chance; docs/lab/facts.md#f4 and #f10), and the null, the "
                 "same stitch trained on labels shuffled against the sender's images, cannot: smoke (2 seed pairs "
                 "into layer4.0, B = 19 retrainings, p down to 1/20): random -> random 0.647 / 0.668 stitched "
                 "accuracy against a null of 0.085 / 0.099 (q95 0.141 / 0.151), p = 1/20 in 2/2 cells, calibrated "
@@ -191,7 +191,7 @@ TABLE: Tuple[Expectation, ...] = (
                 "SLM matches only the receiver's outputs, so, like TLM, any sender cut that carries the label "
                 "can satisfy it: the FuLA paper reports the triangle for output matching and claims FuLA "
                 "does not show it (see the claims table). fula_kl (FuLA's hints plus an output KL) is "
-                "dominated by its KL term (SCIENCE.md facts 17-18) and behaves as SLM. "
+                "dominated by its KL term (docs/lab/facts.md#f17 to #f18) and behaves as SLM. "
                 "Smoke (6 seed pairs): SLM 0.99 (0.951 / 0.963), fula_kl 0.99 (0.947 / 0.961)."),
     Expectation("cross_layer", "triangle_absent", ("fula",), "known-fail",
                 "The FuLA paper claims FuLA does not show the triangle, and FuLA's score is far below "
@@ -205,7 +205,7 @@ TABLE: Tuple[Expectation, ...] = (
                 "The literature does not settle whether representational measures show the triangle."),
     Expectation("cross_layer", "diagonal_dominance", ("tlm", "slm", "fula", "fula_kl", "dm"), "known-fail",
                 "At smoke scale stitched accuracy saturates (0.93-0.98 in most cells on digits, "
-                "SCIENCE.md fact 2), so which sender feeds a receiver cut best is decided by noise of a "
+                "docs/lab/facts.md#f2), so which sender feeds a receiver cut best is decided by noise of a "
                 "point or two: TLM, SLM, fula_kl and DM 9/12, FuLA 11/12 far cells below their diagonal "
                 "(6 seed pairs; worst: the stem or layer4.0 into layer2.0, e.g. TLM 0.977 vs 0.955); for "
                 "TLM it is also the triangle of Hernandez et al. 2023.", ("smoke",)),
@@ -215,8 +215,9 @@ TABLE: Tuple[Expectation, ...] = (
                 "the 16-channel layer2.0 of a width-8 network are nearly linear images of the input, so CKA "
                 "rates them alike. Procrustes holds 12/12 on the same activations.", ("smoke",)),
     Expectation("cross_layer", "diagonal_dominance", ("tlm", "slm"), "known-fail",
-                "Small (MNIST, R1111 -> R1111, 3 seed pairs; session 10, after session 7's fix of bf16 "
-                "stitches): 11/12 far cells below their diagonal for both. The one exception is the sender's "
+                "Small (MNIST, R1111 -> R1111, 3 seed pairs; measured 2026-12-02 on the AMD "
+                "EPYC, after the 2026-12-01 fix of bf16 stitches): 11/12 far cells below their diagonal for "
+                "both. The one exception is the sender's "
                 "layer4.0 into the receiver's layer2.0: 0.9802 (SLM 0.9800) against 0.9795 (0.9797) from the "
                 "depth-matched layer2.0, under a tenth of a point. Stitched accuracy saturates on MNIST (most "
                 "cells 0.97-0.99), and a deep sender feeds a shallower receiver as well as the matched one: the "
@@ -232,18 +233,19 @@ TABLE: Tuple[Expectation, ...] = (
     Expectation("cross_layer", "layer_monotonicity", ("tlm", "slm", "fula_kl", "dm"), "known-fail",
                 "Smoke (6 seed pairs): Spearman 0.34 for TLM, 0.33 for SLM, 0.38 for fula_kl, 0.48 for DM "
                 "(threshold 0.5) after removing each receiver column's mean; accuracy saturates on digits "
-                "(SCIENCE.md fact 2), so the ranking within a column is mostly noise: shallow senders "
-                "stitch into layer4.0 at 0.96-0.975, as well as the depth-matched one. Before session 7's "
-                "fix of bf16 stitches those cells collapsed to 0.10-0.20, which made every SGD objective "
-                "look more monotone (TLM 0.48, fula_kl 0.52). FuLA (0.59), CKA and Procrustes (0.77-0.78) "
-                "pass on the same models.", ("smoke",)),
+                "(docs/lab/facts.md#f2), so the ranking within a column is mostly noise: shallow senders "
+                "stitch into layer4.0 at 0.96-0.975, as well as the depth-matched one. Before the "
+                "2026-12-01 fix of bf16 stitches those cells collapsed to 0.10-0.20, which made every SGD "
+                "objective look more monotone (TLM 0.48, fula_kl 0.52). FuLA (0.59), CKA and Procrustes "
+                "(0.77-0.78) pass on the same models.", ("smoke",)),
     Expectation("cross_layer", "layer_monotonicity", ("svcca",), "known-fail",
                 "Small (MNIST, uncapped SVCCA): 0.28 on R1111 -> R1111, 0.38 on R1111 -> R2222 (threshold 0.5); "
                 "see the diagonal-dominance entry (Kornblith et al. 2019). Smoke passes with the cap (0.52; "
                 "uncapped 0.09).", ("small",)),
     Expectation("cross_layer", "diagonal_dominance[R2222]", ("tlm", "slm", "fula", "fula_kl"), "known-fail",
-                "Small (MNIST, R1111 -> R2222, 3 seed pairs; session 10, after session 7's fix of bf16 "
-                "stitches): 19/21 far cells below their diagonal for TLM and SLM (the run before the fix: the "
+                "Small (MNIST, R1111 -> R2222, 3 seed pairs; measured 2026-12-02 on the AMD "
+                "EPYC, after the 2026-12-01 fix of bf16 stitches): 19/21 far cells below their diagonal for "
+                "TLM and SLM (the run before the fix: the "
                 "same two exceptions, for FuLA too). Both are deeper senders into shallower receivers: R1111 "
                 "layer2.0 -> R2222 layer1.0 stitches at 0.9848 (TLM and SLM) against 0.9820 (0.9818) from the "
                 "depth-matched stem, and layer4.0 -> layer3.0 at 0.9855 (0.9853) against 0.9827 from "
@@ -261,11 +263,11 @@ TABLE: Tuple[Expectation, ...] = (
                 "Smoke (6 seed pairs): Spearman on fit_r2 0.38 (DM), 0.37 (FuLA), 0.40 (fula_kl), threshold "
                 "0.5, for the capacity reason of the diagonal entry; TLM (0.53) and SLM (0.56) pass. FuLA "
                 "and fula_kl passed (0.50, 0.53) only while bf16 broke the shallow -> layer4.0 stitches "
-                "(fixed in session 7).", ("smoke",)),
+                "(fixed on 2026-12-01).", ("smoke",)),
     # --- adversarial -----------------------------------------------------------------------
     Expectation("adversarial", "separation_clean", ("tlm", "slm", "fula", "fula_kl", "dm"), "known-fail",
                 "Robust and standard networks look alike when clean stitched accuracy is the readout "
-                "(Balogh & Jelasity 2023 for TLM; SCIENCE.md fact 12 measured it for TLM, FuLA and DM "
+                "(Balogh & Jelasity 2023 for TLM; docs/lab/facts.md#f12 measured it for TLM, FuLA and DM "
                 "at this scale). Smoke: mean AUPRC 0.49-0.61 per cut (chance 0.50); the robustness "
                 "readout separates them (0.84-0.94)."),
     Expectation("adversarial", "separation_clean", ("svcca",), "known-fail",
@@ -279,7 +281,7 @@ TABLE: Tuple[Expectation, ...] = (
     Expectation("shortcut", "separation_clean_data", ("fula", "fula_kl", "slm"), "known-fail",
                 "Smoke: mean AUPRC 0.73 (FuLA), 0.74 (SLM, fula_kl) on agreement, threshold "
                 "0.75; TLM 0.76, DM 0.77. In-group beats cross-group by a few points only on cue-free "
-                "images (SCIENCE.md fact 7: 2-7 points), the size of the seed spread; more seeds or "
+                "images (docs/lab/facts.md#f7: 2-7 points), the size of the seed spread; more seeds or "
                 "harder data are needed. Small (MNIST): the same, 0.74 for both (per cut 0.73-0.77), "
                 "TLM 0.77, DM 0.78: 2,000 real test digits and three seeds per group do not widen the "
                 "gap.", ("smoke", "small")),

@@ -22,7 +22,7 @@ loss. Four are built in (all losses are means over the batch):
 - ``fula_kl`` the same hints plus an output term of weight 1,
   ``+ output_weight * T^2 * KL(softmax(z_B / T) || softmax(z_S / T))``: not the paper's method.
   It is audited beside ``fula`` to show what the term does: it dominates the gradient and turns
-  FuLA into SLM (SCIENCE.md facts 17-19), and the loss-term readouts make that visible.
+  FuLA into SLM (docs/lab/facts.md#f17 to #f19), and the loss-term readouts make that visible.
 
 An objective whose loss is a sum of named terms returns them from :meth:`Objective.terms`;
 stitch training then records each term's value and its share of the gradient norm at the first

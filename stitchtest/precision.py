@@ -1,7 +1,7 @@
 """Which precision trains a stitch faster on this machine: measured once, then remembered.
 
 CPU flags do not decide it. bf16 autocast pays on a CPU with AMX tiles; on one with only
-AVX512-BF16 (the AMD EPYC of SCIENCE.md fact 24) oneDNN's bf16 kernels can be no faster than
+AVX512-BF16 (the AMD EPYC of docs/lab/facts.md#f24) oneDNN's bf16 kernels can be no faster than
 fp32 at a stitch's sizes, and where neither is present bf16 is emulated and always slower. So
 ``StitchConfig(precision="auto")`` on a CPU with bf16 arithmetic times a short forward and
 backward pass of a small frozen convolutional suffix in both precisions and picks the faster.

@@ -1,6 +1,6 @@
 """What a stitched pair is scored by.
 
-Accuracy saturates on easy data (SCIENCE.md, facts 2 and 15: every objective stitches
+Accuracy saturates on easy data (docs/lab/facts.md#f2 and #f15: every objective stitches
 deep-to-shallow at 0.96+ on digits while the latent error says the stitched network does not
 compute what the receiver computes), so every cell records several readouts and each check names
 the one it reads. All are computed on the held-out test images.

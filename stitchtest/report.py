@@ -385,7 +385,7 @@ def _exhibits(testbed: str, exhibit_rows: List[ExhibitRow], out_dir: Path) -> Tu
 def loss_terms(cell_rows: Sequence[CellRow]) -> List[List[str]]:
     """Per method and kind of loss term (``hint`` summed over depths, ``output``): the term's value
     and its share of the gradient norm at the first and last training step, mean ± std over cells.
-    A term that swamps the others shows here, not in the summed loss (SCIENCE.md fact 17)."""
+    A term that swamps the others shows here, not in the summed loss (docs/lab/facts.md#f17)."""
     values: Dict[Tuple[str, str, str], List[float]] = defaultdict(list)
     for r in cell_rows:
         sums: Dict[Tuple[str, str], float] = defaultdict(float)

@@ -26,8 +26,8 @@ class Scale:
     #: (FuLA vs TLM, DM vs TLM on the triangle) are decided with 5 of 6 pairs agreeing, so smoke has 6.
     cross_seeds: int = 0
     steps: int = 200
-    #: images per Adam step. 64 at smoke: the same verdicts as 128 (every check and claim, session 7's
-    #: study in reports/performance.md) in 0.58-0.60 of the SGD time; 100 steps instead changed three
+    #: images per Adam step. 64 at smoke: the same verdicts as 128 (every check and claim: the budget
+    #: study of 2026-12-01 in reports/performance.md) in 0.58-0.60 of the SGD time; 100 steps instead changed three
     #: checks and a claim (under-trained stitches)
     batch_size: int = 128
     #: (sender, receiver) architectures of the cross-layer testbed's matrices

@@ -2,7 +2,7 @@
 
 The sender is frozen, so its activations at the cut are computed once (by the caller) and each
 step costs only stitch + receiver suffix. The stitch starts from the least-squares solution
-(SCIENCE.md, fact 1: random initialisation with a small budget leaves stitches under-trained and
+(docs/lab/facts.md#f1: random initialisation with a small budget leaves stitches under-trained and
 the matrices noise), then Adam with a cosine schedule runs ``steps`` steps on the objective.
 Stitches into the same receiver cut train together (:func:`fit_stitches`), sharing one pass of
 the frozen suffix per step.
@@ -114,7 +114,7 @@ def record_terms(results: List[FitResult], active: List[int], stitches: List[Sti
     """Each term's value and share of the gradient norm into ``diagnostics``, for the stitches at
     ``positions`` of ``active`` (``terms`` is aligned with ``active``).
 
-    Why: a term that swamps the others (FuLA's output KL, SCIENCE.md fact 17) is invisible in the
+    Why: a term that swamps the others (FuLA's output KL, docs/lab/facts.md#f17) is invisible in the
     summed loss; its share of the gradient says which term actually moves the stitch. The stitches'
     parameters are disjoint, so one gradient of a term summed over stitches gives each its own.
     """
@@ -215,7 +215,7 @@ def fit_stitches(objective: Objective, receiver: CutModel, receiver_cut: str, se
         idx = torch.randint(0, n, (min(config.batch_size, n),), generator=gen).to(device)
         # the stitches run in fp32 whatever the precision: a least-squares stitch with a large fan-in
         # (a strided conv from stem into layer4.0) does not survive bf16, and its SGD then collapsed
-        # to 0.18-0.20 accuracy from a 0.94 start (session 7); they are under 2% of a step's time
+        # to 0.18-0.20 accuracy from a 0.94 start (measured 2026-12-01); they are under 2% of a step's time
         h = torch.cat([stitches[k](senders[k][idx].float()) for k in active])
         with config.autocast(device):
             batches = _batches(objective, trace, receiver_cut, h, len(active), y, targets, idx, hints)

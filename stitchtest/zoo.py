@@ -47,7 +47,7 @@ class ModelSpec:
 
     arch: str = "R1111"
     #: 8, not 16: at width 16 a random R1111 on 16x16 digits is nearly an invertible projection and
-    #: the random-sender control is weak (SCIENCE.md fact 3); at 8 it costs a trained sender 14-19
+    #: the random-sender control is weak (docs/lab/facts.md#f3); at 8 it costs a trained sender 14-19
     #: TLM points at the deep cuts (README, "Choosing the default scale")
     width: int = 8
     data: DataSpec = field(default_factory=DataSpec)

@@ -80,7 +80,7 @@ def per_seed_of_groups(groups: Mapping[str, Sequence[CellRow]],
 def separation_per_seed(inside, across, readout: str, threshold: float) -> Dict[str, List[float]]:
     """Per seed pair: its separation (mean AUPRC over cuts), mean in-group / cross-group similarity,
     and their difference ``gap``: a continuous separation, where an AUPRC over a few pairs per cut
-    moves in coarse steps and ties (the adversarial claims at 3 seed pairs, SCIENCE.md)."""
+    moves in coarse steps and ties (the adversarial claims at 3 seed pairs, docs/lab/facts.md#f28)."""
     def stats(seed):
         ins, crs = seed["in"], seed["cross"]
         mean_in, mean_cross = float(np.nanmean(similarity(ins, readout))), float(np.nanmean(similarity(crs, readout)))

@@ -4,7 +4,7 @@ Groups: standard models and PGD-trained models, ``seeds`` of each. In-group pair
 AT->AT) should look more similar than cross-group pairs (std->AT, AT->std); separation is scored
 as AUPRC (ReSi) within each cut, averaged over cuts, once on clean accuracy and once on the robustness readout
 ``robust_gap`` = |robust accuracy of the stitched network (attacked end to end) - the receiver's own|.
-SCIENCE.md facts 12-13: clean accuracy separates nothing at this scale; robust accuracy does.
+docs/lab/facts.md#f12 to #f13: clean accuracy separates nothing at this scale; robust accuracy does.
 """
 import pytest
 
@@ -74,10 +74,10 @@ def test_threat_model_reported(audit):
     rows = [["norm and radius", f"L-inf, eps {eps:g} in normalised input units (= {pixel_eps} in [0, 1] pixel units)"],
             ["attack", f"PGD-{steps}, step size 2.5 eps / steps, uniform random start, cross-entropy, "
                        "the whole stitched network attacked end to end"],
-            ["valid pixel range", "not enforced: adversarial images are not clipped to [0, 1] (SCIENCE.md fact 22: "
+            ["valid pixel range", "not enforced: adversarial images are not clipped to [0, 1] (docs/lab/facts.md#f22: "
                                   "15-25% of adversarial pixels fall outside it)"],
             ["strength", "an upper bound on robust accuracy: APGD-CE with 50 steps finds 5.5 points less than "
-                         "PGD-10 on an adversarial zoo model (0.587 vs 0.642, SCIENCE.md fact 22)"],
+                         "PGD-10 on an adversarial zoo model (0.587 vs 0.642, docs/lab/facts.md#f22)"],
             ["adversarial training", f"PGD-{audit.scale.attack_steps} at the same eps"]]
     audit.exhibit(TESTBED, "threat_model", "Threat model of the robust readouts",
                   text="Robust accuracy and robust_gap are measured under this attack; compare them only within it.",

@@ -6,12 +6,12 @@ diagonal dominance (proportional depth when the architectures differ), layer mon
 stitching into every shallower receiver as well as on the diagonal).
 
 Receiver cuts differ in how hard they are to stitch into (a wide early cut is harder to match
-than the last block, whatever the sender; SCIENCE.md fact 16), so the layer-structure checks
+than the last block, whatever the sender; docs/lab/facts.md#f16), so the layer-structure checks
 compare senders *within a receiver column*: diagonal dominance asks, for each receiver cut, whether
 the depth-matched sender beats the far ones, and monotonicity ranks similarities after removing
 each column's mean. For objectives the triangle
 is also checked on ``fit_r2`` (how much of the receiver's representation at the cut the stitch
-reproduces), the latent readout that SCIENCE.md fact 15 found exposes it.
+reproduces), the latent readout that docs/lab/facts.md#f15 found exposes it.
 """
 import numpy as np
 import pytest
@@ -198,7 +198,7 @@ def test_dm_diagonal_reported(audit):
                        "little variance that the receiver's suffix depends on. Trained through the suffix, TLM and "
                        "FuLA find maps the receiver can read (the claims table: FuLA beats DM on the diagonal), "
                        "which is the FuLA paper's point about stitch-level matching; with 16 channels DM's "
-                       "diagonal was 0.94-0.95 (SCIENCE.md's width-16 run).",
+                       "diagonal was 0.94-0.95 (the width-16 run of docs/lab/facts.md#f23).",
                   table={"headers": ["cut", "accuracy per seed pair", "mean ± std", "fit_r2 per seed pair",
                                      "receiver accuracy (seed 0)"], "rows": table})
     assert not any(r.failed for r in rows)

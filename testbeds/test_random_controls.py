@@ -1,4 +1,4 @@
-"""Random-network controls (Bansal et al. 2021; SCIENCE.md facts 3, 4, 8, 10).
+"""Random-network controls (Bansal et al. 2021; docs/lab/facts.md#f3, #f4, #f8, #f10).
 
 Pairs per seed index k: trained -> trained (the reference), random sender -> trained,
 trained -> random receiver, random -> random; and each trained receiver with itself.

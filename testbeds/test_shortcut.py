@@ -1,4 +1,4 @@
-"""Shortcut cues (Smith et al. 2025, "Functional alignment can mislead"; SCIENCE.md facts 6-7).
+"""Shortcut cues (Smith et al. 2025, "Functional alignment can mislead"; docs/lab/facts.md#f6 to #f7).
 
 Clean models (cue rate 0) and shortcut models (trained with a label-encoding patch on every
 image). In-group pairs (clean->clean, shortcut->shortcut) should look more similar than

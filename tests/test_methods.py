@@ -43,7 +43,7 @@ def test_stitch_readouts_are_complete_and_consistent(ctx):
 
 
 def test_direct_matching_does_not_repair_a_random_receiver(ctx):
-    """SCIENCE.md fact 4 in miniature: DM into a random network stays near chance."""
+    """docs/lab/facts.md#f4 in miniature: DM into a random network stays near chance."""
     r = methods.get("dm").evaluate(ctx, Cell(A, "layer2.0", A.replace(regime="random"), "layer2.0"))
     assert r["accuracy"] < 0.3
 

@@ -78,7 +78,7 @@ def test_bf16_autocast_trains_close_to_fp32(traces):
 
 def test_bf16_keeps_a_large_fan_in_stitch_where_fp32_has_it(tmp_path):
     """stem -> layer4.0 of the default zoo is a strided conv with the largest fan-in; in bf16 its
-    least-squares start was lost and SGD collapsed (session 7: 0.18 stitched accuracy against 0.96
+    least-squares start was lost and SGD collapsed (measured 2026-12-01: 0.18 stitched accuracy against 0.96
     in fp32). The stitch runs in fp32 whatever the precision, so both train alike."""
     zoo = Zoo(tmp_path)
     a, b = ModelSpec(seed=0), ModelSpec(seed=1)  # the default zoo's models: a few seconds each
