@@ -550,7 +550,7 @@ def diagonal_dominance(
 
     ``by="receiver"`` asks it the other way round: each receiver cut is matched at least as well
     by the depth-matched sender as by far senders. That form holds the receiver fixed, so a
-    receiver cut that is easy or hard to stitch into (SCIENCE.md fact 16) cannot decide it.
+    receiver cut that is easy or hard to stitch into (docs/lab/facts.md#f16) cannot decide it.
 
     Why: the per-cell form of ReSi's layer expectation (Klabunde et al., 2024): whatever the
     overall trend, no sender cut should match a *distant* receiver cut better than the one at

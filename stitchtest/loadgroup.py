@@ -50,8 +50,9 @@ def heavy_first(groups) -> list:
 
     Why: xdist hands every worker two groups at the start; in collection order one worker got
     the measures and DM and then an SGD method, and ran alone at the end of the run while the
-    other workers idled (session 7: 797 cells on it at the end, one core in use). Longest
-    first is the classic remedy: every worker starts with an SGD method, the quick groups fill in.
+    other workers idled (the cold default run of 2026-12-01 on the Intel Xeon: 797 cells on it at
+    the end, one core in use). Longest first is the classic remedy: every worker starts with an
+    SGD method, the quick groups fill in.
     """
     return sorted(groups, key=training_weight, reverse=True)
 
