@@ -35,7 +35,7 @@ named as ``module:Name``; either way they run through every testbed unchanged.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Optional, Tuple, Union
+from typing import Dict, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -68,6 +68,51 @@ def soft_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperat
     t = temperature
     return F.kl_div(F.log_softmax(student_logits / t, 1), F.log_softmax(teacher_logits / t, 1),
                     log_target=True, reduction="batchmean") * t * t
+
+
+#: The FuLA authors' code, read for :func:`functional_loss` (github.com/athaioan/invariance-aware-stitching).
+FULA_AUTHORS_COMMIT = "5815d8e40ae816d1166bf43321aab2cd820ff60a"
+
+
+def soft_target_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """``KL(softmax(teacher) || softmax(student))``, summed over classes, mean over the batch, no
+    temperature, ``eps`` inside the teacher's log: athaioan/invariance-aware-stitching,
+    training/losses.py::compute_soft_target_loss (their SLM loss and ``fula_soft``'s output term)."""
+    p = F.softmax(teacher_logits, dim=-1)
+    return torch.sum(p * ((p + eps).log() - F.log_softmax(student_logits, dim=-1))) / student_logits.shape[0]
+
+
+def functional_loss(hs: Sequence[torch.Tensor], gs: Sequence[torch.Tensor],
+                    logits: Optional[Tuple[torch.Tensor, torch.Tensor]] = None) -> torch.Tensor:
+    """FuLA's loss as its authors coded it: ``mean_k ||h_k - g_k||_F / ||g_k||_F``.
+
+    ``hs[k]`` is the stitched network's activation at hint layer ``k``, ``gs[k]`` the receiver's on
+    the same images; ``hs[0]``/``gs[0]`` are the stitch cut (the stitch's output against the
+    receiver's own activation there), then every later hooked layer of the receiver, in order.
+    Each choice is the authors' (athaioan/invariance-aware-stitching at :data:`FULA_AUTHORS_COMMIT`,
+    training/losses.py::compute_functional_loss):
+
+    * the distance per layer is ``torch.norm(h - g, "fro") / torch.norm(g, "fro")`` over the whole
+      batch tensor (their ``_dist``): a ratio of norms, **not squared** (today's ``fula`` uses
+      :func:`nmse`, its square);
+    * the stitch cut and every later hooked layer count (``index + 1 >= stitch_layer_index``;
+      their configs set ``funct_cutoff: null``, so no layer is cut off);
+    * the layers are combined by a **plain mean** (``torch.stack(functional_loss).mean()``);
+    * ``logits=(stitched, receiver)`` is their ``fula_soft=True``: :func:`soft_target_loss` joins
+      the list *before* the mean, as one more term of weight ``1 / (layers + 1)``; every published
+      config sets ``fula_soft: False``.
+
+    The hooked layers are block outputs after the ReLU (configs: ``front_hook_post_relu: True``,
+    ``end_hook_post_relu: True``; models/model_utils.py::get_stitch_layer_name, ``post_act``),
+    which is what stitchtest's spatial cuts are. Not yet the ``fula`` objective's loss (that
+    switch comes with the regeneration of the reports); see docs/reference/fula-authors.md.
+    """
+    if len(hs) != len(gs) or not hs:
+        raise ValueError(f"functional_loss needs one receiver activation per stitched one, got {len(hs)} and {len(gs)}")
+    terms = [torch.norm(h - g, "fro") / torch.norm(g, "fro") for h, g in zip(hs, gs)]
+    if logits is not None:
+        terms.append(soft_target_loss(*logits))
+    return torch.stack(terms).mean()
 
 
 class Objective:
