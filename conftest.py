@@ -1,2 +1,2 @@
 # The stitchtest pytest plugin (options, fixtures, xdist wiring) is registered by the package's
-# ``pytest11`` entry point: see stitchtest/pytest_plugin.py. Nothing else belongs here.
+# ``pytest11`` entry point: see stitchtest/plugin/hooks.py. Nothing else belongs here.

@@ -27,12 +27,12 @@ import time
 import torch
 from tabulate import tabulate
 
-from stitchtest import methods
-from stitchtest.cells import Cell
-from stitchtest.context import Context
+from stitchtest.engine import methods
+from stitchtest.engine.cells import Cell
+from stitchtest.engine.context import Context
 from stitchtest.data import DataSpec
 from stitchtest.stitching import StitchConfig
-from stitchtest.zoo import ModelSpec, Zoo
+from stitchtest.models.zoo import ModelSpec, Zoo
 
 
 def plateau_study(args) -> None:
@@ -81,7 +81,7 @@ def schedule_study(args) -> None:
 
     import numpy as np
 
-    from stitchtest import checks
+    from stitchtest.audit import checks
 
     data = DataSpec.parse(args.data)
     zoo = Zoo()

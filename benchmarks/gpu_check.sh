@@ -90,7 +90,7 @@ device_info() {
     if command -v nvidia-smi >/dev/null; then nvidia-smi; else echo "nvidia-smi: not here"; fi
     "$py" - "$device" <<'EOF'
 import os, platform, sys, torch
-from stitchtest import devices
+from stitchtest.runtime import devices
 print(f"python {platform.python_version()} ({sys.executable}), torch {torch.__version__}, "
       f"CUDA build {torch.version.cuda}, {os.cpu_count()} CPU cores: {devices.cpu_name()} ({devices.cpu_features()})")
 print(f"torch.cuda.is_available() = {torch.cuda.is_available()}, devices: {torch.cuda.device_count()}")

@@ -55,16 +55,17 @@ import torch
 from tabulate import tabulate
 from torch.utils.data import DataLoader, TensorDataset
 
-from stitchtest import precision as precision_probe
-from stitchtest import concurrency, devices, methods
-from stitchtest.cells import Cell
-from stitchtest.context import Context
+from stitchtest.runtime import precision as precision_probe
+from stitchtest.runtime import concurrency, devices
+from stitchtest.engine import methods
+from stitchtest.engine.cells import Cell
+from stitchtest.engine.context import Context
 from stitchtest.data import Dataset
 from stitchtest.models import CutModel
-from stitchtest.objectives import DM, TLM, Batch, FuLA, Objective
-from stitchtest.stitch import Stitch
+from stitchtest.stitching.objectives import DM, TLM, Batch, FuLA, Objective
+from stitchtest.stitching.stitch import Stitch
 from stitchtest.stitching import StitchConfig
-from stitchtest.zoo import ModelSpec, Zoo, training_data
+from stitchtest.models.zoo import ModelSpec, Zoo, training_data
 
 # The naive pipeline's losses: the objective classes' own ``loss`` on a Batch built here by hand.
 NAIVE = {"tlm": TLM(), "fula": FuLA(), "dm": DM(sgd=True)}
@@ -165,7 +166,7 @@ def naive_cell(zoo: Zoo, ds: Dataset, name: str, cell: Cell, steps: int, init: s
 
 def memory_table() -> Tuple[List[list], List[str]]:
     """The cache-size formula (``context.trace_bytes``) at the default and the paper scale."""
-    from stitchtest.context import trace_bytes
+    from stitchtest.engine.context import trace_bytes
     from stitchtest.models import build
 
     settings = [  # (scale, data, arch, width, channels, size, train, test)

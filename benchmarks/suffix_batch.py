@@ -21,7 +21,7 @@ import time
 import torch
 from tabulate import tabulate
 
-from stitchtest.devices import cpu_features, cpu_name
+from stitchtest.runtime.devices import cpu_features, cpu_name
 from stitchtest.models import build, fold_batchnorm
 
 

@@ -1,6 +1,11 @@
 """stitchtest: audit functional-similarity methods against known ground truth."""
 
 __version__ = "0.1.0"
+
+from . import _moved
+
+_moved.install()  # old module paths, for one release (stitchtest/_moved.py)
+
 __all__ = ["compare", "Comparison"]
 
 

@@ -1,10 +1,10 @@
 """One call for a researcher's own question: how similar are layer i of my model and layer j of yours?
 
 :func:`compare` takes any two ``nn.Module`` classifiers and layer names as in ``named_modules()``
-(no rewriting of ``forward``; :mod:`~stitchtest.layers`), runs every method on every
+(no rewriting of ``forward``; :mod:`~stitchtest.stitching.layers`), runs every method on every
 (layer of A, layer of B) cell through the testbeds' own fast paths -- each model's activations
 computed once, stitches into one layer of B trained together (:func:`~stitchtest.stitching.fit_stitches`),
-the same readouts (:func:`~stitchtest.readouts.stitch_readouts`) and measures -- and returns a
+the same readouts (:func:`~stitchtest.stitching.readouts.stitch_readouts`) and measures -- and returns a
 tidy :class:`Comparison`: one row per cell and readout.
 
 Example (two small CNNs of one's own, compared by closed-form direct matching and linear CKA)::
@@ -41,13 +41,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import concurrency
-from . import methods as methods_
-from .layers import LayerModel, capture
-from .models import eval_mode
-from .readouts import stitch_readouts
-from .stitch import IncompatibleCuts, Stitch
-from .stitching import StitchConfig, fit_stitches
+from .runtime import concurrency
+from .engine import methods as methods_
+from .stitching.layers import LayerModel, capture
+from .models.core import eval_mode
+from .stitching.readouts import stitch_readouts
+from .stitching.stitch import IncompatibleCuts, Stitch
+from .stitching.fit import StitchConfig, fit_stitches
 
 Row = Dict[str, Any]
 COLUMNS = ("method", "method_id", "layer_a", "layer_b", "readout", "value")
@@ -146,7 +146,7 @@ class Comparison:
 
     def heatmap(self, path: Union[str, os.PathLike], method: str, readout: Optional[str] = None) -> None:
         """:meth:`matrix` as an annotated PNG heatmap (rows = A's layers, columns = B's)."""
-        from .report import heatmap
+        from .audit.report import heatmap
 
         mid = self._method_id(method)
         readout = readout or self.primary[mid]
@@ -226,7 +226,7 @@ def _stitch_cells(objective, b: LayerModel, layers_a: Sequence[str], layers_b: S
                   b_train, b_test, y_train, y_test, config: StitchConfig) -> Dict[Tuple[str, str], Dict[str, Any]]:
     """Readouts of every (layer of A, layer of B) cell: the stitches into one layer of B train
     together, ``config.group`` at a time, and groups run side by side where the device has
-    threads for them (:mod:`~stitchtest.concurrency`, as in the testbeds)."""
+    threads for them (:mod:`~stitchtest.runtime.concurrency`, as in the testbeds)."""
     out: Dict[Tuple[str, str], Dict[str, Any]] = {}
     groups: List[Tuple[str, List[str]]] = []
     for j in layers_b:

@@ -10,20 +10,21 @@ from typing import List, Optional
 
 from tabulate import tabulate
 
-from .baseline import DEFAULT_TOL
-from .results import ResultsError
+from .records.baseline import DEFAULT_TOL
+from .records.results import ResultsError
 
 
 def default_zoo_specs():
     """The models the default (smoke) testbeds use most: three seeds of each regime on digits."""
-    from .zoo import ModelSpec
+    from .models.zoo import ModelSpec
 
     base = ModelSpec()
     return [base.replace(seed=s, regime=r) for r in ("standard", "random", "adversarial", "shortcut") for s in range(3)]
 
 
 def cmd_zoo(args) -> int:
-    from .zoo import CacheError, Zoo
+    from .runtime.paths import CacheError
+    from .models.zoo import Zoo
 
     try:
         zoo = Zoo(args.cache, device=args.device, log=lambda s: print(s, file=sys.stderr, flush=True))
@@ -46,8 +47,8 @@ def cmd_zoo(args) -> int:
 
 
 def cmd_methods(args) -> int:
-    from .measures import MEASURES
-    from .objectives import OBJECTIVES
+    from .measures.core import MEASURES
+    from .stitching.objectives import OBJECTIVES
 
     rows = [[n, "objective", o] for n, o in OBJECTIVES.origins().items()]
     rows += [[n, "measure", o] for n, o in MEASURES.origins().items()]
@@ -60,10 +61,10 @@ def cmd_report(args) -> int:
     recomputing anything; the run's settings come from its ``run`` row when it has one."""
     from pathlib import Path
 
-    from .folder import ResultsFolder
-    from .records import run_of
-    from .report import write_reports
-    from .results import load_rows, read_rows
+    from .records.folder import ResultsFolder
+    from .records.rows import run_of
+    from .audit.report import write_reports
+    from .records.results import load_rows, read_rows
 
     source = Path(args.results)
     rows = read_rows(source) if source.is_file() else load_rows(source)
@@ -86,7 +87,7 @@ def cmd_report(args) -> int:
 
 def cmd_compare(args) -> int:
     """List changed checks and moved readouts; 1 on a regression (or drift, if asked), else 0."""
-    from .baseline import compare, load, render
+    from .records.baseline import compare, load, render
 
     comparison = compare(load(args.new), load(args.baseline), args.tol)
     print(f"{args.new} against the baseline {args.baseline}: "
@@ -97,8 +98,8 @@ def cmd_compare(args) -> int:
 
 def cmd_check_measure(args) -> int:
     """The invariance property checks on a registered measure (or ``module:function``); 1 if a claim breaks."""
-    from . import methods
-    from .invariance import check
+    from .engine import methods
+    from .measures.invariance import check
 
     method = methods.get(args.name)
     if method.kind != "measure":
@@ -115,8 +116,8 @@ def cmd_export(args) -> int:
     """Cell rows as one CSV line per cell and readout, every id parsed into columns."""
     from pathlib import Path
 
-    from .export import write_csv
-    from .results import load_rows, read_rows
+    from .records.export import write_csv
+    from .records.results import load_rows, read_rows
 
     source = Path(args.results)
     rows = read_rows(source) if source.is_file() else load_rows(source)

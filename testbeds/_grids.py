@@ -4,12 +4,12 @@ from typing import Callable, Dict, List, Mapping, Sequence, Tuple
 
 import numpy as np
 
-from stitchtest import checks
+from stitchtest.audit import checks
 from stitchtest.audit import Planned, values
-from stitchtest.cells import Cell
-from stitchtest.readouts import direction
+from stitchtest.engine.cells import Cell
+from stitchtest.stitching.readouts import direction
 from stitchtest.records import CellRow
-from stitchtest.report import matrix
+from stitchtest.audit.report import matrix
 
 
 def ring_pairs(group_a: Sequence, group_b: Sequence, label: str, cuts, **cell) -> List[Planned]:
@@ -47,13 +47,13 @@ def by_cut(rows: Sequence[CellRow], readout: str) -> Dict[str, List[float]]:
 
 
 def separation(inside, across, readout: str, threshold: float):
-    """ReSi group separation, per cut, averaged (see :func:`stitchtest.checks.separation_by_cut`)."""
+    """ReSi group separation, per cut, averaged (see :func:`stitchtest.audit.checks.separation_by_cut`)."""
     return checks.separation_by_cut(by_cut(inside, readout), by_cut(across, readout), threshold)
 
 
 def per_seed(rows: Sequence, stats: Callable[[list], Dict[str, float]]) -> Dict[str, List[float]]:
     """``stats`` of each seed pair's rows alone, as ``{name: [value per seed index]}``: what
-    :mod:`stitchtest.claims` compares between methods, seed pair by seed pair. ``rows`` are cell
+    :mod:`stitchtest.audit.claims` compares between methods, seed pair by seed pair. ``rows`` are cell
     rows, or anything else with the seed index as its ``seed``."""
     seeds: Dict[int, list] = {}
     for r in rows:

@@ -65,7 +65,7 @@ def test_cross_task_separation_robust_readout(audit, method):
 
 def test_threat_model_reported(audit):
     """The attack behind every robust readout, stated in the report (reported, not asserted)."""
-    from stitchtest.cells import Cell
+    from stitchtest.engine.cells import Cell
 
     spec = audit.spec(seed=0)
     ds = audit.context.data(Cell(spec, "stem", spec, "stem"))

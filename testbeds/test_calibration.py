@@ -1,13 +1,13 @@
 """Calibrated scores (Groger, Wen & Brbic, ICML 2026, "An Aristotelian view").
 
-Every measure is scored with a permutation null beside it (:mod:`stitchtest.nulls`: the rows of
+Every measure is scored with a permutation null beside it (:mod:`stitchtest.instruments.nulls`: the rows of
 the receiver's side shuffled ``B`` times), on the random-control testbed's networks: trained ->
 trained (the reference pair of seed index k) and random -> random. Checks: a trained pair is
 significant in every cell; a random pair, whose raw scores are far from zero (linear CKA 0.7),
 is not. The readouts are the raw score, the null's mean, spread and 95th percentile, the
 calibrated score (raw minus null mean) and the p-value.
 
-Every objective is calibrated too (:class:`~stitchtest.nulls.CalibratedStitch`): the stitch
+Every objective is calibrated too (:class:`~stitchtest.instruments.nulls.CalibratedStitch`): the stitch
 refitted (DM) or retrained (TLM, SLM, FuLA, fula_kl, a user's objective) with the sender's training
 images shuffled against the receiver side's supervision (labels, receiver outputs and activations),
 ``B`` = 19 times (p resolves to 1/20 = 0.05, the significance level), its stitched accuracy on the
@@ -21,10 +21,10 @@ layer4.0, and at ``paper`` as the measures (README, "Calibrated scores").
 import numpy as np
 import pytest
 
-from stitchtest import checks
+from stitchtest.audit import checks
 from stitchtest.audit import Planned, values
-from stitchtest.cells import Cell
-from stitchtest.nulls import ALPHA, Calibrated, CalibratedStitch, PermutationNull, significant_share
+from stitchtest.engine.cells import Cell
+from stitchtest.instruments.nulls import ALPHA, Calibrated, CalibratedStitch, PermutationNull, significant_share
 
 from _grids import per_seed, per_seed_of_groups
 

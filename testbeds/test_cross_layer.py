@@ -16,11 +16,12 @@ reproduces), the latent readout that docs/lab/facts.md#f15 found exposes it.
 import numpy as np
 import pytest
 
-from stitchtest import checks, methods
+from stitchtest.audit import checks
+from stitchtest.engine import methods
 from stitchtest.audit import Planned, resolve_methods
-from stitchtest.cells import Cell
-from stitchtest.sanity import SANITY_HEADERS, reconstructions, sanity_rows, sanity_table
-from stitchtest.scales import SCALES
+from stitchtest.engine.cells import Cell
+from stitchtest.instruments.sanity import SANITY_HEADERS, reconstructions, sanity_rows, sanity_table
+from stitchtest.audit.scales import SCALES
 
 from _grids import grid, per_seed
 
@@ -177,7 +178,7 @@ def test_reconstruction_figure(audit):
 def test_dm_diagonal_reported(audit):
     """Why closed-form DM's diagonal is weak and noisy at the default width (reported): per seed
     pair, stitched accuracy beside how much of the receiver's activation the stitch reproduces."""
-    from stitchtest import methods
+    from stitchtest.engine import methods
 
     arch = (audit.scale.arch, audit.scale.arch)
     planned = [p for p in full_grid(audit, arch) if p.cell.sender_cut == p.cell.receiver_cut]

@@ -3,7 +3,7 @@ similarity with statistical testing").
 
 A similarity method is *sensitive* if it moves when function moves. The intervention: delete the
 top ``k`` principal components of a trained network's representation at a cut (``k`` on a grid,
-:class:`~stitchtest.synthetic.PCDeleted`); the functional change is the network's own accuracy
+:class:`~stitchtest.instruments.synthetic.PCDeleted`); the functional change is the network's own accuracy
 drop when its cut is replaced by the edited one; the method compares the edited representation
 (sender) with the original (receiver, same network and cut). Check: over the grid, similarity
 falls in rank order with the functional change (Spearman per seed pair over the edits of both
@@ -14,14 +14,14 @@ receiver's PC-deletion curve: for each receiver (seed ``k``) and cut, the seed-c
 same architecture trained with another seed (``seed=100 + k``, the random-control testbed's reference
 sender, so the zoo trains nothing new) as sender, the receiver at the same cut -- gives a similarity
 ``s_seed`` and a functional change ``f_seed = |accuracy(sender) - accuracy(receiver)|`` on the test
-images (:mod:`stitchtest.functional`; the absolute accuracy difference is Ding et al.'s functional
+images (:mod:`stitchtest.instruments.functional`; the absolute accuracy difference is Ding et al.'s functional
 distance, their code takes ``np.abs(acc1 - acc2)``; the two networks' disagreement is recorded
 beside it). The curve's edits give ``(|f_k|, s_k)``; the similarity an edit of change ``f_seed``
 would give is interpolated over the edits whose change rises with ``k``
-(:func:`stitchtest.checks.curve_similarity`; ``k = 0`` is the point ``(0, self-similarity)``).
+(:func:`stitchtest.audit.checks.curve_similarity`; ``k = 0`` is the point ``(0, self-similarity)``).
 Check: per seed pair, the mean over both cuts of ``s_seed - s_curve(f_seed)`` is at least
-``-SPECIFIC_MARGIN``, on the mean and in :func:`~stitchtest.checks.seeds_agreeing` of the seed
-pairs (:func:`~stitchtest.checks.at_least_agreeing`). The margin, 0.02, is about two standard errors
+``-SPECIFIC_MARGIN``, on the mean and in :func:`~stitchtest.audit.checks.seeds_agreeing` of the seed
+pairs (:func:`~stitchtest.audit.checks.at_least_agreeing`). The margin, 0.02, is about two standard errors
 of an accuracy near 0.97 on the smoke test set (397 images), fixed before measuring; for measures it
 is 0.02 of their 0-to-1 score. A seed change moves accuracy by a point or less, so the test asks
 whether two seeds look at least as alike as a network and itself with that point of accuracy
@@ -38,12 +38,12 @@ from typing import Dict, List
 import numpy as np
 import pytest
 
-from stitchtest import checks
+from stitchtest.audit import checks
 from stitchtest.audit import Planned, values
-from stitchtest.cells import Cell
-from stitchtest.functional import WithFunctionalChange
+from stitchtest.engine.cells import Cell
+from stitchtest.instruments.functional import WithFunctionalChange
 from stitchtest.records import CellRow
-from stitchtest.synthetic import OnSyntheticSender, PCDeleted
+from stitchtest.instruments.synthetic import OnSyntheticSender, PCDeleted
 
 from _grids import per_seed, similarity
 

@@ -2,7 +2,7 @@
 
 Senders that share nothing functional with the receiver but carry the label:
 
-(a) clustered noise (:mod:`stitchtest.synthetic`): a fixed random code per class plus noise per
+(a) clustered noise (:mod:`stitchtest.instruments.synthetic`): a fixed random code per class plus noise per
     image, no image content, shaped like the receiver's cut; it needs no training;
 (b) a shortcut model (trained with a label-encoding patch on every image, about 0.2 accurate on
     cue-free images) stitched into a clean model on cue-free images: the shortcut testbed's cells;
@@ -20,10 +20,10 @@ six for (c).
 """
 import pytest
 
-from stitchtest import checks
+from stitchtest.audit import checks
 from stitchtest.audit import Planned, values
-from stitchtest.cells import Cell
-from stitchtest.synthetic import ClusteredNoise, OnSyntheticSender
+from stitchtest.engine.cells import Cell
+from stitchtest.instruments.synthetic import ClusteredNoise, OnSyntheticSender
 
 from _grids import by_cut, per_seed, per_seed_of_groups, ring_pairs
 

@@ -5,9 +5,9 @@ trained -> random receiver, random -> random; and each trained receiver with its
 """
 import pytest
 
-from stitchtest import checks
+from stitchtest.audit import checks
 from stitchtest.audit import Planned, values
-from stitchtest.cells import Cell
+from stitchtest.engine.cells import Cell
 from stitchtest.data import num_classes
 
 from _grids import per_seed

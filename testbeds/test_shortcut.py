@@ -8,7 +8,7 @@ is present is measured and reported, not asserted: the literature does not settl
 """
 import pytest
 
-from stitchtest import checks
+from stitchtest.audit import checks
 from stitchtest.audit import values
 
 from _grids import separation, separation_per_seed, two_group_cells

@@ -10,7 +10,7 @@ from torch import nn
 
 import stitchtest
 from stitchtest import api
-from stitchtest.layers import LayerModel
+from stitchtest.stitching.layers import LayerModel
 from stitchtest.measures import LinearCKA
 from stitchtest.stitching import StitchConfig
 
@@ -20,7 +20,7 @@ FAST = StitchConfig(steps=5, batch_size=32, precision="fp32")
 @pytest.fixture(autouse=True)
 def one_thread():
     """Small models: one torch thread is fastest, and much faster on a loaded shared CPU."""
-    from stitchtest import devices
+    from stitchtest.runtime import devices
 
     with devices.threads(1):
         yield
@@ -178,7 +178,7 @@ def test_a_module_called_twice_is_refused_as_a_cut():
 
 def test_groups_side_by_side_in_threads_give_the_same_cells():
     """Receiver layers' groups run in threads where there are threads for them (as in the testbeds)."""
-    from stitchtest import devices
+    from stitchtest.runtime import devices
 
     args = dict(layers_a=["2", "4"], layers_b=["2", "4"], methods=["tlm"], stitch=FAST)
     alone = api.compare(cnn(0), cnn(1), data(), **args)

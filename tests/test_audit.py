@@ -2,12 +2,12 @@
 import pytest
 
 from stitchtest.audit import Audit, Planned
-from stitchtest.cells import Cell
+from stitchtest.engine.cells import Cell
 from stitchtest.data import DataSpec
-from stitchtest.methods import Method
-from stitchtest.results import ResultsWriter, cells, load_rows
-from stitchtest.scales import Scale
-from stitchtest.zoo import Zoo
+from stitchtest.engine.methods import Method
+from stitchtest.records.results import ResultsWriter, cells, load_rows
+from stitchtest.audit.scales import Scale
+from stitchtest.models.zoo import Zoo
 
 
 class Counting(Method):

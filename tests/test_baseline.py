@@ -1,4 +1,4 @@
-"""``stitchtest.baseline`` on hand-made rows: regressions, non-regressions, drift, mismatches, bad files."""
+"""``stitchtest.records.baseline`` on hand-made rows: regressions, non-regressions, drift, mismatches, bad files."""
 import json
 import math
 from dataclasses import replace
@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from stitchtest.baseline import BaselineError, Results, baseline_failures, compare, is_regression, load, render, save
+from stitchtest.records.baseline import (BaselineError, Results, baseline_failures, compare, is_regression, load,
+                                         render, save)
 from stitchtest.records import CellRow, CheckRow, RunRow, RunSettings
-from stitchtest.results import ResultsError, ResultsWriter, read_rows
+from stitchtest.records.results import ResultsError, ResultsWriter, read_rows
 
 SETTINGS = RunSettings("smoke", "digits(size=16)", 3)
 RUN = RunRow(SETTINGS)
@@ -165,7 +166,7 @@ def test_a_baseline_of_another_model_family_is_refused(tmp_path):
 
 
 def test_a_check_key_is_labelled_from_the_left_so_a_method_may_hold_a_bar():
-    from stitchtest.baseline import _check_label
+    from stitchtest.records.baseline import _check_label
 
     assert _check_label("cross_layer|triangle|tlm") == ("cross_layer/triangle", "tlm")
     assert _check_label("cross_layer|triangle|my|odd") == ("cross_layer/triangle", "my|odd")

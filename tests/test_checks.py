@@ -1,4 +1,4 @@
-"""Tests for ``stitchtest.checks``: every check both ways, hand-computed numbers, NaN handling,
+"""Tests for ``stitchtest.audit.checks``: every check both ways, hand-computed numbers, NaN handling,
 and cross-checks against scikit-learn (AUPRC) and scipy (Spearman, skipped if absent).
 
 Pure numpy; no models, no training.  Hypothesis examples are kept few and small.
@@ -14,20 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import average_precision_score
 
-from stitchtest.checks import (
-    Outcome,
-    at_least,
-    at_most,
-    auprc,
-    close,
-    diagonal_dominance,
-    layer_monotonicity,
-    margin,
-    separation,
-    spearman,
-    triangle,
-    triangle_score,
-)
+from stitchtest.audit.checks import (Outcome, at_least, at_most, auprc, close, diagonal_dominance, layer_monotonicity,
+                                     margin, separation, spearman, triangle, triangle_score)
 
 SETTINGS = settings(max_examples=40, deadline=None)
 
@@ -429,7 +417,7 @@ def test_triangle_both_ways():
 
 
 def test_separation_by_cut_is_not_fooled_by_depth():
-    from stitchtest import checks
+    from stitchtest.audit import checks
 
     """Pooled over cuts, depth decides the ranking; within each cut, the groups separate."""
     in_group = {"layer1.0": [0.60, 0.62], "layer4.0": [0.95, 0.96]}
@@ -447,7 +435,7 @@ def test_separation_by_cut_is_not_fooled_by_depth():
 
 def test_diagonal_dominance_per_receiver_ignores_easy_receiver_columns():
     """An easy receiver column (high for every sender) breaks the per-sender form, not the per-receiver one."""
-    from stitchtest import checks
+    from stitchtest.audit import checks
 
     m = np.array([[0.9, 0.5, 0.95], [0.6, 0.9, 0.96], [0.4, 0.5, 0.97]])
     d = [0.0, 0.5, 1.0]
@@ -463,7 +451,7 @@ def test_diagonal_dominance_per_receiver_ignores_easy_receiver_columns():
 
 
 def test_margin_every_cut_fails_when_one_cut_does():
-    from stitchtest.checks import margin_every_cut
+    from stitchtest.audit.checks import margin_every_cut
     good = margin_every_cut({"a": [0.9, 0.9], "b": [0.8, 0.85]}, {"a": [0.5, 0.6], "b": [0.6, 0.6]}, 0.05)
     assert good.passed and good.value == pytest.approx(0.225)
     bad = margin_every_cut({"a": [0.9, 0.9], "b": [0.99, 1.0]}, {"a": [0.5, 0.6], "b": [1.0, 1.0]}, 0.05)
@@ -473,7 +461,7 @@ def test_margin_every_cut_fails_when_one_cut_does():
 
 
 def test_curve_similarity_interpolates_over_rising_changes():
-    from stitchtest.checks import curve_similarity
+    from stitchtest.audit.checks import curve_similarity
     changes, sims = [0.0, 0.02, 0.01, 0.1, 0.5], [1.0, 0.9, 0.95, 0.6, 0.2]
     # the third edit changes function less than the second: dropped, so 0.01 lies between 1.0 and 0.9
     assert curve_similarity(0.01, changes, sims) == pytest.approx(0.95)
@@ -488,7 +476,7 @@ def test_curve_similarity_interpolates_over_rising_changes():
 
 
 def test_at_least_agreeing_needs_the_mean_and_the_seed_pairs():
-    from stitchtest.checks import at_least_agreeing
+    from stitchtest.audit.checks import at_least_agreeing
     ok = at_least_agreeing([0.01, -0.01, 0.03], -0.02)
     assert ok.passed and ok.value == pytest.approx(0.01) and ok.detail["agree"] == 3
     carried = at_least_agreeing([0.2, -0.05, -0.05], -0.02)  # the mean passes, two pairs do not
@@ -515,7 +503,7 @@ def test_a_check_resting_on_a_minority_of_its_cells_fails_and_says_so():
     for check in (at_most(nine_of_twelve, 2.0), at_least(nine_of_twelve, 0.0),
                   margin(nine_of_twelve, [0.0] * 12, 0.5), margin(nine_of_twelve, [0.0] * 4, 0.5, paired=False)):
         assert not check.passed and "fewer than half" in check.figure
-    from stitchtest.checks import at_least_agreeing, compare, significance
+    from stitchtest.audit.checks import at_least_agreeing, compare, significance
     assert not at_least_agreeing(nine_of_twelve, 0.0).passed
     assert not significance([0.01] * 3 + [math.nan] * 9).passed
     minority = compare(nine_of_twelve, [0.0] * 12, 0.5)

@@ -4,11 +4,11 @@ from dataclasses import replace
 
 import pytest
 
-from stitchtest import claims
-from stitchtest.checks import compare, seeds_agreeing
-from stitchtest.claims import Claim, failures, judge, judge_all
+from stitchtest.audit import claims
+from stitchtest.audit.checks import compare, seeds_agreeing
+from stitchtest.audit.claims import Claim, failures, judge, judge_all
 from stitchtest.records import CheckRow, RunSettings
-from stitchtest.report import ranking, write_reports
+from stitchtest.audit.report import ranking, write_reports
 
 SIX_LOW = [0.86, 0.88, 0.87, 0.89, 0.85, 0.90]
 SIX_HIGH = [0.98, 0.97, 0.99, 0.98, 0.98, 0.97]
@@ -102,7 +102,7 @@ def test_a_claim_reads_the_named_statistic():
 
 
 def test_the_built_in_claims_name_real_checks_and_methods():
-    from stitchtest.methods import names
+    from stitchtest.engine.methods import names
     testbeds = {"cross_layer", "adversarial", "shortcut", "random_controls", "calibration", "misleading", "interventions"}
     for c in claims.CLAIMS:
         assert c.testbed in testbeds and c.source and c.statement

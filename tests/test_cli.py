@@ -3,7 +3,7 @@ import json
 
 from stitchtest.cli import main
 from stitchtest.data import DataSpec
-from stitchtest.zoo import ModelSpec, Zoo
+from stitchtest.models.zoo import ModelSpec, Zoo
 
 
 def test_methods_lists_builtins(capsys):
@@ -25,7 +25,7 @@ def test_zoo_lists_cached_models(tmp_path, capsys):
 
 def test_report_rerenders_from_stored_rows(tmp_path, capsys):
     from stitchtest.records import Record
-    from stitchtest.results import ResultsWriter
+    from stitchtest.records.results import ResultsWriter
 
     writer = ResultsWriter(tmp_path / "results", "gw0")
     for k, acc in enumerate((0.9, 0.8)):
@@ -121,7 +121,7 @@ def test_a_cache_that_is_a_file_is_one_clear_error(tmp_path, capsys, monkeypatch
 
 def _results_dir(path, outcome="pass", accuracy=0.9, scale="smoke"):
     from stitchtest.records import CellRow, CheckRow, RunRow, RunSettings
-    from stitchtest.results import ResultsWriter
+    from stitchtest.records.results import ResultsWriter
 
     writer = ResultsWriter(path, "gw0")
     writer.append(RunRow(RunSettings(scale, "digits", 3)))
@@ -132,7 +132,7 @@ def _results_dir(path, outcome="pass", accuracy=0.9, scale="smoke"):
 
 
 def test_compare_exits_1_on_a_regression_and_lists_it(tmp_path, capsys):
-    from stitchtest.baseline import load, save
+    from stitchtest.records.baseline import load, save
 
     baseline = tmp_path / "baseline.jsonl"
     save(load(_results_dir(tmp_path / "old")), baseline)
@@ -166,7 +166,7 @@ def test_compare_bad_input_exits_2_naming_file_and_line(tmp_path, capsys):
 
 
 def test_report_from_a_baseline_file_shows_the_run_settings(tmp_path, capsys):
-    from stitchtest.baseline import load, save
+    from stitchtest.records.baseline import load, save
 
     baseline = tmp_path / "baseline.jsonl"
     save(load(_results_dir(tmp_path / "results")), baseline)
@@ -176,7 +176,7 @@ def test_report_from_a_baseline_file_shows_the_run_settings(tmp_path, capsys):
 
 
 def test_pruning_a_read_only_cache_is_one_clear_error(tmp_path, capsys, monkeypatch):
-    import stitchtest.zoo as zoo_mod
+    import stitchtest.models.zoo as zoo_mod
 
     (tmp_path / "0123456789ab.json").write_text("{}")
 

@@ -4,8 +4,8 @@ import threading
 import pytest
 import torch
 
-from stitchtest import concurrency
-from stitchtest.stitch import Stitch
+from stitchtest.runtime import concurrency
+from stitchtest.stitching.stitch import Stitch
 
 
 def test_auto_is_one_group_per_intra_op_thread_on_a_cpu_and_one_on_a_gpu():

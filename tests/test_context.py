@@ -2,11 +2,11 @@
 identity, which for a registered family includes its code, and the whole data view."""
 import torch
 
-from stitchtest.cells import Cell
-from stitchtest.context import Context
+from stitchtest.engine.cells import Cell
+from stitchtest.engine.context import Context
 from stitchtest.data import DataSpec
 from stitchtest.models import ARCHITECTURES, family_id, vgg
-from stitchtest.zoo import ModelSpec, Zoo
+from stitchtest.models.zoo import ModelSpec, Zoo
 
 DATA = DataSpec(n_train=100, n_test=50)
 

@@ -14,7 +14,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stitchtest import data
+from stitchtest.data import core as data
 from stitchtest.data import (
     DataError, DataSpec, Dataset, load, read_idx, stamp_cue, with_cue,
 )
@@ -466,7 +466,7 @@ def fingerprint_cache(tmp_path, monkeypatch):
 def test_the_data_id_is_the_files_content_not_their_place(tmp_path, fingerprint_cache):
     """A copy elsewhere is the same data; a copy with its labels shifted is other data, so it
     gets other model keys (and cell keys, baselines, resume, which all carry the data id)."""
-    from stitchtest.zoo import ModelSpec
+    from stitchtest.models.zoo import ModelSpec
 
     a = write_mnist(tmp_path / "a")
     b = write_mnist(tmp_path / "b")

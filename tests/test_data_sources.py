@@ -16,7 +16,7 @@ import pytest
 import torch
 from PIL import Image
 
-from stitchtest import data
+from stitchtest.data import core as data
 from stitchtest.data import DataError, DataSpec, arrays, load, with_cue
 
 from test_data import labelled_images, write_idx, write_mnist
@@ -210,7 +210,7 @@ def test_cifar100_in_its_torchvision_folder(tmp_path):
 
 # ------------------------------------------------------------------ the class count downstream
 def test_the_class_count_reaches_the_model_heads_and_the_cue(tmp_path):
-    from stitchtest.zoo import ModelSpec, Zoo, training_data
+    from stitchtest.models.zoo import ModelSpec, Zoo, training_data
 
     spec = DataSpec.parse(str(write_folder(tmp_path / "f", per_class=6)))
     zoo = Zoo(tmp_path / "zoo")

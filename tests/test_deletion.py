@@ -1,10 +1,10 @@
-"""Principal-component deletion direction (stitchtest.deletion), against Ding et al.'s code and the testbed's edit."""
+"""Principal-component deletion direction (stitchtest.instruments.deletion), against Ding et al.'s code and the testbed's edit."""
 import numpy as np
 import pytest
 import torch
 
-from stitchtest.deletion import delete_components
-from stitchtest.synthetic import PCDeleted
+from stitchtest.instruments.deletion import delete_components
+from stitchtest.instruments.synthetic import PCDeleted
 
 VARIANCES = np.array([100.0, 25.0, 4.0, 1.0, 0.25, 0.04])
 

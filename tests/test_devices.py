@@ -6,8 +6,8 @@ import re
 import pytest
 import torch
 
-from stitchtest import devices
-from stitchtest.scales import SCALES
+from stitchtest.runtime import devices
+from stitchtest.audit.scales import SCALES
 
 
 @pytest.fixture
@@ -60,7 +60,7 @@ def test_a_scale_budget_is_capped_by_the_share_never_raised():
 
 
 def test_the_cpu_is_named_with_the_flags_of_its_fast_paths(monkeypatch):
-    from stitchtest import devices
+    from stitchtest.runtime import devices
 
     assert devices.cpu_name().strip()
     features = devices.cpu_features()

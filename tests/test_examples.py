@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(autouse=True)
 def one_thread():
     """Small models: one torch thread is fastest, and much faster on a loaded shared CPU."""
-    from stitchtest import devices
+    from stitchtest.runtime import devices
 
     with devices.threads(1):
         yield

@@ -1,7 +1,7 @@
 """The expectations table: lookups, scales, wildcards, and that every entry names real checks."""
 from pathlib import Path
 
-from stitchtest.expectations import TABLE, expectation
+from stitchtest.audit.expectations import TABLE, expectation
 
 def test_default_is_pass_and_entries_apply_per_scale():
     assert expectation("cross_layer", "no_such_check", "tlm", "smoke").status == "pass"

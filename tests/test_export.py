@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 
 from stitchtest.cli import main
-from stitchtest.export import COLUMNS, parse_id, table
+from stitchtest.records.export import COLUMNS, parse_id, table
 from stitchtest.records import CellRow, ResultsError
-from stitchtest.results import read_rows
-from stitchtest.zoo import ModelSpec
+from stitchtest.records.results import read_rows
+from stitchtest.models.zoo import ModelSpec
 
 BASELINE = Path(__file__).resolve().parents[1] / "examples" / "stitchtest-cosine" / "baseline.jsonl"
 
@@ -78,7 +78,7 @@ def test_a_method_name_holding_a_bar_is_exported_from_the_rows_fields(tmp_path):
         lines = list(csv.DictReader(f))
     assert {(line["method"], line["method_id"]) for line in lines} == {("a|b", "a|b()")}
     assert {line["sender_arch"] for line in lines} == {"R1111"} and {line["stitch_steps"] for line in lines} == {"200"}
-    from stitchtest.export import key_parts  # what the export reads a row's parts with
+    from stitchtest.records.export import key_parts  # what the export reads a row's parts with
 
     old = replace(rows[0], method_id=None)  # a row from before method_id: the cell field decides
     assert key_parts(old)[1:3] == ("a|b()", rows[0].cell)

@@ -11,7 +11,7 @@ pytest_plugins = ["pytester"]
 ROOT = Path(__file__).resolve().parents[1]
 
 CONFTEST = '''
-import stitchtest.scales as scales
+import stitchtest.audit.scales as scales
 scales.SCALES["smoke"] = scales.Scale("smoke", epochs=2, seeds=1, steps=10)
 '''
 

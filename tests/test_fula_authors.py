@@ -1,4 +1,4 @@
-"""FuLA's loss as its authors coded it (stitchtest.objectives.functional_loss), against their code.
+"""FuLA's loss as its authors coded it (stitchtest.stitching.objectives.functional_loss), against their code.
 
 The two functions below are transcribed from athaioan/invariance-aware-stitching at commit
 5815d8e40ae816d1166bf43321aab2cd820ff60a, file training/losses.py (compute_soft_target_loss and
@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from stitchtest.objectives import FULA_AUTHORS_COMMIT, Batch, FuLA, functional_loss, soft_target_loss
+from stitchtest.stitching.objectives import FULA_AUTHORS_COMMIT, Batch, FuLA, functional_loss, soft_target_loss
 
 
 # ---------------------------------------------------------------- transcribed from the authors' code

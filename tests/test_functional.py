@@ -4,9 +4,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from stitchtest.functional import WithFunctionalChange, functional_distance
+from stitchtest.instruments.functional import WithFunctionalChange, functional_distance
 from stitchtest.measures import LinearCKA
-from stitchtest.methods import MeasureMethod
+from stitchtest.engine.methods import MeasureMethod
 
 
 def one_hot(labels, classes=3):

@@ -15,7 +15,7 @@ import pytest
 @pytest.mark.parametrize("k", range(4))
 def test_unrelated(k, method, audit):  # fixture names the plugin has too: the project's own win
     assert (method, audit) == ("mine", "my audit")
-    assert "stitchtest.pytest_plugin" in sys.modules  # the plugin is loaded ...
+    assert "stitchtest.plugin.hooks" in sys.modules  # the plugin is loaded ...
     assert "torch" not in sys.modules  # ... and imported nothing heavy
     assert os.environ.get("CUDA_VISIBLE_DEVICES") == "0,1"
 '''

@@ -1,7 +1,7 @@
 """The audit scheduler's order: SGD methods' groups first (longest-processing-time first)."""
 from collections import OrderedDict
 
-from stitchtest.loadgroup import GROUP_PREFIX, RecoveringLoadGroup, heavy_first, training_weight
+from stitchtest.plugin.loadgroup import GROUP_PREFIX, RecoveringLoadGroup, heavy_first, training_weight
 
 
 def group(name: str) -> str:
@@ -46,7 +46,7 @@ def test_the_scheduler_hands_out_sgd_groups_first():
 # ---------------------------------------------------------------- the controller's reading of the ids
 
 
-from stitchtest.loadgroup import AuditIds, declares_testbed, split_id  # noqa: E402
+from stitchtest.plugin.loadgroup import AuditIds, declares_testbed, split_id  # noqa: E402
 
 
 def test_split_id_gives_the_file_and_the_parametrization_without_a_group_suffix():

@@ -20,9 +20,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.neighbors import NearestNeighbors
 
-from stitchtest.invariance import TRANSFORMS, _orthogonal, make_pair, random_orthogonal  # the shared checks
+from stitchtest.measures.invariance import TRANSFORMS, _orthogonal, make_pair, random_orthogonal  # the shared checks
 from stitchtest.measures import INVARIANCES, MEASURES, SVCCA, LinearCKA, Measure, MutualKNN, Procrustes
-from stitchtest.registry import RegistryError
+from stitchtest.runtime.registry import RegistryError
 
 # The one table.  SVCCA(keep=1.0) drops no directions, so it is the configuration that
 # (truly) claims invertible-linear invariance; SVCCA() with keep=0.99 does not claim it.
@@ -60,7 +60,7 @@ def claimed_params(claimed: bool):
 
 
 # random_orthogonal, make_pair and one random member of each transform family (TRANSFORMS) live
-# in stitchtest.invariance, so that `stitchtest check-measure` runs exactly these checks.
+# in stitchtest.measures.invariance, so that `stitchtest check-measure` runs exactly these checks.
 
 
 def t(a: np.ndarray) -> torch.Tensor:
@@ -478,7 +478,7 @@ def test_biased_hsics_in_sample_space_equal_feature_space(n, p, q):
 def test_wide_inputs_score_as_with_a_full_svd(measure, monkeypatch):
     """With more features than samples, Procrustes and SVCCA take the spectrum from the Gram
     matrix; the score must be what the plain SVD gives, rank-deficient input included."""
-    import stitchtest.measures as measures
+    import stitchtest.measures.core as measures
 
     gen = torch.Generator().manual_seed(7)
     base = torch.randn(60, 12, generator=gen, dtype=torch.float64)  # rank 12 in 200 features
@@ -528,7 +528,7 @@ def rbf_like(x, y):
 
 
 def test_a_plain_function_is_a_measure_with_no_claims():
-    from stitchtest import methods
+    from stitchtest.engine import methods
     from stitchtest.measures import FunctionMeasure
 
     method = methods.wrap(rbf_like)
@@ -547,7 +547,7 @@ def test_a_plain_function_is_a_measure_with_no_claims():
 
 
 def test_check_agrees_with_the_claims_of_every_table_measure():
-    from stitchtest.invariance import check
+    from stitchtest.measures.invariance import check
 
     for m in MEASURE_TABLE:
         findings = {f.prop: f for f in check(m, trials=3)}
@@ -606,7 +606,7 @@ def test_mknn_ties_are_deterministic():
 def test_check_measure_confirms_exactly_the_claims(m: Measure):
     """``stitchtest check-measure`` (invariance.check) finds every claim holding and every family
     not claimed breaking, for each built-in configuration: both directions of the claims."""
-    from stitchtest import invariance
+    from stitchtest.measures import invariance
 
     wrong = [f"{f.prop}: {f.verdict} (worst change {f.worst:.3g})" for f in invariance.check(m, trials=4)
              if f.claimed is not None and f.holds != f.claimed]

@@ -1,14 +1,14 @@
 """Methods end to end on a tiny zoo: readouts, self-stitch sanity, measures through the same face."""
 import pytest
 
-from stitchtest import methods
-from stitchtest.cells import Cell
-from stitchtest.context import Context
+from stitchtest.engine import methods
+from stitchtest.engine.cells import Cell
+from stitchtest.engine.context import Context
 from stitchtest.data import DataSpec
-from stitchtest.objectives import Objective
-from stitchtest.readouts import direction
+from stitchtest.stitching.objectives import Objective
+from stitchtest.stitching.readouts import direction
 from stitchtest.stitching import StitchConfig
-from stitchtest.zoo import ModelSpec, Zoo
+from stitchtest.models.zoo import ModelSpec, Zoo
 
 DATA = DataSpec(n_train=500, n_test=200)
 A = ModelSpec(width=8, epochs=4, data=DATA, seed=0)
@@ -141,7 +141,7 @@ def test_a_method_whose_name_holds_a_control_character_is_refused(tmp_path, monk
     """Issue 27, item 11: a newline in a method's name went raw into progress-*.log; a '|' is allowed
     (the export reads a key's parts from the row's fields)."""
     from stitchtest.audit import resolve_methods
-    from stitchtest.registry import RegistryError
+    from stitchtest.runtime.registry import RegistryError
 
     (tmp_path / "odd_names.py").write_text(
         "def bar(x, y):\n    return 1.0\n\nbar.__name__ = 'a|b'\n\n"

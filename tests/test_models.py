@@ -105,7 +105,7 @@ def test_registered_entry_point_and_module_path_families_build(architectures, mo
 
 def test_a_registered_family_trains_in_the_zoo(architectures, tmp_path):
     from stitchtest.data import DataSpec
-    from stitchtest.zoo import ModelSpec, Zoo
+    from stitchtest.models.zoo import ModelSpec, Zoo
 
     architectures.register(tiny_family, name="tiny")
     spec = ModelSpec(arch="tiny", width=4, epochs=1, data=DataSpec(n_train=200, n_test=100))

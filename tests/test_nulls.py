@@ -5,15 +5,16 @@ import numpy as np
 import pytest
 import torch
 
-from stitchtest import checks
-from stitchtest.cells import Cell
-from stitchtest.context import Context
+from stitchtest.audit import checks
+from stitchtest.engine.cells import Cell
+from stitchtest.engine.context import Context
 from stitchtest.data import DataSpec
 from stitchtest.measures import SVCCA, FunctionMeasure, LinearCKA, MutualKNN, Procrustes
-from stitchtest.methods import get
-from stitchtest.nulls import Calibrated, CalibratedStitch, PermutationNull, null_accuracies, p_value, significant_share
+from stitchtest.engine.methods import get
+from stitchtest.instruments.nulls import (Calibrated, CalibratedStitch, PermutationNull, null_accuracies, p_value,
+                                          significant_share)
 from stitchtest.stitching import StitchConfig
-from stitchtest.zoo import ModelSpec, Zoo
+from stitchtest.models.zoo import ModelSpec, Zoo
 
 MEASURES = [LinearCKA(), LinearCKA(debiased=True), Procrustes(), SVCCA(), SVCCA(keep=1.0, max_share=1.0),
             MutualKNN(), MutualKNN(metric="l2")]
@@ -91,7 +92,7 @@ def test_ids_carry_the_null():
     c = Calibrated(LinearCKA(), PermutationNull(20))
     assert c.name == "linear_cka" and c.kind == "measure"
     assert c.string_id() == "calibrated(measure=linear_cka(debiased=False),null=permutation_null(permutations=20,seed=0))"
-    from stitchtest.export import parse_id
+    from stitchtest.records.export import parse_id
     assert parse_id(c.string_id())[0] == "calibrated"
 
 

@@ -8,13 +8,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from stitchtest import methods
+from stitchtest.engine import methods
 from stitchtest.models import build
-from stitchtest.objectives import DM, OBJECTIVES, SLM, TLM, FuLA, FuLAKL, Objective, nmse, soft_kl
-from stitchtest.registry import RegistryError
-from stitchtest.stitch import Stitch
+from stitchtest.stitching.objectives import DM, OBJECTIVES, SLM, TLM, FuLA, FuLAKL, Objective, nmse, soft_kl
+from stitchtest.runtime.registry import RegistryError
+from stitchtest.stitching.stitch import Stitch
 from stitchtest.stitching import StitchConfig, fit_stitch, fit_stitches, new_stitch, stitched_batch
-from stitchtest.training import calibrate_batchnorm
+from stitchtest.models.training import calibrate_batchnorm
 
 OBJECTIVE_TABLE = [TLM(), SLM(), SLM(temperature=4.0), DM(sgd=True), FuLA(), FuLAKL(),
                    FuLA(weights="linear", hints=2)]

@@ -6,15 +6,15 @@ import pytest
 pytest_plugins = ["pytester"]
 
 CONFTEST = '''
-import stitchtest.scales as scales
+import stitchtest.audit.scales as scales
 scales.SCALES["smoke"] = scales.Scale("smoke", width=4, epochs=1, seeds=2, steps=5)
 '''
 
 TESTBED = '''
 import pytest
-from stitchtest import checks
+from stitchtest.audit import checks
 from stitchtest.audit import Planned, values
-from stitchtest.cells import Cell
+from stitchtest.engine.cells import Cell
 
 pytestmark = pytest.mark.testbed("tiny")
 
@@ -109,7 +109,7 @@ def test_interrupted_results_are_kept(project):
 
 
 KNOWN = """
-import stitchtest.expectations as ex
+import stitchtest.audit.expectations as ex
 ex.TABLE += (ex.Expectation("tiny", "impossible", ("dm", "linear_cka"), "known-fail", "cannot exceed 1"),
              ex.Expectation("tiny", "self_stitch", ("linear_cka",), "known-fail", "wrongly expected to fail"))
 """
@@ -364,14 +364,14 @@ def test_a_baseline_without_a_run_row_is_refused(project):
 INTERRUPTING = '''
 import pytest
 from stitchtest.audit import Planned
-from stitchtest.cells import Cell
+from stitchtest.engine.cells import Cell
 
 pytestmark = pytest.mark.testbed("tiny")
 
 
 def test_then_ctrl_c(audit, method):
     audit.cells("tiny", method, [Planned(Cell(audit.spec(seed=0), "layer1.0", audit.spec(seed=0), "layer1.0"), "self", 0)])
-    audit.expect("tiny", "runs", method, method.primary, __import__("stitchtest.checks").checks.at_least([1.0], 0.0))
+    audit.expect("tiny", "runs", method, method.primary, __import__("stitchtest.audit.checks").audit.checks.at_least([1.0], 0.0))
     raise KeyboardInterrupt
 '''
 
@@ -521,9 +521,9 @@ import pathlib
 import signal
 
 import pytest
-from stitchtest import checks
+from stitchtest.audit import checks
 from stitchtest.audit import Planned
-from stitchtest.cells import Cell
+from stitchtest.engine.cells import Cell
 
 TESTBED = pathlib.Path(__file__).stem
 pytestmark = pytest.mark.testbed(TESTBED)
@@ -543,7 +543,7 @@ def test_cell(audit, method, k):
 def test_a_killed_worker_does_not_hang_the_session_and_the_others_work_is_kept(project):
     """Four groups on two workers; one worker is killed in its second group. pytest-xdist 3.8's
     loadgroup scheduler then hangs for good (the dead worker's finished group comes back as
-    empty work); stitchtest's (``stitchtest.loadgroup``) ends the session with every other test run."""
+    empty work); stitchtest's (``stitchtest.plugin.loadgroup``) ends the session with every other test run."""
     (project.path / "testbeds" / "test_tiny.py").unlink()
     for name in ("test_a", "test_b"):
         project.path.joinpath("testbeds", f"{name}.py").write_text(KILLED)
@@ -557,7 +557,7 @@ def test_a_killed_worker_does_not_hang_the_session_and_the_others_work_is_kept(p
     assert "INCOMPLETE (worker gw" in summary and "died" in summary
 
     # the cell the worker computed before it died never reached the controller with a report, but
-    # it was spooled on the controller's disk and kept at the end (stitchtest.spool): resuming
+    # it was spooled on the controller's disk and kept at the end (stitchtest.records.spool): resuming
     # computes no cell again and only runs the check the worker did not reach
     result.stdout.fnmatch_lines(["*kept 1 row that this run's workers computed in tests they did not finish*"])
     before = {r["key"]: r["time"] for r in rows(project) if r["kind"] == "cell"}
@@ -648,10 +648,10 @@ DROPS_ROWS = CONFTEST + '''
 import os
 
 import pytest
-import stitchtest.pytest_plugin
+import stitchtest.plugin.hooks
 
 if os.environ.get("PYTEST_XDIST_WORKER"):  # as on another host without a shared disk: no spool
-    stitchtest.pytest_plugin._live_folder = lambda config: None
+    stitchtest.plugin.hooks._live_folder = lambda config: None
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from stitchtest import precision
+from stitchtest.runtime import precision
 
 
 def fake_timer(fp32: float, bf16: float):

@@ -1,5 +1,5 @@
-"""The controller's live progress: it follows the workers' progress logs (``stitchtest.progress``)."""
-from stitchtest.progress import ProgressFollower
+"""The controller's live progress: it follows the workers' progress logs (``stitchtest.plugin.progress``)."""
+from stitchtest.plugin.progress import ProgressFollower
 
 CELL = "01:42:11 cell cross_layer tlm R1111->R1111 s0 stem->stem accuracy=0.980 (1.7s)\n"
 TRAIN = "01:40:00 zoo: training model(arch=R1111) on cpu\n"
@@ -82,8 +82,8 @@ def test_only_the_main_thread_lifts_output_capture_to_show_progress():
 
     import pytest
 
-    from stitchtest.options import STATE, State
-    from stitchtest.session import show_progress
+    from stitchtest.plugin.options import STATE, State
+    from stitchtest.plugin.session import show_progress
 
     polls = []
 

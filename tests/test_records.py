@@ -7,10 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stitchtest.folder import ResultsFolder
+from stitchtest.records.folder import ResultsFolder
 from stitchtest.records import (KINDS, CellRow, CheckRow, ExhibitRow, Record, ResultsError, RunRow, RunSettings,
                                 of_kind, run_of)
-from stitchtest.results import ResultsWriter, load_rows, read_rows
+from stitchtest.records.results import ResultsWriter, load_rows, read_rows
 
 BASELINE = Path(__file__).resolve().parents[1] / "examples" / "stitchtest-cosine" / "baseline.jsonl"
 

@@ -1,12 +1,12 @@
-"""Rows from workers to the controller (``stitchtest.relay``), and the per-host shares workers get."""
+"""Rows from workers to the controller (``stitchtest.plugin.relay``), and the per-host shares workers get."""
 import json
 import math
 
 import numpy as np
 
 from stitchtest.records import CellRow
-from stitchtest.relay import Inbox, Outbox
-from stitchtest.results import ResultsWriter, load_rows
+from stitchtest.plugin.relay import Inbox, Outbox
+from stitchtest.records.results import ResultsWriter, load_rows
 
 
 def cell(key, **readouts):
@@ -45,7 +45,7 @@ def test_shares_are_counted_per_host():
     """Two workers on host a and one on b: a's split a's machine in two, b's worker has all of b."""
     import execnet
 
-    from stitchtest.options import host_slots
+    from stitchtest.plugin.options import host_slots
 
     specs = [execnet.XSpec("ssh=me@a"), execnet.XSpec("ssh=me@a"), execnet.XSpec("ssh=me@b"), execnet.XSpec("popen"),
              execnet.XSpec("popen//chdir=/elsewhere")]

@@ -1,4 +1,4 @@
-"""``stitchtest.report``: markdown summary, per-testbed evidence and heatmaps from synthetic rows."""
+"""``stitchtest.audit.report``: markdown summary, per-testbed evidence and heatmaps from synthetic rows."""
 from __future__ import annotations
 
 import errno
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from stitchtest.records import Record, RunSettings
-from stitchtest.report import OUTCOME_LABELS, heatmap, matrix, write_reports
+from stitchtest.audit.report import OUTCOME_LABELS, heatmap, matrix, write_reports
 
 # Names sort differently from depths, so ordering by depth is visible.
 CUTS = [("stem", 0.1), ("layer2.0", 0.5), ("head", 0.9)]
@@ -197,7 +197,7 @@ def test_every_audited_method_keeps_its_column(tmp_path):
 
 
 def test_heatmap_colour_ranges_are_fixed_per_readout(tmp_path):
-    from stitchtest.report import colour_range, heatmap
+    from stitchtest.audit.report import colour_range, heatmap
 
     chance_grid = np.array([[0.101, 0.107], [0.104, np.nan]])
     assert colour_range("accuracy", chance_grid) == (0.0, 1.0)  # not 0.101-0.107
@@ -210,7 +210,7 @@ def test_heatmap_colour_ranges_are_fixed_per_readout(tmp_path):
 
 
 def test_a_diagonal_only_grid_is_not_drawn_as_a_heatmap(tmp_path):
-    from stitchtest.report import diagonal_only
+    from stitchtest.audit.report import diagonal_only
 
     rows = [r for r in cell_rows() if r.sender_cut == r.receiver_cut and r.method == "linear_cka"]
     write_reports(rows, tmp_path, SETTINGS, ABOUT)

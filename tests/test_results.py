@@ -1,4 +1,4 @@
-"""``stitchtest.results``: durable per-worker JSONL rows, merging, crash tolerance, strict errors."""
+"""``stitchtest.records.results``: durable per-worker JSONL rows, merging, crash tolerance, strict errors."""
 from __future__ import annotations
 
 import json
@@ -8,10 +8,10 @@ import warnings
 import numpy as np
 import pytest
 
-from stitchtest import results
+from stitchtest.records import results
 from stitchtest.records import CellRow, CheckRow
-from stitchtest.results import (ResultsError, ResultsWriter, cells, checks, done_keys, load_rows,
-                                read_rows, save_rows)
+from stitchtest.records.results import (ResultsError, ResultsWriter, cells, checks, done_keys, load_rows, read_rows,
+                                        save_rows)
 
 
 def cell(key, **readouts):
@@ -176,7 +176,7 @@ def test_read_rows_names_file_and_line(tmp_path, text, line):
 
 def test_newest_row_wins_across_worker_files(tmp_path):
     """A resumed run may recompute a key on another worker: the newer row must win."""
-    from stitchtest.results import ResultsWriter, load_rows
+    from stitchtest.records.results import ResultsWriter, load_rows
 
     ResultsWriter(tmp_path, "gw1").append(check("k", "new", time=200.0))
     ResultsWriter(tmp_path, "gw3").append(check("k", "old", time=100.0))

@@ -5,10 +5,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from stitchtest import rundir, session, spool
-from stitchtest.folder import ResultsFolder
+from stitchtest.records import rundir, spool
+from stitchtest.plugin import session
+from stitchtest.records.folder import ResultsFolder
 from stitchtest.records import CellRow
-from stitchtest.results import ResultsWriter
+from stitchtest.records.results import ResultsWriter
 
 
 def test_set_aside_moves_only_the_files_the_record_names(tmp_path):
@@ -82,7 +83,7 @@ def test_resume_takes_over_the_results_it_reads(tmp_path):
 
 def test_claim_refuses_a_directory_another_process_holds(tmp_path):
     lock = rundir.claim(tmp_path / "results")
-    code = ("import sys; from stitchtest import rundir\n"
+    code = ("import sys; from stitchtest.records import rundir\n"
             "try:\n    rundir.claim(__import__('pathlib').Path(sys.argv[1]))\n"
             "except rundir.RunDirError as e:\n    print(e)\n")
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "results")], capture_output=True, text=True)

@@ -2,17 +2,17 @@
 import numpy as np
 import pytest
 
-from stitchtest.cells import Cell
-from stitchtest.context import Context
+from stitchtest.engine.cells import Cell
+from stitchtest.engine.context import Context
 from stitchtest.data import DataSpec
-from stitchtest import methods
-from stitchtest.objectives import TLM
-from stitchtest.readouts import stitch_distance
+from stitchtest.engine import methods
+from stitchtest.stitching.objectives import TLM
+from stitchtest.stitching.readouts import stitch_distance
 from stitchtest.records import CellRow
-from stitchtest.sanity import reconstructions, sanity_rows, sanity_table
-from stitchtest.scales import SCALES
+from stitchtest.instruments.sanity import reconstructions, sanity_rows, sanity_table
+from stitchtest.audit.scales import SCALES
 from stitchtest.stitching import StitchConfig, fit_stitch, new_stitch
-from stitchtest.zoo import ModelSpec, Zoo
+from stitchtest.models.zoo import ModelSpec, Zoo
 
 DATA = DataSpec(n_train=300, n_test=100)
 A = ModelSpec(width=4, epochs=2, data=DATA, seed=0)

@@ -1,7 +1,7 @@
 """A scale's stitch budget reaches every stitch, and so every cell's id."""
 from dataclasses import replace
 
-from stitchtest.scales import SCALES
+from stitchtest.audit.scales import SCALES
 
 
 def test_the_scales_batch_size_and_steps_are_the_stitch_configs():

@@ -1,13 +1,13 @@
-"""A worker's spool on the controller's disk (``stitchtest.spool``): what a killed worker computed is kept."""
+"""A worker's spool on the controller's disk (``stitchtest.records.spool``): what a killed worker computed is kept."""
 import json
 
 import pytest
 
-from stitchtest import spool
-from stitchtest.folder import ResultsFolder
+from stitchtest.records import spool
+from stitchtest.records.folder import ResultsFolder
 from stitchtest.records import CellRow
-from stitchtest.relay import Inbox, Outbox
-from stitchtest.results import ResultsWriter, load_rows, read_rows
+from stitchtest.plugin.relay import Inbox, Outbox
+from stitchtest.records.results import ResultsWriter, load_rows, read_rows
 
 
 def cell(key, **readouts):

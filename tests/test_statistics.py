@@ -1,11 +1,11 @@
-"""The inference behind verdicts (stitchtest.statistics), on constructed data."""
+"""The inference behind verdicts (stitchtest.audit.statistics), on constructed data."""
 import itertools
 import math
 
 import numpy as np
 import pytest
 
-from stitchtest import statistics as st
+from stitchtest.audit import statistics as st
 
 
 def _decide(d, family=1, testability=None, seed=0):

@@ -7,9 +7,9 @@ import torch
 
 from stitchtest.data import DataSpec
 from stitchtest.models import build
-from stitchtest.stitch import IncompatibleCuts, Stitch
-from stitchtest.training import accuracy
-from stitchtest.zoo import ModelSpec, Zoo
+from stitchtest.stitching.stitch import IncompatibleCuts, Stitch
+from stitchtest.models.training import accuracy
+from stitchtest.models.zoo import ModelSpec, Zoo
 
 
 def test_every_cut_pair_of_two_different_resnets_stitches():
@@ -85,7 +85,7 @@ def test_self_stitch_reproduces_the_receiver(tmp_path, bn):
     """A model stitched into itself at the same cut, least-squares initialised, is the model."""
     spec = ModelSpec(width=8, epochs=4, data=DataSpec(n_train=600, n_test=200))
     model = Zoo(tmp_path).model(spec)
-    from stitchtest.zoo import training_data
+    from stitchtest.models.zoo import training_data
     ds = training_data(spec, torch.device("cpu"))
     ref = accuracy(model, ds.x_test, ds.y_test)
     assert ref > 0.5

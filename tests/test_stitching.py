@@ -5,14 +5,14 @@ Each fast path claims to compute what the plain path computes; each is tested ag
 import pytest
 import torch
 
-from stitchtest import methods
-from stitchtest.cells import Cell
-from stitchtest.context import Context, trace_bytes
+from stitchtest.engine import methods
+from stitchtest.engine.cells import Cell
+from stitchtest.engine.context import Context, trace_bytes
 from stitchtest.data import DataSpec
 from stitchtest.models import build, fold_batchnorm, frozen_copy
-from stitchtest.objectives import FuLA, Objective, TLM
+from stitchtest.stitching.objectives import FuLA, Objective, TLM
 from stitchtest.stitching import StitchConfig, fit_stitch, fit_stitches
-from stitchtest.zoo import ModelSpec, Zoo
+from stitchtest.models.zoo import ModelSpec, Zoo
 
 DATA = DataSpec(n_train=300, n_test=100)
 A = ModelSpec(width=4, epochs=2, data=DATA, seed=0)
@@ -91,7 +91,7 @@ def test_bf16_keeps_a_large_fan_in_stitch_where_fp32_has_it(tmp_path):
 @pytest.mark.parametrize("bf16_cpu, measured", [(True, "bf16"), (True, "fp32"), (False, "bf16")])
 def test_auto_precision_is_bf16_only_where_the_hardware_has_it_and_the_probe_finds_it_faster(
         monkeypatch, bf16_cpu, measured):
-    from stitchtest import precision
+    from stitchtest.runtime import precision
 
     for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
         monkeypatch.setattr(torch.cpu, probe, lambda: bf16_cpu, raising=False)

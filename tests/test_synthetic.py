@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from stitchtest.measures import LinearCKA
-from stitchtest.methods import MeasureMethod
-from stitchtest.synthetic import ClusteredNoise, OnSyntheticSender
+from stitchtest.engine.methods import MeasureMethod
+from stitchtest.instruments.synthetic import ClusteredNoise, OnSyntheticSender
 
 
 def test_codes_per_class_noise_per_image():
@@ -54,7 +54,7 @@ def test_on_synthetic_sender_swaps_only_the_sender():
 
 
 def test_pc_deletion_removes_the_top_directions_only():
-    from stitchtest.synthetic import PCDeleted
+    from stitchtest.instruments.synthetic import PCDeleted
     g = torch.Generator().manual_seed(2)
     train = torch.randn(200, 6, generator=g, dtype=torch.float64) * torch.tensor([5.0, 3, 2, 1, 0.5, 0.1], dtype=torch.float64)
     test = torch.randn(50, 6, generator=g, dtype=torch.float64)
@@ -76,7 +76,7 @@ def test_pc_deletion_removes_the_top_directions_only():
 def test_pc_deletion_readouts_what_the_edit_does_to_the_receiver():
     """Accuracy drop and disagreement of the receiver run on the edited cut; the edit's readouts
     are the receiver's own predictions against those on the edited activations."""
-    from stitchtest.synthetic import PCDeleted
+    from stitchtest.instruments.synthetic import PCDeleted
     y = torch.tensor([0, 1, 2, 0, 1])
     own_logits = torch.nn.functional.one_hot(torch.tensor([0, 1, 2, 0, 0]), 3).float()  # wrong on the last
     edited_pred = torch.tensor([0, 1, 1, 0, 2])  # the edit breaks image 2 and moves the last to another wrong label

@@ -9,9 +9,9 @@ import pytest
 
 from stitchtest.audit import Audit
 from stitchtest.data import DataSpec
-from stitchtest.methods import get
-from stitchtest.nulls import CalibratedStitch
-from stitchtest.scales import SCALES
+from stitchtest.engine.methods import get
+from stitchtest.instruments.nulls import CalibratedStitch
+from stitchtest.audit.scales import SCALES
 
 TESTBEDS = Path(__file__).resolve().parent.parent / "testbeds"
 

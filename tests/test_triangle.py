@@ -1,11 +1,11 @@
-"""The two-sided triangle (stitchtest.triangle) on constructed grids."""
+"""The two-sided triangle (stitchtest.audit.triangle) on constructed grids."""
 import math
 
 import numpy as np
 import pytest
 
-from stitchtest import checks
-from stitchtest.triangle import triangle_asymmetry
+from stitchtest.audit import checks
+from stitchtest.audit.triangle import triangle_asymmetry
 
 D4 = [0.0, 1 / 3, 2 / 3, 1.0]
 CHANCE = 0.1

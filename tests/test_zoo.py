@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from stitchtest.data import DataSpec
-from stitchtest.zoo import ModelSpec, Zoo
+from stitchtest.models.zoo import ModelSpec, Zoo
 
 TINY = ModelSpec(width=4, epochs=1, data=DataSpec(n_train=200, n_test=100))
 
@@ -138,7 +138,7 @@ def test_warm_trains_what_is_missing_and_skips_what_another_process_is_training(
 def test_a_read_only_cache_serves_the_models_it_has(tmp_path, monkeypatch):
     """Where no lock file can be created (a read-only cache), cached models still load, and a
     missing one is one clear error naming the cache."""
-    import stitchtest.zoo as zoo_mod
+    import stitchtest.models.zoo as zoo_mod
 
     Zoo(tmp_path).get(TINY)
 

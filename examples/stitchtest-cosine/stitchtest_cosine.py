@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch.nn.functional as F
 
-from stitchtest.objectives import Objective
+from stitchtest.stitching.objectives import Objective
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,477 @@
+"""Markdown reports and heatmaps from result rows.
+
+``summary.md`` answers "which method passes which check"; one ``<testbed>.md`` per testbed holds
+the evidence (every check's figure, every cell's mean ± std over seeds, heatmaps of cut grids).
+Everything is sorted and every number has three decimals, so the same rows give the same
+markdown and committed reports diff cleanly from run to run.
+"""
+from __future__ import annotations
+
+import os
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+import matplotlib
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from tabulate import tabulate
+
+from . import claims as claims_mod
+from .claims import Verdict
+from ..runtime.files import atomic_write
+from ..runtime.ids import short_hash
+from ..records.rows import CellRow, CheckRow, ExhibitRow, Record, RunSettings, of_kind
+
+#: Cell readouts shown in the tables, in this order (per-cut readouts like ``latent_error@x`` are not).
+READOUTS = ("accuracy", "agreement", "kl", "latent_error", "robust_accuracy", "score", "ev", "es", "sv")
+
+OUTCOME_LABELS = {
+    "pass": "pass",
+    "fail": "FAIL",
+    "known-fail": "known-fail",
+    "unexpected-pass": "UNEXPECTED PASS",
+    "reported": "reported",
+}
+
+LEGEND = """\
+**pass**: the expected ordering holds by the check's margin. \
+**FAIL**: it does not. \
+**known-fail**: it fails as the literature predicts (reason in the testbed report). \
+**UNEXPECTED PASS**: a known failure passed, so the expectation or the method changed. \
+**reported**: measured and shown, no expectation asserted. \
+Numbers in parentheses are the check's value."""
+
+
+# ---------------------------------------------------------------- formatting
+
+
+def fmt(x: Any) -> str:
+    """A number with three decimals; ``n/a`` for a missing or non-finite one."""
+    if x is None or isinstance(x, bool) or not isinstance(x, (int, float, np.number)):
+        return "n/a"
+    return f"{x:.3f}" if np.isfinite(x) else "n/a"
+
+
+def mean_std(values: Sequence[float]) -> str:
+    """``"0.972 ± 0.004"``: the mean and sample standard deviation over seeds."""
+    if len(values) == 0:
+        return "n/a"
+    if len(values) == 1:
+        return fmt(values[0])
+    return f"{fmt(np.mean(values))} ± {fmt(np.std(values, ddof=1))}"
+
+
+def _config_value(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_config_value(value[k])}" for k in sorted(value))
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_config_value(v) for v in value)
+    if isinstance(value, float):
+        return fmt(value)
+    return str(value)
+
+
+def _table(rows: Iterable[Sequence[Any]], headers: Sequence[str]) -> str:
+    """A GitHub table; cells are pre-formatted strings, so tabulate must not re-parse numbers."""
+    cell = lambda v: str(v).replace("|", "\\|").replace("\n", " ")  # noqa: E731
+    return tabulate([[cell(v) for v in r] for r in rows], headers=[cell(h) for h in headers],
+                    tablefmt="github", disable_numparse=True)
+
+
+def _safe(text: str) -> str:
+    """A file-name-safe version of an id (``a->b`` reads ``a-to-b``)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text.replace("->", "-to-")).strip("_") or "_"
+
+
+# ---------------------------------------------------------------- cell matrices
+
+
+def _cuts(rows: Iterable[CellRow], side: str) -> List[str]:
+    """The ``side`` ("sender" / "receiver") cuts of ``rows``, shallowest first, then by name."""
+    depth: Dict[str, float] = {}
+    for r in rows:
+        cut, d = (r.sender_cut, r.sender_depth) if side == "sender" else (r.receiver_cut, r.receiver_depth)
+        d = float("inf") if d is None else float(d)
+        depth[cut] = min(depth.get(cut, d), d)
+    return sorted(depth, key=lambda c: (depth[c], c))
+
+
+def matrix(rows: Iterable[CellRow], readout: str) -> Tuple[List[str], List[str], np.ndarray]:
+    """Sender cuts x receiver cuts -> mean of ``readout`` over seeds, cuts ordered by depth.
+
+    ``rows`` are the cell rows of one method and pair. A failed or non-finite cell is NaN and
+    makes its entry NaN: a comparison that did not complete on every seed is not shown as if it
+    had. Combinations without rows are NaN too.
+    """
+    rows = list(rows)
+    senders, receivers = _cuts(rows, "sender"), _cuts(rows, "receiver")
+    values: Dict[Tuple[str, str], List[float]] = defaultdict(list)
+    for r in rows:
+        values[r.sender_cut, r.receiver_cut].append(r.readout(readout))
+    mean = np.full((len(senders), len(receivers)), np.nan)
+    for (s, c), v in values.items():
+        mean[senders.index(s), receivers.index(c)] = np.mean(v)
+    return senders, receivers, mean
+
+
+#: Fixed colour range per readout (``None``: the figure's largest value), so that figures of one
+#: readout compare by eye: a chance-level accuracy grid (0.10-0.11) stays at the bottom of the
+#: scale instead of filling it. Readouts not listed fit their figure.
+COLOUR_RANGES = {"accuracy": (0.0, 1.0), "receiver_accuracy": (0.0, 1.0), "relative_accuracy": (0.0, 1.0),
+                 "agreement": (0.0, 1.0), "robust_accuracy": (0.0, 1.0), "score": (0.0, 1.0), "fit_r2": (0.0, 1.0),
+                 "penalty": (0.0, 1.0), "latent_error": (0.0, 1.0), "robust_gap": (0.0, 1.0), "kl": (0.0, None)}
+#: Readouts whose chance level is marked on the colour bar.
+CHANCE_READOUTS = ("accuracy", "robust_accuracy", "receiver_accuracy")
+
+
+def colour_range(readout: str | None, values: np.ndarray) -> Tuple[float | None, float | None]:
+    lo, hi = COLOUR_RANGES.get((readout or "").split("@")[0], (None, None))
+    finite = values[np.isfinite(values)]
+    if lo is not None and hi is None:
+        hi = max(float(finite.max()) if finite.size else 1.0, lo + 1e-9)
+    return lo, hi
+
+
+def heatmap(senders: Sequence[str], receivers: Sequence[str], values: np.ndarray, title: str,
+            path: os.PathLike | str, readout: str | None = None, chance: float | None = None) -> None:
+    """Save an annotated heatmap (rows = sender cuts, columns = receiver cuts) as a PNG.
+
+    With ``readout`` the colour range is that readout's fixed one (:data:`COLOUR_RANGES`), bright
+    always means more similar (a lower-is-better readout has the colour map reversed, and says so),
+    and ``chance`` is marked on the colour bar of accuracies. Drawn on a bare Agg ``Figure``, not
+    pyplot, so there is no global figure state to close and no interactive backend is touched.
+    """
+    from ..stitching.readouts import direction
+
+    fig = Figure(figsize=(2.5 + 1.0 * len(receivers), 1.8 + 0.6 * len(senders)), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    lower_better = readout is not None and direction(readout) < 0
+    cmap = matplotlib.colormaps["viridis_r" if lower_better else "viridis"].with_extremes(bad="lightgrey")
+    vmin, vmax = colour_range(readout, values)
+    image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, aspect="auto", vmin=vmin, vmax=vmax)
+    finite = values[np.isfinite(values)]
+    above = vmax is not None and finite.size and finite.max() > vmax
+    below = vmin is not None and finite.size and finite.min() < vmin
+    bar = fig.colorbar(image, ax=ax, extend={(1, 1): "both", (1, 0): "max", (0, 1): "min"}.get(
+        (int(bool(above)), int(bool(below))), "neither"))
+    if readout is not None:
+        label = f"{readout} ({'lower' if lower_better else 'higher'} = more similar)"
+        if chance is not None and readout.split("@")[0] in CHANCE_READOUTS:
+            bar.ax.axhline(chance, color="red", linewidth=1.5)
+            label += f"\nred line: chance ({chance:.2f})"
+        bar.set_label(label, fontsize=8)
+    ax.set_xticks(range(len(receivers)), labels=receivers, rotation=45, ha="right")
+    ax.set_yticks(range(len(senders)), labels=senders)
+    ax.set_xlabel("receiver cut")
+    ax.set_ylabel("sender cut")
+    ax.set_title(title, fontsize=9)
+    for (i, j), v in np.ndenumerate(values):
+        shade = image.norm(v) if np.isfinite(v) else 1.0
+        dark = (1.0 - shade if lower_better else shade) < 0.5  # viridis is dark at its low end
+        ax.text(j, i, fmt(v), ha="center", va="center", fontsize=8, color="white" if dark else "black")
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def _save(fig: Figure, path: os.PathLike | str) -> None:
+    """Save ``fig`` atomically, in the format its name says (the temporary name ends in .tmp)."""
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format=Path(path).suffix[1:] or "png"))
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Replace ``path`` atomically: a full disk leaves the old report whole, not half of the new one."""
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def diagonal_only(senders: Sequence[str], receivers: Sequence[str], values: np.ndarray) -> bool:
+    """True when every value of the grid sits where the sender cut is the receiver cut."""
+    finite = np.isfinite(values)
+    diagonal = np.array([[s == r for r in receivers] for s in senders], dtype=bool)
+    return bool(finite.any()) and not (finite & ~diagonal).any()
+
+
+def _chance(settings: Optional[RunSettings]) -> Optional[float]:
+    """Accuracy by guessing: 1 / the run's class count (none marked when the run did not record it)."""
+    k = settings and settings.num_classes
+    return 1.0 / k if isinstance(k, int) and k > 0 else None
+
+
+def image_grid(labels: Sequence[str], images: Sequence[Sequence[Any]], title: str, path: os.PathLike | str) -> None:
+    """Save rows of greyscale images (one row per label) as a PNG grid."""
+    n_rows, n_cols = len(images), max(len(r) for r in images)
+    fig = Figure(figsize=(1.2 + 0.9 * n_cols, 0.4 + 0.9 * n_rows), dpi=100)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(n_rows, n_cols, squeeze=False)
+    for i, (label, row) in enumerate(zip(labels, images)):
+        for j in range(n_cols):
+            ax = axes[i][j]
+            ax.set_xticks([]), ax.set_yticks([])
+            if j < len(row):
+                ax.imshow(np.asarray(row[j], dtype=float), cmap="gray")
+            if j == 0:
+                ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+# ---------------------------------------------------------------- markdown
+
+
+def _outcome_entry(check: CheckRow) -> str:
+    label = OUTCOME_LABELS.get(check.outcome, str(check.outcome))
+    return f"{label} ({check.value:+.3f})" if fmt(check.value) != "n/a" else label
+
+
+def _check_sort_key(c: CheckRow) -> Tuple[str, str, str]:
+    return (c.testbed, c.check, c.method)
+
+
+CLAIMS_LEGEND = """\
+Each claim compares per-seed statistics of two methods on the same models, seeds and cuts (or one \
+method against a threshold), seed pair by seed pair: **reproduced** when the mean difference is in the \
+claimed direction by the margin and at least 5 of 6 seed pairs (all of 3) agree; **not reproduced** \
+when as many pairs go the other way; else **inconclusive**. Status: **ok** (reproduced, as expected), \
+**FAIL** (an expected claim did not reproduce: the run fails), **known** (a known failure at this \
+scale, reason below), **UNEXPECTED** (a known failure reproduced: the run fails until the table is \
+updated), **not audited** (a method of the claim was not run)."""
+
+
+def _claims(claim_rows: List[Verdict]) -> List[str]:
+    if not claim_rows:
+        return []
+    table = [[r.claim, r.source, f"{r.testbed}/{r.check}" + ("" if r.stat == "value" else f" ({r.stat})"),
+              r.scale, r.verdict, r.status, r.figure] for r in claim_rows]
+    out = ["## Claims", "", _table(table, ["claim", "source", "check", "scale", "verdict", "status", "figures"]),
+           "", CLAIMS_LEGEND, ""]
+    out += [f"- `{r.key}` ({r.status}): {r.reason}" for r in claim_rows if r.reason]
+    return out + ([""] if any(r.reason for r in claim_rows) else [])
+
+
+def ranking(check_rows: List[CheckRow]) -> Tuple[List[str], List[List[str]]]:
+    """Methods ranked per check by its value (1 = best, ties share the mean rank; the check's
+    ``better`` says which way), averaged per testbed and overall, as ReSi ranks measures.
+
+    Only checks asserted for some method count (a check every method merely reports has no
+    better side), and each method is ranked on the checks it ran: a measure has no robust readout.
+    """
+    by_check: Dict[Tuple[str, str], List[CheckRow]] = defaultdict(list)
+    for c in check_rows:
+        by_check[c.testbed, c.check].append(c)
+    ranks: Dict[Tuple[str, str], List[float]] = defaultdict(list)  # (method, testbed) -> ranks
+    for (testbed, _), rows in by_check.items():
+        rows = [r for r in rows if isinstance(r.value, (int, float)) and np.isfinite(r.value)]
+        if len(rows) < 2 or all(r.outcome == "reported" for r in rows):
+            continue
+        sign = -1.0 if rows[0].better == "lower" else 1.0
+        values = np.array([sign * r.value for r in rows])
+        order = (-values).argsort(kind="mergesort")
+        rank = np.empty(len(values))
+        rank[order] = np.arange(1, len(values) + 1)
+        for v in np.unique(values):  # ties share their mean rank
+            rank[values == v] = rank[values == v].mean()
+        for r, k in zip(rows, rank):
+            ranks[r.method, testbed].append(float(k))
+    methods = sorted({m for m, _ in ranks})
+    testbeds = sorted({t for _, t in ranks})
+    table = []
+    for m in methods:
+        per = [ranks.get((m, t), []) for t in testbeds]
+        every = [k for p in per for k in p]
+        table.append([m] + [f"{np.mean(p):.2f} ({len(p)})" if p else "—" for p in per]
+                     + [f"{np.mean(every):.2f} ({len(every)})"])
+    table.sort(key=lambda row: float(row[-1].split()[0]))
+    return ["method"] + testbeds + ["overall"], table
+
+
+def _ranking(check_rows: List[CheckRow]) -> List[str]:
+    headers, table = ranking(check_rows)
+    if not table:
+        return []
+    return ["## Method ranking", "",
+            "Mean rank of each method over the checks of each testbed (1 = best; in parentheses the number "
+            "of checks ranked), by each check's value in its better direction; sorted by the overall rank. "
+            "Methods ran different checks (measures have no robust or latent readouts), so compare ranks "
+            "within a column first.", "", _table(table, headers), ""]
+
+
+def configuration(settings: Optional[RunSettings], about: Mapping[str, Any] = {}) -> List[Tuple[str, Any]]:
+    """The run configuration table: ``about``'s ``status`` first, then the run's settings, then the
+    rest of ``about`` as given (this session's facts: device, workers, times, ...); the settings'
+    ``command`` comes last unless ``about`` has a command of its own."""
+    about = dict(about)
+    status = [("status", about.pop("status"))] if "status" in about else []
+    own = [(k, v) for k, v in (settings.items() if settings is not None else []) if k != "command"]
+    command = settings.command if settings is not None and "command" not in about else ""
+    return status + own + list(about.items()) + ([("command", command)] if command else [])
+
+
+def _summary(check_rows: List[CheckRow], testbeds: List[str], settings: Optional[RunSettings],
+             about: Mapping[str, Any], claim_rows: Sequence[Verdict] = ()) -> str:
+    out = ["# stitchtest report", ""] + _claims(list(claim_rows)) + _ranking(check_rows) + ["## Run configuration", ""]
+    config = [(k, _config_value(v)) for k, v in configuration(settings, about)]
+    out += [_table(config, ["setting", "value"]) if config else "(none given)", "", "## Checks", ""]
+    if check_rows:
+        columns = sorted({(c.testbed, c.check) for c in check_rows})
+        audited = (settings and settings.audited) or ()
+        methods = sorted({c.method for c in check_rows} | set(audited))  # all audited
+        entry = {(c.method, c.testbed, c.check): _outcome_entry(c) for c in check_rows}
+        table = [[m] + [entry.get((m, t, k), "—") for t, k in columns] for m in methods]
+        out += [_table(table, ["method"] + [f"{t}/{k}" for t, k in columns]), "", LEGEND, ""]
+        for c in sorted(check_rows, key=_check_sort_key):
+            out.append(f"- `{c.testbed}/{c.check}`, {c.method} ({c.readout or 'n/a'}): "
+                       f"{_outcome_entry(c)}: {c.figure}")
+    else:
+        out.append("No checks were recorded.")
+    out += ["", "## Testbeds", ""] + ([f"- [{t}]({_safe(t)}.md)" for t in testbeds] or ["No rows were recorded."])
+    return "\n".join(out) + "\n"
+
+
+def _cell_table(rows: List[CellRow]) -> str:
+    """One line per (sender cut, receiver cut): seeds, mean ± std of each readout, failures."""
+    present = [k for k in READOUTS if any(k in r.readouts for r in rows)]
+    senders, receivers = _cuts(rows, "sender"), _cuts(rows, "receiver")
+    groups: Dict[Tuple[str, str], List[CellRow]] = defaultdict(list)
+    for r in rows:
+        groups[r.sender_cut, r.receiver_cut].append(r)
+    order = sorted(groups, key=lambda sc: (senders.index(sc[0]), receivers.index(sc[1])))
+    any_failed = any(r.failed for r in rows)
+    table = []
+    for s, c in order:
+        group = groups[s, c]
+        failed = [r for r in group if r.failed]
+        ok = [r for r in group if not r.failed]
+        line = [s, c, str(len(group))] + [mean_std([r.readout(k) for r in ok]) for k in present]
+        if any_failed:
+            reasons = "; ".join(sorted({str(r.readouts["failure"]) for r in failed}))
+            partial = f" ({len(failed)}/{len(group)} seeds)" if ok else ""
+            line.append(f"failed: {reasons}{partial}" if failed else "")
+        table.append(line)
+    headers = ["sender cut", "receiver cut", "seeds"] + present + (["note"] if any_failed else [])
+    return _table(table, headers)
+
+
+def _heatmap_readouts(rows: List[CellRow]) -> List[str]:
+    """The method's primary readout (score, else accuracy), and latent error when present."""
+    present = {k for r in rows for k in r.readouts}
+    primary = [k for k in ("score", "accuracy") if k in present][:1]
+    return primary + (["latent_error"] if "latent_error" in present else [])
+
+
+def _exhibits(testbed: str, exhibit_rows: List[ExhibitRow], out_dir: Path) -> Tuple[List[str], List[Path]]:
+    """Reported tables and image grids, in key order."""
+    out: List[str] = []
+    figures: List[Path] = []
+    for e in sorted(exhibit_rows, key=lambda r: r.key):
+        title = e.title or e.name
+        out += ["", f"### {title}"]
+        if e.text:
+            out += ["", e.text]
+        if e.table:
+            out += ["", _table(e.table["rows"], e.table["headers"])]
+        if e.images:
+            path = out_dir / "figures" / f"{_safe(testbed + '-' + e.name)}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            image_grid(e.images["labels"], e.images["images"], title, path)
+            figures.append(path)
+            out += ["", f"![{title}](figures/{path.name})"]
+    return out, figures
+
+
+def loss_terms(cell_rows: Sequence[CellRow]) -> List[List[str]]:
+    """Per method and kind of loss term (``hint`` summed over depths, ``output``): the term's value
+    and its share of the gradient norm at the first and last training step, mean ± std over cells.
+    A term that swamps the others shows here, not in the summed loss (docs/lab/facts.md#f17)."""
+    values: Dict[Tuple[str, str, str], List[float]] = defaultdict(list)
+    for r in cell_rows:
+        sums: Dict[Tuple[str, str], float] = defaultdict(float)
+        for key, v in r.readouts.items():
+            if key.startswith(("loss_term:", "grad_share:")) and isinstance(v, (int, float)):
+                what, term, when = key.rsplit(":", 2)[0], key.split(":", 1)[1].rsplit(":", 1)[0], key.rsplit(":", 1)[1]
+                sums[f"{what}:{when}", term.split("@")[0]] += float(v)
+        for (what, term), v in sums.items():
+            values[r.method_label, term, what].append(v)
+    rows = []
+    for method, term in sorted({(m, t) for m, t, _ in values}):
+        cols = [mean_std(values.get((method, term, w), [])) for w in
+                ("loss_term:start", "loss_term:end", "grad_share:start", "grad_share:end")]
+        rows.append([method, term] + cols + [str(len(values.get((method, term, "grad_share:start"), [])))])
+    return rows
+
+
+def _testbed(testbed: str, check_rows: List[CheckRow], cell_rows: List[CellRow], out_dir: Path,
+             used_names: set, exhibit_rows: Sequence[ExhibitRow] = (), chance: Optional[float] = None
+             ) -> Tuple[str, List[Path]]:
+    out = [f"# {testbed}", "", "[back to the summary](summary.md)", "", "## Checks", ""]
+    if check_rows:
+        table = [[c.check, c.method, c.readout or "n/a", _outcome_entry(c), c.figure, c.reason or ""]
+                 for c in sorted(check_rows, key=_check_sort_key)]
+        out.append(_table(table, ["check", "method", "readout", "outcome", "figure", "reason"]))
+    else:
+        out.append("No checks were recorded.")
+    terms = loss_terms(cell_rows)
+    if terms:
+        out += ["", "## Loss terms", "",
+                "Objectives whose loss is a sum of terms: each kind of term's value and its share of the summed "
+                "per-term gradient norms, at the first training step (from the least-squares start) and the last, "
+                "mean ± std over the testbed's cells (`hint` sums FuLA's depth hints).", "",
+                _table(terms, ["method", "term", "loss at start", "loss at end", "gradient share at start",
+                               "gradient share at end", "cells"])]
+    figures: List[Path] = []
+    if exhibit_rows:
+        lines, figures = _exhibits(testbed, list(exhibit_rows), out_dir)
+        out += ["", "## Reported"] + lines
+    groups: Dict[Tuple[str, str, str], List[CellRow]] = defaultdict(list)
+    for r in cell_rows:
+        groups[r.method_label, r.method, r.pair].append(r)
+    if groups:
+        out += ["", "## Cells", "", "Mean ± sample standard deviation over seeds."]
+    for method_id, method, pair in sorted(groups):
+        rows = groups[method_id, method, pair]
+        out += ["", f"### {method_id}, {pair}", "", _cell_table(rows)]
+        for readout in _heatmap_readouts(rows):
+            senders, receivers, values = matrix(rows, readout)
+            if len(senders) < 2 or len(receivers) < 2:
+                continue
+            if diagonal_only(senders, receivers, values):  # a heatmap would be mostly "n/a"
+                out += ["", f"{readout}: matched cuts only (sender cut = receiver cut), in the table above."]
+                continue
+            name = _safe(f"{testbed}-{method}-{pair}-{readout}")
+            if name in used_names:  # two configurations of one method, or ids equal once made safe
+                name = f"{name}-{short_hash(method_id + pair + readout, 8)}"
+            used_names.add(name)
+            path = out_dir / "figures" / f"{name}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            heatmap(senders, receivers, values, f"{method_id}, {pair}: {readout}", path, readout, chance)
+            figures.append(path)
+            out += ["", f"![{method_id}, {pair}: {readout}](figures/{path.name})"]
+    return "\n".join(out) + "\n", figures
+
+
+def write_reports(rows: Sequence[Record], out_dir: os.PathLike | str, settings: Optional[RunSettings],
+                  about: Mapping[str, Any] = {}) -> List[Path]:
+    """Write ``summary.md``, one ``<testbed>.md`` per testbed and their heatmaps; return the paths.
+
+    ``settings`` (the run row's; ``None`` when the rows have none) decide the claims' scale, the
+    audited methods and the chance level; ``about`` adds this session's facts to the run
+    configuration table (:func:`configuration`)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cell_rows, check_rows, exhibit_rows = of_kind(rows, CellRow), of_kind(rows, CheckRow), of_kind(rows, ExhibitRow)
+    testbeds = sorted({r.testbed for r in [*cell_rows, *check_rows, *exhibit_rows]})
+    written: List[Path] = [out_dir / "summary.md"]
+    claim_rows = claims_mod.judge_all(check_rows, settings.scale) if settings is not None else []
+    _write_text(written[0], _summary(check_rows, testbeds, settings, about, claim_rows))
+    used_names: set = set()
+    for testbed in testbeds:
+        text, figures = _testbed(testbed, [c for c in check_rows if c.testbed == testbed],
+                                 [c for c in cell_rows if c.testbed == testbed], out_dir, used_names,
+                                 [e for e in exhibit_rows if e.testbed == testbed], _chance(settings))
+        path = out_dir / f"{_safe(testbed)}.md"
+        _write_text(path, text)
+        written += [path] + figures
+    return written

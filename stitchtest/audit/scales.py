@@ -1,0 +1,91 @@
+"""How big an audit is: ``--scale smoke | small | paper``.
+
+A scale fixes the zoo (data, architecture, width, epochs), the seeds per group, the stitch
+budget, and which cuts each testbed visits. ``smoke`` is the default and runs on the embedded
+digits within the CPU budget; ``small`` adds the second architecture and cross-task variants;
+``paper`` is the setting of the papers (GPU territory).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Optional, Tuple
+
+from ..data.core import DataSpec
+from ..stitching.fit import StitchConfig
+from ..models.zoo import ModelSpec
+
+
+@dataclass(frozen=True)
+class Scale:
+    name: str
+    arch: str = "R1111"
+    width: int = 8
+    epochs: int = 15
+    seeds: int = 3
+    #: seed pairs of the cross-layer matrices (0: ``seeds``). The claims comparing methods there
+    #: (FuLA vs TLM, DM vs TLM on the triangle) are decided with 5 of 6 pairs agreeing, so smoke has 6.
+    cross_seeds: int = 0
+    steps: int = 200
+    #: images per Adam step. 64 at smoke: the same verdicts as 128 (every check and claim: the budget
+    #: study of 2026-12-01 in reports/performance.md) in 0.58-0.60 of the SGD time; 100 steps instead changed three
+    #: checks and a claim (under-trained stitches)
+    batch_size: int = 128
+    #: (sender, receiver) architectures of the cross-layer testbed's matrices
+    cross_pairs: Tuple[Tuple[str, str], ...] = (("R1111", "R1111"),)
+    #: adversarial training: L-inf radius (normalised pixel units) and PGD steps
+    eps: float = 0.5
+    attack_steps: int = 3
+    cross_task: bool = False
+    shortcut_rates: Tuple[float, ...] = (0.0, 1.0)
+    #: activation cache: byte budget and element type (``context.trace_bytes`` gives the sizes;
+    #: a cell holds sender and receiver traces on train and test, so the budget must hold four)
+    cache_gib: float = 2.0
+    cache_dtype: str = "float32"
+
+    def spec(self, data: DataSpec, **changes) -> ModelSpec:
+        """A zoo spec at this scale (``changes`` override, e.g. ``seed=3, regime="random"``)."""
+        base = ModelSpec(arch=self.arch, width=self.width, data=data, epochs=self.epochs, eps=self.eps,
+                         attack_steps=self.attack_steps)
+        return base.replace(**changes)
+
+    def context_options(self, limit_bytes: Optional[int] = None) -> dict:
+        """Keyword arguments for :class:`~stitchtest.engine.context.Context`'s activation cache: the
+        scale's budget, or ``limit_bytes`` where that is smaller (``devices.cache_share``)."""
+        import torch
+
+        budget = int(self.cache_gib * 2**30)
+        return {"cache_bytes": budget if limit_bytes is None else min(budget, limit_bytes),
+                "cache_dtype": getattr(torch, self.cache_dtype)}
+
+    def stitch(self) -> StitchConfig:
+        return StitchConfig(steps=self.steps, batch_size=self.batch_size)
+
+    @property
+    def grid_seeds(self) -> int:
+        """Seed pairs of the cross-layer matrices."""
+        return self.cross_seeds or self.seeds
+
+    def with_seeds(self, seeds: int | None) -> "Scale":
+        """``--seeds N``: N seed pairs everywhere, the cross-layer matrices included."""
+        return self if not seeds else replace(self, seeds=seeds, cross_seeds=seeds)
+
+    def with_arch(self, arch: str | None) -> "Scale":
+        """The scale with every testbed on one model family (``--arch``), its cross-layer matrix its own."""
+        return self if not arch else replace(self, arch=arch, cross_pairs=((arch, arch),))
+
+
+SMALL_RESNETS = tuple(f"R{a}{b}{c}{d}" for a in (1, 2) for b in (1, 2) for c in (1, 2) for d in (1, 2))
+
+SCALES = {
+    "smoke": Scale("smoke", cross_seeds=6, batch_size=64),
+    # MNIST R2222 traces are 1.45 GiB per model in fp32 (benchmarks/pipeline.py --memory)
+    "small": Scale("small", steps=300, cross_pairs=(("R1111", "R1111"), ("R1111", "R2222")), cross_task=True,
+                   shortcut_rates=(0.0, 0.5, 1.0), cache_gib=6.0),
+    "paper": Scale("paper", width=64, epochs=30, seeds=3, steps=1000,
+                   # Hernandez et al.: the 256 ordered pairs of R1111..R2222, and ResNet-18 <-> ResNet-34
+                   cross_pairs=tuple((s, r) for s in SMALL_RESNETS for r in SMALL_RESNETS)
+                   + (("resnet18", "resnet34"), ("resnet34", "resnet18")),
+                   cross_task=True, shortcut_rates=(0.0, 0.5, 1.0),
+                   # CIFAR-10 ResNet-18: 35 GiB per model in fp16, so a cell's pair fits one 80 GB GPU
+                   cache_gib=72.0, cache_dtype="float16"),
+}

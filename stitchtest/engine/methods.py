@@ -1,0 +1,203 @@
+"""One face for every similarity method: objective-trained stitches and representational measures.
+
+A method maps a :class:`~stitchtest.engine.cells.Cell` (model A at cut i, model B at cut j, data) to a
+dict of readouts. ``primary`` names the readout that is "the similarity" when a check does not
+choose one; for every method it is oriented so that higher = more similar. Testbeds treat CKA
+and FuLA alike.
+
+Every registered objective is a method (``StitchingMethod``), and so is every registered
+measure (``MeasureMethod``); a user's new objective or measure therefore becomes a method with
+no other change.
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Callable, Dict, Iterator, List, Sequence, Tuple, Union
+
+import torch
+
+from ..runtime import concurrency
+from ..models.attacks import robust_accuracy
+from .cells import Cell
+from .context import Context
+from ..measures.core import MEASURES, FunctionMeasure, Measure
+from ..stitching.objectives import OBJECTIVES, Objective
+from ..stitching.readouts import stitch_distance, stitch_readouts
+from ..runtime.registry import RegistryError, import_path
+from ..stitching.stitch import StitchedNetwork
+from ..stitching.fit import FitResult, fit_stitches
+
+Readouts = Dict[str, Union[float, str]]
+
+
+class Method:
+    name: str = ""
+    kind: str = ""
+    primary: str = ""
+
+    def evaluate(self, ctx: Context, cell: Cell) -> Readouts:
+        return self.evaluate_many(ctx, [cell])[0]
+
+    def evaluate_many(self, ctx: Context, cells: Sequence[Cell]) -> List[Readouts]:
+        """Readouts for several cells; a method that can share work between cells overrides this."""
+        return [self.evaluate(ctx, c) for c in cells]
+
+    def string_id(self) -> str:
+        raise NotImplementedError
+
+
+def group_key(cell: Cell) -> tuple:
+    """Cells with equal keys stitch into the same receiver cut on the same data: they can train together."""
+    return cell.receiver.key, cell.receiver_cut, Context.data_key(cell)
+
+
+def groups(cells: Sequence[Cell], size: int) -> List[List[int]]:
+    """Indices of ``cells`` in groups of at most ``size`` with one :func:`group_key`, in first-seen order."""
+    by_key: Dict[tuple, List[int]] = {}
+    for n, cell in enumerate(cells):
+        by_key.setdefault(group_key(cell), []).append(n)
+    return [members[i:i + size] for members in by_key.values() for i in range(0, len(members), size)]
+
+
+def each_group(ctx: Context, cells: Sequence[Cell], evaluate_group: Callable[[Context, List[Cell]], List[Readouts]]
+               ) -> Iterator[Tuple[List[int], List[Readouts]]]:
+    """``(indices into cells, their readouts)`` for each :func:`groups` group, as each finishes.
+
+    Several groups are computed at once when the context allows it (``StitchConfig.concurrent_groups``,
+    :mod:`~stitchtest.runtime.concurrency`); the caller consumes the results in its own thread.
+    """
+    chunks = groups(cells, ctx.stitch.group)
+    # torch.compile's tracing is not thread-safe: compiled suffixes train one group at a time
+    n = 1 if ctx.stitch.compile else concurrency.workers(ctx.stitch.concurrent_groups, ctx.device, len(chunks))
+    for k, readouts in concurrency.completed(lambda members: evaluate_group(ctx, [cells[i] for i in members]), chunks, n):
+        yield chunks[k], readouts
+
+
+def by_group(ctx: Context, cells: Sequence[Cell],
+             evaluate_group: Callable[[Context, List[Cell]], List[Readouts]]) -> List[Readouts]:
+    """Readouts for ``cells`` in their order, computed group by group (:func:`each_group`)."""
+    out: List[Readouts] = [{} for _ in cells]
+    for members, readouts in each_group(ctx, cells, evaluate_group):
+        for n, r in zip(members, readouts):
+            out[n] = r
+    return out
+
+
+class StitchingMethod(Method):
+    """Train a stitch with ``objective``; read out the stitched network on test images.
+
+    Cells that share a receiver cut and data view (:func:`group_key`) are trained together in
+    one pass (:func:`~stitchtest.stitching.fit_stitches`); each still gets its own readouts.
+    """
+
+    kind = "objective"
+    primary = "accuracy"
+
+    def __init__(self, objective: Objective):
+        self.objective = objective
+        self.name = objective.name
+
+    def string_id(self) -> str:
+        return self.objective.string_id()
+
+    def evaluate_many(self, ctx: Context, cells: Sequence[Cell]) -> List[Readouts]:
+        return by_group(ctx, cells, self._evaluate_group)
+
+    def _evaluate_group(self, ctx: Context, cells: Sequence[Cell]) -> List[Readouts]:
+        start = time.perf_counter()
+        first = cells[0]
+        ds = ctx.data(first)
+        receiver = ctx.model(first.receiver)
+        _, t_train = ctx.pair(first, "train")
+        names = [(f"{c.sender.string_id()}@{c.sender_cut}", f"{c.receiver.string_id()}@{c.receiver_cut}")
+                 for c in cells]
+        fits = fit_stitches(self.objective, receiver, first.receiver_cut, [ctx.pair(c, "train")[0] for c in cells],
+                            ds.y_train, t_train, ctx.stitch, names)
+        fit_seconds = (time.perf_counter() - start) / len(cells)  # shared: split evenly
+        return [self._readouts(ctx, c, fit, fit_seconds) for c, fit in zip(cells, fits)]
+
+    def _readouts(self, ctx: Context, cell: Cell, fit: FitResult, seconds: float) -> Readouts:
+        start = time.perf_counter()
+        if fit.failure:
+            return {"failure": fit.failure, "seconds": seconds}
+        ds = ctx.data(cell)
+        a_test, t_test = ctx.pair(cell, "test")
+        receiver = ctx.model(cell.receiver)
+        r: Readouts = stitch_readouts(fit.stitch, receiver, cell.receiver_cut, a_test, ds.y_test, t_test)
+        if fit.start is not None:
+            r["start_mse"] = stitch_distance(fit.stitch, fit.start, a_test)
+        r["steps"] = len(fit.losses)
+        r.update(fit.diagnostics)
+        if fit.losses:
+            r["final_loss"] = fit.losses[-1]
+        if cell.robust:
+            net = StitchedNetwork(ctx.model(cell.sender), cell.sender_cut, fit.stitch, receiver, cell.receiver_cut)
+            eps = ctx.robust_eps if ctx.robust_eps is not None else cell.receiver.eps
+            r["robust_accuracy"] = robust_accuracy(net, ds.x_test, ds.y_test, eps=eps, steps=ctx.robust_steps)
+            r["receiver_robust_accuracy"] = ctx.robust_accuracy(cell.receiver, cell, eps)
+            r["robust_gap"] = abs(r["robust_accuracy"] - r["receiver_robust_accuracy"])
+        r["seconds"] = seconds + time.perf_counter() - start
+        return r
+
+
+class MeasureMethod(Method):
+    """Score the two activation sets on the test images with a representational measure."""
+
+    kind = "measure"
+    primary = "score"
+
+    def __init__(self, measure: Measure):
+        self.measure = measure
+        self.name = measure.name
+
+    def string_id(self) -> str:
+        return self.measure.string_id()
+
+    def evaluate(self, ctx: Context, cell: Cell) -> Readouts:
+        """A score that raises or is not finite is this cell's failure, with its reason (as a
+        non-finite stitch loss is): a NaN must never read as a similarity, nor a fault as a pass."""
+        start = time.perf_counter()
+        a, trace = ctx.pair(cell, "test")
+        try:
+            score = float(self.measure.score(a.float(), trace[cell.receiver_cut].float()))
+        except (MemoryError, torch.OutOfMemoryError):
+            raise  # the machine's fault, not the measure's: not recorded, so --resume retries it
+        except Exception as e:  # a user's measure may raise anything; the cell records what
+            return {"failure": f"{self.measure.string_id()} raised {type(e).__name__}: {e}",
+                    "seconds": time.perf_counter() - start}
+        if not math.isfinite(score):
+            return {"failure": f"non-finite score ({score})", "seconds": time.perf_counter() - start}
+        return {"score": score, "seconds": time.perf_counter() - start}
+
+
+def wrap(obj) -> Method:
+    """A method from an objective or measure (class or instance), or from a plain function
+    ``f(x, y) -> float``, which becomes a measure named after it claiming no invariances."""
+    if isinstance(obj, type):
+        obj = obj()
+    if isinstance(obj, Method):
+        return obj
+    if isinstance(obj, Objective):
+        return StitchingMethod(obj)
+    if isinstance(obj, Measure):
+        return MeasureMethod(obj)
+    if callable(obj):
+        return MeasureMethod(FunctionMeasure(obj))
+    raise TypeError(f"{obj!r} is neither an Objective, a Measure, a Method nor a function f(x, y) -> float")
+
+
+def get(name: str) -> Method:
+    """A method by registered objective or measure name, or ``module:Name``."""
+    if ":" in name:
+        return wrap(import_path(name))
+    if name in OBJECTIVES.names():
+        return wrap(OBJECTIVES.get(name))
+    if name in MEASURES.names():
+        return wrap(MEASURES.get(name))
+    known = ", ".join(names())
+    raise RegistryError(f"unknown method {name!r}; known: {known}; or give 'module:Name'")
+
+
+def names() -> List[str]:
+    return list(OBJECTIVES.names()) + [n for n in MEASURES.names() if n not in OBJECTIVES.names()]

@@ -1,0 +1,180 @@
+"""Synthetic senders: representations made from the labels alone, or edited from a real one.
+
+Smith, Mannering & Marcu (ICML 2025, "Functional alignment can mislead") show that a sender
+that shares nothing functional with the receiver but carries the label -- even clustered random
+noise -- stitches successfully. :class:`ClusteredNoise` is that sender: a fixed random code per
+class plus independent noise per image, shaped like the activations of a real cut so that the
+same stitch (a 1x1 convolution between equal shapes) connects it. It needs no training.
+
+:class:`OnSyntheticSender` runs any method with the sender's activations replaced by the synthetic
+ones (the receiver's trace, data and labels stay as they are). :class:`PCDeleted` is the other kind:
+the sender's own activations with their top principal components deleted, a graded intervention. It keeps the method's name, kind and
+primary readout, so checks, expectations and rankings treat it as that method; its id names the
+synthetic sender, so its cells never mix with real ones.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from collections import OrderedDict
+from typing import Any, Dict, List, Sequence, Tuple, Union
+
+import torch
+
+from ..engine.cells import Cell
+from ..runtime.ids import string_id
+from ..engine.methods import Method
+
+
+@dataclass(frozen=True)
+class ClusteredNoise:
+    """Code ``c_y`` (standard normal, one per class, drawn from ``seed``) plus ``noise`` times
+    standard normal noise per image: the class is linearly decodable, the image is not there."""
+
+    noise: float = 1.0
+    seed: int = 0
+
+    name = "clustered_noise"
+
+    def __post_init__(self) -> None:
+        if not self.noise >= 0.0:
+            raise ValueError(f"clustered_noise needs noise >= 0, got {self.noise!r}")
+
+    def string_id(self) -> str:
+        return string_id(self)
+
+    def make(self, ctx: Any, cell: Cell, split: str, a: torch.Tensor) -> torch.Tensor:
+        """The noise in place of the cell's sender activations ``a`` on ``split`` (same shape and device)."""
+        ds = ctx.data(cell)
+        made = self.activations(ds.y_train if split == "train" else ds.y_test, a.shape[1:], ds.num_classes, split)
+        return made.to(device=a.device, memory_format=torch.channels_last) if made.dim() == 4 else made.to(a.device)
+
+    def readouts(self, ctx: Any, cell: Cell, made_test: torch.Tensor) -> Dict[str, float]:
+        return {}
+
+    def activations(self, labels: torch.Tensor, shape: Sequence[int], classes: int, split: str) -> torch.Tensor:
+        """``(len(labels), *shape)`` float32 activations; the codes are shared by both splits, the noise
+        is drawn afresh for each split (test images are new images)."""
+        if split not in ("train", "test"):
+            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        g = torch.Generator().manual_seed(self.seed)
+        codes = torch.randn(classes, *shape, generator=g)
+        g.manual_seed(self.seed * 2 + 1 + (split == "test"))
+        labels = labels.detach().cpu().long()
+        return codes[labels] + self.noise * torch.randn(len(labels), *shape, generator=g)
+
+
+@dataclass(frozen=True)
+class PCDeleted:
+    """The cell's own sender activations with their top ``k`` principal components deleted (Ding,
+    Denain & Steinhardt, NeurIPS 2021): ``h - ((h - mu) V_k) V_k^T``, with the mean ``mu`` and the
+    directions ``V_k`` of the training images' activations, so the edit is one fixed projection on
+    both splits and ``k = 0`` is no edit at all. A graded intervention: the larger ``k``, the more
+    of what the receiver reads is gone.
+
+    Beside the method's readouts, each cell records what the edit does to the receiver itself:
+    ``edited_accuracy`` (the receiver run from its cut on the edited activations of the test images)
+    ``functional_change`` (its own accuracy minus that) and ``disagreement`` (the share of test
+    images whose label the edit changes)."""
+
+    k: int = 1
+
+    name = "pc_deleted"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 0:
+            raise ValueError(f"pc_deleted needs a whole number k >= 0, got {self.k!r}")
+
+    def string_id(self) -> str:
+        return string_id(self)
+
+    def edit(self, a: torch.Tensor, train: torch.Tensor, key: tuple = ()) -> torch.Tensor:
+        """``a`` with the top ``k`` principal directions of ``train`` (same per-sample shape) removed;
+        ``key`` names ``train`` (model, cut, data) so its basis is computed once."""
+        if self.k == 0:
+            return a
+        mu, vt = _principal(train, key)
+        available = min(len(train), train[0].numel())
+        if self.k > available:
+            raise ValueError(f"pc_deleted(k={self.k}): only {available} directions at this cut")
+        if self.k > vt.shape[0]:
+            raise ValueError(f"pc_deleted(k={self.k}): at most {_KEPT} directions are deleted")
+        v = vt[: self.k].T
+        x = a.reshape(len(a), -1).double()
+        edited = x - ((x - mu) @ v) @ v.T
+        return edited.reshape(a.shape).to(a.dtype).contiguous(memory_format=torch.channels_last) \
+            if a.dim() == 4 else edited.reshape(a.shape).to(a.dtype)
+
+    def make(self, ctx: Any, cell: Cell, split: str, a: torch.Tensor) -> torch.Tensor:
+        key = (cell.sender.key, cell.sender_cut, ctx.data_key(cell))
+        return self.edit(a, ctx.pair(cell, "train")[0], key)
+
+    @torch.no_grad()
+    def readouts(self, ctx: Any, cell: Cell, edited_test: torch.Tensor) -> Dict[str, float]:
+        """What the edit does to the receiver's own function (receiver cut = the edited cut)."""
+        receiver, ds = ctx.model(cell.receiver), ctx.data(cell)
+        _, trace = ctx.pair(cell, "test")
+        own_pred = trace["logits"].argmax(1)
+        own = (own_pred == ds.y_test).double().mean().item()
+        pred = receiver.trace(edited_test.float(), cell.receiver_cut)["logits"].argmax(1)
+        edited = (pred == ds.y_test).double().mean().item()
+        return {"edited_accuracy": edited, "functional_change": own - edited,
+                "disagreement": (pred != own_pred.to(pred.device)).double().mean().item()}
+
+
+_PRINCIPAL: "OrderedDict[tuple, Tuple[torch.Tensor, torch.Tensor]]" = OrderedDict()
+_KEPT = 256  # directions kept per basis: deletions up to k = 256
+
+
+def _principal(train: torch.Tensor, key: tuple = ()) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Mean and principal directions (rows, largest first) of ``train``'s activations; with a ``key``
+    (which model, cut and data they are), kept for the last few: every grid point of a cell edits
+    with the same basis."""
+    if not key:
+        key = ("uncached", id(train))
+        _PRINCIPAL.pop(key, None)
+    if key not in _PRINCIPAL:
+        flat = train.reshape(len(train), -1).double()
+        mu = flat.mean(dim=0)
+        _, _, vt = torch.linalg.svd(flat - mu, full_matrices=False)
+        _PRINCIPAL[key] = (mu, vt[:_KEPT])
+        while len(_PRINCIPAL) > 16:  # a testbed's cells (seeds x cuts) for one grid point
+            _PRINCIPAL.popitem(last=False)
+    _PRINCIPAL.move_to_end(key)
+    return _PRINCIPAL[key]
+
+
+class _SenderSwap:
+    """A context whose sender activations come from a synthetic sender; everything else delegates."""
+
+    def __init__(self, ctx: Any, sender: ClusteredNoise):
+        self._ctx, self._sender = ctx, sender
+        self._made: Dict[tuple, torch.Tensor] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ctx, name)
+
+    def pair(self, cell: Cell, split: str):
+        a, trace = self._ctx.pair(cell, split)
+        key = (self._ctx.data_key(cell), split, tuple(a.shape[1:]))
+        if key not in self._made:
+            self._made[key] = self._sender.make(self._ctx, cell, split, a)
+        return self._made[key], trace
+
+
+class OnSyntheticSender(Method):
+    """``method`` with every cell's sender replaced by ``sender`` (at the shape of the cell's sender cut)."""
+
+    def __init__(self, method: Method, sender: Union[ClusteredNoise, PCDeleted] = ClusteredNoise()):
+        self.method, self.sender = method, sender
+        self.name, self.kind, self.primary = method.name, method.kind, method.primary
+
+    def string_id(self) -> str:
+        return f"synthetic_sender(sender={self.sender.string_id()},method={self.method.string_id()})"
+
+    def evaluate_many(self, ctx: Any, cells: Sequence[Cell]) -> List[Dict[str, Any]]:
+        swap = _SenderSwap(ctx, self.sender)
+        out = self.method.evaluate_many(swap, cells)
+        for cell, r in zip(cells, out):
+            if "failure" not in r:
+                r.update(self.sender.readouts(ctx, cell, swap.pair(cell, "test")[0]))
+        return out

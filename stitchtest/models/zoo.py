@@ -1,0 +1,357 @@
+"""Trained models, described by a frozen spec and cached on disk.
+
+Every testbed asks for models by :class:`ModelSpec`; the zoo trains each spec once per machine.
+Files are named by a hash of the spec's ``string_id`` and written atomically (temporary file,
+then ``os.replace``) under a cross-process file lock, so N pytest-xdist workers asking for the
+same spec train it once and never read a half-written file. The checkpoint's SHA-256 is recorded
+in the metadata JSON beside it; a file that does not match is reported and retrained.
+
+The cache directory may hold other files: the zoo only ever touches entries of its own format
+(``<key>.pt`` / ``<key>.json`` with ``key`` a 12-digit hex hash), and never one whose lock is
+held. A read-only cache serves the models it has (there is nobody to lock against).
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import platform
+import re
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import torch
+from filelock import FileLock, Timeout
+
+from .. import __version__
+from ..runtime import concurrency, devices
+from ..runtime.paths import CacheError, check_root, default_root
+from ..data import tasks
+from .attacks import robust_accuracy
+from ..data.core import DataSpec, Dataset, load, with_cue
+from ..runtime.files import atomic_write
+from ..runtime.ids import short_hash, string_id
+from .core import CutModel, build, family_id
+from .training import Recipe, accuracy, calibrate_batchnorm, train
+
+REGIMES = ("standard", "random", "adversarial", "shortcut")
+#: Bump when the training recipe changes in a way the spec does not capture: invalidates caches.
+#: v2: CPU training always runs on one thread (weights then do not depend on the worker count).
+RECIPE_VERSION = 2
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything that determines a trained model's weights."""
+
+    arch: str = "R1111"
+    #: 8, not 16: at width 16 a random R1111 on 16x16 digits is nearly an invertible projection and
+    #: the random-sender control is weak (docs/lab/facts.md#f3); at 8 it costs a trained sender 14-19
+    #: TLM points at the deep cuts (README, "Choosing the default scale")
+    width: int = 8
+    data: DataSpec = field(default_factory=DataSpec)
+    seed: int = 0
+    epochs: int = 15
+    regime: str = "standard"
+    task: str = "class"
+    #: adversarial regime: L-inf radius in normalised pixel units, PGD steps, weight of the adversarial loss
+    eps: float = 0.5
+    attack_steps: int = 3
+    alpha: float = 1.0
+    #: shortcut regime: fraction of training images carrying the cue, and its kind
+    cue_p: float = 1.0
+    cue_kind: str = "position"
+    recipe: Recipe = field(default_factory=Recipe)
+
+    def __post_init__(self):
+        if self.regime not in REGIMES:
+            raise ValueError(f"unknown regime {self.regime!r}; known: {', '.join(REGIMES)}")
+        if self.task not in tasks.NAMES:
+            raise ValueError(f"unknown task {self.task!r}; known: {', '.join(tasks.NAMES)}")
+
+    def string_id(self) -> str:
+        """Readable id with only the fields that matter for this regime.
+
+        A registered family's id carries ``code=`` (a digest of :func:`~stitchtest.models.family_id`):
+        the id keys cells, results rows and baselines, so a family whose code changed under the same
+        name must not find the old code's rows on ``--stitch-resume`` or in a baseline. The built-in
+        families' ids are unchanged (their code is versioned with the recipe).
+        """
+        f = dict(arch=self.arch, width=self.width, data=self.data.string_id(), seed=self.seed, regime=self.regime)
+        if self.regime != "random":
+            f["epochs"] = self.epochs
+        if self.task != "class":
+            f["task"] = self.task
+        if self.regime == "adversarial":
+            f.update(eps=self.eps, attack_steps=self.attack_steps, alpha=self.alpha)
+        if self.regime == "shortcut":
+            f.update(cue_p=self.cue_p, cue_kind=self.cue_kind)
+        if self.recipe != Recipe():
+            f["recipe"] = string_id(self.recipe)
+        family = family_id(self.arch)
+        if family:
+            f["code"] = short_hash(family)
+        return string_id(self, **f).replace("ModelSpec", "model", 1)
+
+    @property
+    def key(self) -> str:
+        """File-name stem and the model's identity: hash of the string id (which carries a registered
+        family's code digest) and the recipe version."""
+        return short_hash(f"{self.string_id()}|v{RECIPE_VERSION}")
+
+    def replace(self, **changes) -> "ModelSpec":
+        return dataclasses.replace(self, **changes)
+
+
+def training_data(spec: ModelSpec, device: torch.device) -> Dataset:
+    """The data set a spec is trained and evaluated on (cue-stamped for the shortcut regime)."""
+    ds = load(spec.data, device)
+    if spec.regime == "shortcut":
+        ds = with_cue(ds, spec.cue_p, spec.cue_p, kind=spec.cue_kind, seed=spec.seed)
+    y_train, k = tasks.relabel(ds.y_train, spec.task, ds.num_classes)
+    y_test, _ = tasks.relabel(ds.y_test, spec.task, ds.num_classes)
+    return ds.replace(y_train=y_train, y_test=y_test, num_classes=k)
+
+
+def versions() -> Dict[str, str]:
+    import torchvision
+
+    return {"stitchtest": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
+            "python": platform.python_version()}
+
+
+def train_model(spec: ModelSpec, device: torch.device, log: Callable[[str], None] = lambda s: None
+                ) -> Tuple[CutModel, dict]:
+    """Build and train ``spec`` from scratch; returns the model (eval mode) and its metadata."""
+    ds = training_data(spec, device)
+    with concurrency.seeded(spec.seed):
+        model = build(spec.arch, spec.width, ds.in_channels, ds.num_classes).to(device)
+    if spec.regime == "random":
+        start = time.perf_counter()
+        calibrate_batchnorm(model, ds.x_train)
+        seconds = time.perf_counter() - start
+    else:
+        adv = dict(eps=spec.eps, steps=spec.attack_steps, alpha=spec.alpha) if spec.regime == "adversarial" else None
+        seconds = train(model, ds.x_train, ds.y_train, epochs=spec.epochs, seed=spec.seed, recipe=spec.recipe,
+                        adversarial=adv, log=lambda s: log(f"{spec.string_id()}: {s}"))
+    model.eval()
+    meta = {
+        "spec": spec.string_id(),
+        "key": spec.key,
+        "config": dataclasses.asdict(spec),
+        "recipe_version": RECIPE_VERSION,
+        "in_channels": ds.in_channels,
+        "num_classes": ds.num_classes,
+        "clean_accuracy": accuracy(model, ds.x_test, ds.y_test),
+        "robust_accuracy": robust_accuracy(model, ds.x_test, ds.y_test, eps=spec.eps, steps=10),
+        "robust_eps": spec.eps,
+        "train_seconds": round(seconds, 3),
+        "device": devices.describe(device),
+        "versions": versions(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    if spec.regime == "shortcut":  # how much the model leans on the cue
+        clean = training_data(spec.replace(regime="standard"), device)
+        meta["cue_free_accuracy"] = accuracy(model, clean.x_test, clean.y_test)
+    return model, meta
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class CorruptEntry(Exception):
+    """A cached checkpoint that is missing, partial or does not match its metadata."""
+
+
+#: ``<key>.pt``, ``<key>.json``, their temporary files ``<key>.pt<random>.tmp`` and lock ``<key>.pt.lock``.
+_ENTRY_FILE = re.compile(r"^([0-9a-f]{12})\.(pt|json)(\.lock|[^/]*\.tmp)?$")
+
+
+def _entry_key(path: Path) -> Optional[str]:
+    """The key of a file the zoo writes (not its lock), or None for anything else."""
+    match = _ENTRY_FILE.match(path.name)
+    if not match or match.group(3) == ".lock" or path.is_symlink() or not path.is_file():
+        return None
+    return match.group(1)
+
+
+def _metadata(path: Path) -> dict:
+    """The metadata JSON object at ``path``; CorruptEntry if it is unreadable or not an object."""
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise CorruptEntry(f"metadata {path} is unreadable ({err})") from err
+    if not isinstance(meta, dict):
+        raise CorruptEntry(f"metadata {path} holds a {type(meta).__name__}, not a JSON object")
+    return meta
+
+
+class Zoo:
+    """Load-or-train access to models; one instance per process, memoised in memory too."""
+
+    def __init__(self, root: str | Path | None = None, device: str | torch.device | None = None,
+                 log: Callable[[str], None] = lambda s: None):
+        self.root = Path(root) if root is not None else default_root()
+        check_root(self.root)
+        self.device = devices.resolve(device)
+        self.log = log
+        self._memo: Dict[str, Tuple[CutModel, dict]] = {}
+        self.trained: List[str] = []  # string ids trained by this instance (for tests and progress)
+
+    def paths(self, spec: ModelSpec) -> Tuple[Path, Path]:
+        return self.root / f"{spec.key}.pt", self.root / f"{spec.key}.json"
+
+    def get(self, spec: ModelSpec) -> Tuple[CutModel, dict]:
+        """The trained model for ``spec`` (frozen, eval mode) and its metadata."""
+        if spec.key not in self._memo:
+            ckpt, _ = self.paths(spec)
+            lock = FileLock(str(ckpt) + ".lock")
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+                lock.acquire()
+            except OSError as err:  # a read-only cache: nobody can write it, so read it unlocked
+                entry = self._read_only(spec, err)
+            else:
+                try:
+                    entry = self._read_or_train(spec)
+                finally:
+                    lock.release()
+            self._remember(spec, entry)
+        return self._memo[spec.key]
+
+    def _remember(self, spec: ModelSpec, entry: Tuple[CutModel, dict]) -> None:
+        model, meta = entry
+        for p in model.parameters():
+            p.requires_grad_(False)
+        self._memo[spec.key] = (model.eval(), meta)
+
+    def warm(self, specs: Sequence[ModelSpec], start: int = 0) -> int:
+        """Train those of ``specs`` that are not cached, beginning at index ``start``, and skip any
+        that another process is training right now (its lock is held): xdist workers of a cold run,
+        each starting elsewhere in the list, then train different models side by side instead of
+        queueing on the first one every testbed asks for. Returns how many this call trained."""
+        before = len(self.trained)
+        specs = list(specs)
+        for spec in specs[start % max(1, len(specs)):] + specs[:start % max(1, len(specs))]:
+            ckpt, meta = self.paths(spec)
+            if spec.key in self._memo or (ckpt.exists() and meta.exists()):
+                continue  # cached (a corrupt entry is retrained when asked for)
+            try:
+                with FileLock(str(ckpt) + ".lock", timeout=0):
+                    self._remember(spec, self._read_or_train(spec))
+            except (Timeout, OSError):  # being trained elsewhere, or a read-only cache: get() decides
+                continue
+        return len(self.trained) - before
+
+    def model(self, spec: ModelSpec) -> CutModel:
+        return self.get(spec)[0]
+
+    def _read_or_train(self, spec: ModelSpec) -> Tuple[CutModel, dict]:
+        try:
+            return self._read(spec)
+        except CorruptEntry as err:
+            if self.paths(spec)[0].exists():
+                warnings.warn(f"zoo: {err}; retraining {spec.string_id()}", stacklevel=3)
+            return self._train_and_write(spec)
+
+    def _read_only(self, spec: ModelSpec, err: OSError) -> Tuple[CutModel, dict]:
+        try:
+            return self._read(spec)
+        except CorruptEntry as missing:
+            raise CacheError(f"model cache {self.root} cannot be written ({err}), and {spec.string_id()} is not "
+                             f"usable there ({missing}); make the cache writable, or set STITCHTEST_CACHE to a "
+                             f"writable directory") from None
+
+    def _read(self, spec: ModelSpec) -> Tuple[CutModel, dict]:
+        ckpt, meta_path = self.paths(spec)
+        if not ckpt.is_file() or not meta_path.is_file():
+            raise CorruptEntry(f"{ckpt} or its metadata is missing")
+        meta = _metadata(meta_path)
+        if meta.get("spec") != spec.string_id() or meta.get("sha256") != _sha256(ckpt):
+            raise CorruptEntry(f"checkpoint {ckpt} does not match its metadata (partial or corrupt file)")
+        try:
+            state = torch.load(ckpt, map_location=self.device, weights_only=True)
+            model = build(spec.arch, spec.width, meta["in_channels"], meta["num_classes"]).to(self.device)
+            model.load_state_dict(state)
+        except Exception as err:  # any unreadable checkpoint is retrained, never fatal
+            raise CorruptEntry(f"checkpoint {ckpt} is unreadable ({type(err).__name__}: {err})") from err
+        return model.eval(), meta
+
+    def _train_and_write(self, spec: ModelSpec) -> Tuple[CutModel, dict]:
+        self.log(f"zoo: training {spec.string_id()} on {self.device}")
+        # callers may hold no_grad; training needs gradients. On CPU, one thread: float sums are
+        # ordered by the thread count, so a model trained by a 2-thread process and by a worker
+        # of `-n 2` (1 thread) would differ, and reports and baselines would depend on who
+        # trained first. One thread is what every xdist worker on a 2-core machine has anyway.
+        with torch.enable_grad(), devices.threads(1 if self.device.type == "cpu" else None):
+            model, meta = train_model(spec, self.device, self.log)
+        ckpt, meta_path = self.paths(spec)
+        atomic_write(ckpt, lambda p: torch.save(model.state_dict(), p))
+        meta["sha256"] = _sha256(ckpt)
+        atomic_write(meta_path, lambda p: p.write_text(json.dumps(meta, indent=2, sort_keys=True)))
+        self.trained.append(spec.string_id())
+        self.log(f"zoo: {spec.string_id()} clean {meta['clean_accuracy']:.3f} "
+                 f"robust {meta['robust_accuracy']:.3f} in {meta['train_seconds']:.1f}s")
+        return model, meta
+
+    def prune(self) -> List[Path]:
+        """Delete what can never be loaded again: leftover temporary files, checkpoints without
+        metadata (or the reverse), entries whose checksum does not match, and entries from an
+        older training recipe. Returns the deleted paths. Only files of the zoo's own format go
+        (a ``<key>.json`` only if it is the zoo's metadata for that key: a user's file of that
+        name, or one no longer readable, stays), and never those of an entry whose lock is held
+        (being trained or read right now)."""
+        removed: List[Path] = []
+        for key in sorted({k for p in self.root.iterdir() if (k := _entry_key(p))} if self.root.is_dir() else ()):
+            lock = FileLock(str(self.root / f"{key}.pt.lock"), timeout=0)
+            try:
+                lock.acquire()
+            except Timeout:
+                continue
+            except OSError as err:
+                raise CacheError(f"model cache {self.root} cannot be written ({err}), so nothing more can be "
+                                 f"pruned; make it writable first") from None
+            try:
+                removed += self._prune_entry(key)
+            finally:
+                lock.release()
+        return removed
+
+    def _prune_entry(self, key: str) -> List[Path]:
+        ckpt, meta_path = self.root / f"{key}.pt", self.root / f"{key}.json"
+        doomed = [p for p in self.root.glob(f"{key}.*.tmp") if _entry_key(p)]  # nobody writes them now
+        try:
+            meta = _metadata(meta_path)
+        except CorruptEntry:
+            meta = {}
+        # the metadata is ours by what we wrote in it (its spec, its key), not by its name: a user's
+        # 0123456789ab.json stays
+        ours = isinstance(meta.get("spec"), str) and meta.get("key") in (None, key)
+        keep = (ours and ckpt.is_file() and meta.get("recipe_version") == RECIPE_VERSION
+                and meta.get("sha256") == _sha256(ckpt))
+        if not keep:
+            doomed += [p for p in ((ckpt, meta_path) if ours else (ckpt,)) if _entry_key(p)]
+        for p in doomed:
+            p.unlink()
+        return doomed
+
+    def entries(self) -> List[dict]:
+        """Metadata of every cached model (for ``stitchtest zoo``); corrupt entries are left out."""
+        out = []
+        for p in sorted(self.root.glob("*.json")) if self.root.is_dir() else ():
+            try:
+                meta = _metadata(p) if _entry_key(p) else None
+            except CorruptEntry:
+                continue
+            if meta is not None and all(k in meta for k in ("spec", "clean_accuracy", "robust_accuracy",
+                                                             "train_seconds", "device")):
+                out.append(meta)
+        return out

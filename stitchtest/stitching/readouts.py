@@ -1,0 +1,113 @@
+"""What a stitched pair is scored by.
+
+Accuracy saturates on easy data (docs/lab/facts.md#f2 and #f15: every objective stitches
+deep-to-shallow at 0.96+ on digits while the latent error says the stitched network does not
+compute what the receiver computes), so every cell records several readouts and each check names
+the one it reads. All are computed on the held-out test images.
+
+==========================  ===========================================================  ========
+readout                     meaning                                                      similar
+==========================  ===========================================================  ========
+``accuracy``                stitched network's test accuracy                             higher
+``receiver_accuracy``       the receiver's own test accuracy                             --
+``relative_accuracy``       accuracy / receiver_accuracy                                 higher
+``penalty``                 receiver_accuracy - accuracy (stitching penalty)             lower
+``agreement``               fraction of images where stitched and receiver argmax agree  higher
+``kl``                      KL(receiver softmax || stitched softmax), mean per image     lower
+``latent_error@CUT``        ||h - g||^2 / ||g||^2 at receiver cut CUT (stitch cut and    lower
+                            every spatial cut after it)
+``latent_error``            mean of the above over those cuts                            lower
+``robust_accuracy``         PGD accuracy of sender prefix -> stitch -> receiver suffix   higher
+``robust_gap``              |robust_accuracy - the receiver's own robust accuracy|       lower
+``fit_r2``                  1 - latent_error@(stitch cut): how much of the receiver's    higher
+                            representation at the cut the stitch reproduces
+``cut_mse``                 mean squared error per element between the stitch's output   lower
+                            and the receiver's activation at the cut (Hernandez et al.'s
+                            EV for TLM, ES for DM)
+``start_mse``               mean squared error per element between the trained stitch's  --
+                            output and its starting point's (the least-squares stitch,
+                            i.e. DM's: Hernandez et al.'s SV for TLM); SGD objectives only
+==========================  ===========================================================  ========
+"""
+from __future__ import annotations
+
+from typing import Dict
+
+import torch
+import torch.nn.functional as F
+
+from ..models.core import CutModel, concat_batches
+from .objectives import downstream
+from .stitch import Stitch
+
+#: +1 if a higher value means more similar, -1 if lower does (for checks and reports).
+DIRECTION = {"accuracy": 1, "relative_accuracy": 1, "penalty": -1, "agreement": 1, "kl": -1,
+             "latent_error": -1, "robust_accuracy": 1, "robust_gap": -1, "fit_r2": 1, "score": 1, "cut_mse": -1}
+
+
+def direction(readout: str) -> int:
+    return DIRECTION.get(readout.split("@")[0], 1)
+
+
+@torch.no_grad()
+def stitched_trace(stitch: Stitch, receiver: CutModel, cut: str, a: torch.Tensor,
+                   batch_size: int = 1000) -> Dict[str, torch.Tensor]:
+    """The stitched network's activations at ``cut`` and every later receiver cut, for all of ``a``."""
+    def run(batch: torch.Tensor) -> Dict[str, torch.Tensor]:
+        h = stitch(batch.float())
+        return {cut: h, **receiver.trace(h, cut)}
+
+    return concat_batches(run, a, batch_size)
+
+
+def latent_errors(stitched: Dict[str, torch.Tensor], target: Dict[str, torch.Tensor], cuts) -> Dict[str, float]:
+    out = {}
+    for c in cuts:
+        h, g = stitched[c].double(), target[c].double()
+        out[f"latent_error@{c}"] = ((h - g).pow(2).sum() / g.pow(2).sum().clamp_min(1e-12)).item()
+    return out
+
+
+@torch.no_grad()
+def stitch_readouts(stitch: Stitch, receiver: CutModel, cut: str, a_test: torch.Tensor, y_test: torch.Tensor,
+                    target_test: Dict[str, torch.Tensor]) -> Dict[str, float]:
+    """Every readout but robust accuracy, from the sender's test activations ``a_test`` at its cut.
+
+    ``target_test`` is the receiver's own trace on the same test images.
+    """
+    stitch.eval()
+    out = stitched_trace(stitch, receiver, cut, a_test)
+    logits, ref = out["logits"], target_test["logits"]
+    acc = (logits.argmax(1) == y_test).double().mean().item()
+    ref_acc = (ref.argmax(1) == y_test).double().mean().item()
+    r = {
+        "accuracy": acc,
+        "receiver_accuracy": ref_acc,
+        "relative_accuracy": acc / ref_acc if ref_acc > 0 else 0.0,
+        "penalty": ref_acc - acc,
+        "agreement": (logits.argmax(1) == ref.argmax(1)).double().mean().item(),
+        "kl": F.kl_div(F.log_softmax(logits.double(), 1), F.log_softmax(ref.double(), 1), log_target=True,
+                       reduction="batchmean").item(),
+    }
+    errors = latent_errors(out, target_test, downstream(receiver, cut))
+    r.update(errors)
+    r["latent_error"] = sum(errors.values()) / len(errors)
+    r["fit_r2"] = 1.0 - errors[f"latent_error@{cut}"]
+    r["cut_mse"] = mse(out[cut], target_test[cut])
+    return r
+
+
+def mse(h: torch.Tensor, g: torch.Tensor) -> float:
+    """Mean squared error per element, in float64."""
+    return (h.double() - g.double()).pow(2).mean().item()
+
+
+@torch.no_grad()
+def stitch_distance(stitch: Stitch, other: Stitch, a: torch.Tensor, batch_size: int = 1000) -> float:
+    """Mean squared error per element between two stitches' outputs on the same inputs ``a``."""
+    stitch.eval(), other.eval()
+    total, n = 0.0, 0
+    for batch in a.split(batch_size):
+        h, g = stitch(batch.float()).double(), other(batch.float()).double()
+        total, n = total + (h - g).pow(2).sum().item(), n + h.numel()
+    return total / max(1, n)
