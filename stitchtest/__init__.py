@@ -1,10 +1,26 @@
 """stitchtest: audit functional-similarity methods against known ground truth."""
 
+import sys
+
 __version__ = "0.1.0"
 
-from . import _moved
 
-_moved.install()  # old module paths, for one release (stitchtest/_moved.py)
+class _FlatLayout:
+    """Old flat module names (``stitchtest.objectives``), for one release. Last on ``sys.meta_path``,
+    so it is asked only for a name no other finder has (an old one has no file), and only then
+    is :mod:`stitchtest._moved` (the map, the warning) imported: ``import stitchtest`` stays cheap."""
+
+    @staticmethod
+    def find_spec(fullname, path=None, target=None):
+        if fullname.startswith(__name__ + ".") and fullname.count(".") == 1:
+            from ._moved import find_spec
+
+            return find_spec(fullname)
+        return None
+
+
+if _FlatLayout not in sys.meta_path:
+    sys.meta_path.append(_FlatLayout)
 
 __all__ = ["compare", "Comparison"]
 

@@ -3,12 +3,12 @@
 object, so ``isinstance`` checks and monkeypatching keep working. A third-party plug-in written
 against the flat layout (``from stitchtest.objectives import Objective``) runs unchanged.
 
-One finder on ``sys.meta_path`` serves every old name below; old names that are now packages
+``stitchtest._FlatLayout``, last on ``sys.meta_path``, hands every old name below to
+:func:`find_spec`; old names that are now packages
 (``stitchtest.data``, ``stitchtest.models``, ``stitchtest.stitching``, ...) need none, as each
 package hands out its old module's names itself.
 """
 import importlib
-import sys
 import warnings
 
 #: old module -> the module it became
@@ -20,11 +20,9 @@ MOVED = {
     'stitchtest.claims': 'stitchtest.audit.claims',
     'stitchtest.concurrency': 'stitchtest.runtime.concurrency',
     'stitchtest.context': 'stitchtest.engine.context',
-    'stitchtest.deletion': 'stitchtest.instruments.deletion',
     'stitchtest.devices': 'stitchtest.runtime.devices',
     'stitchtest.expectations': 'stitchtest.audit.expectations',
     'stitchtest.export': 'stitchtest.records.export',
-    'stitchtest.files': 'stitchtest.runtime.files',
     'stitchtest.finish': 'stitchtest.plugin.finish',
     'stitchtest.folder': 'stitchtest.records.folder',
     'stitchtest.functional': 'stitchtest.instruments.functional',
@@ -49,12 +47,10 @@ MOVED = {
     'stitchtest.scales': 'stitchtest.audit.scales',
     'stitchtest.session': 'stitchtest.plugin.session',
     'stitchtest.spool': 'stitchtest.records.spool',
-    'stitchtest.statistics': 'stitchtest.audit.statistics',
     'stitchtest.stitch': 'stitchtest.stitching.stitch',
     'stitchtest.synthetic': 'stitchtest.instruments.synthetic',
     'stitchtest.tasks': 'stitchtest.data.tasks',
     'stitchtest.training': 'stitchtest.models.training',
-    'stitchtest.triangle': 'stitchtest.audit.triangle',
     'stitchtest.zoo': 'stitchtest.models.zoo',
 }
 
@@ -77,18 +73,11 @@ class _Alias:
         module.__spec__ = self.spec  # loading set the old name's spec on it: give the module its own back
 
 
-class _Finder:
-    def find_spec(self, fullname, path=None, target=None):
-        new = MOVED.get(fullname)
-        if new is None:
-            return None
-        from importlib.machinery import ModuleSpec
+def find_spec(fullname: str):
+    """The spec that loads an old name as the module it became; None for a name that never was."""
+    new = MOVED.get(fullname)
+    if new is None:
+        return None
+    from importlib.machinery import ModuleSpec
 
-        return ModuleSpec(fullname, _Alias(new))
-
-
-def install() -> None:
-    """First on ``sys.meta_path`` (once): an old name has no file in the package, so no other
-    finder could serve it, except an editable install of an older checkout, which must not."""
-    if not any(isinstance(f, _Finder) for f in sys.meta_path):
-        sys.meta_path.insert(0, _Finder())
+    return ModuleSpec(fullname, _Alias(new))
