@@ -67,3 +67,28 @@ def test_cells_with_other_cue_kinds_see_other_images(tmp_path):
     assert not torch.equal(views[0].x_test, views[1].x_test)
     assert Context.data_key(Cell(clean, "stem", clean, "stem")) == Context.data_key(
         Cell(clean, "stem", clean.replace(cue_kind="intensity"), "stem"))  # no cue: the kind does not matter
+
+
+def test_a_cells_data_view_is_the_receivers_data_and_task_with_the_cells_cue(tmp_path):
+    """The data view (data + task + cue) gives the images the fake "standard" model spec gave."""
+    from stitchtest.data.cue import with_cue
+    from stitchtest.data.view import DataView
+    from stitchtest.models.zoo import training_data
+
+    sender = ModelSpec(data=DATA, width=4, epochs=1)
+    receiver = sender.replace(regime="shortcut", task="parity", cue_kind="intensity")
+    cell = Cell(sender, "stem", receiver, "stem", cue_p=0.5)
+    view = Context.view(cell)
+    assert view == DataView(DATA, "parity", 0.5, "intensity", 1000)
+    assert view.key() == Context.data_key(cell) == (DATA.string_id(), "parity", 0.5, "intensity", 1000)
+    assert view.string_id() == ("DataView(data=digits(size=16,n_train=100,n_test=50,split_seed=0),task=parity,"
+                                "cue_p=0.5,cue_kind=intensity,cue_seed=1000)")
+    before = with_cue(training_data(receiver.replace(regime="standard"), torch.device("cpu")), 0.5, 0.5,
+                      kind="intensity", seed=1000)  # how the context reached a cell's data before
+    ds = Context(Zoo(tmp_path)).data(cell)
+    assert ds.num_classes == 2 and ds.name == before.name
+    for field in ("x_train", "y_train", "x_test", "y_test", "mean", "std"):
+        assert torch.equal(getattr(ds, field), getattr(before, field)), field
+    plain = Context.view(Cell(sender, "stem", sender, "stem"))
+    assert plain.key() == (DATA.string_id(), "class", 0.0) and plain.string_id() == (
+        "DataView(data=digits(size=16,n_train=100,n_test=50,split_seed=0),task=class)")

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stitchtest.data import core as data
+from stitchtest.data import dataset
 from stitchtest.data import (
     DataError, DataSpec, Dataset, load, read_idx, stamp_cue, with_cue,
 )
@@ -96,7 +97,7 @@ def test_digits_deterministic_and_memoised():
     a = load(DataSpec(split_seed=3))
     assert load(DataSpec(split_seed=3)) is a  # lru-cached: loaded once
     assert load(DataSpec(split_seed=3, size=16)) is a  # size=None resolves to the default
-    again = data._load_cached.__wrapped__(DataSpec(split_seed=3), "cpu")  # bypass the cache
+    again = dataset._load_cached.__wrapped__(DataSpec(split_seed=3), "cpu")  # bypass the cache
     assert again is not a
     for field in ("x_train", "y_train", "x_test", "y_test", "mean", "std"):
         assert torch.equal(getattr(again, field), getattr(a, field))

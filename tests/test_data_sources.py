@@ -17,6 +17,8 @@ import torch
 from PIL import Image
 
 from stitchtest.data import core as data
+from stitchtest.data import fingerprints, images
+from stitchtest.data.formats import folder, torch_dataset
 from stitchtest.data import DataError, DataSpec, arrays, load, with_cue
 
 from test_data import labelled_images, write_idx, write_mnist
@@ -70,7 +72,7 @@ def test_an_image_folder_with_train_and_test_trees(tmp_path):
     assert ds.y_train.tolist() == [0] * 5 + [1] * 5 + [2] * 5  # sorted class folders: cat, dog, emu
     assert ds.y_test.tolist() == [1, 1, 2, 2]
     raw = np.asarray(Image.open(root / "test" / "emu" / "1.png"), dtype=np.float32) / 255
-    again = data._resize(torch.from_numpy(raw)[None, None], 32)[0]
+    again = images.resize(torch.from_numpy(raw)[None, None], 32)[0]
     assert torch.allclose(ds.x_test[3] * ds.std[:, None, None] + ds.mean[:, None, None], again, atol=1e-5)
 
 
@@ -160,8 +162,8 @@ def user_data(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     yield "my_data"
     sys.modules.pop("my_data", None)
-    data._torch_arrays.cache_clear()
-    data._content_hash.cache_clear()
+    torch_dataset._torch_arrays.cache_clear()
+    torch_dataset._content_hash.cache_clear()
 
 
 def test_a_module_function_is_a_data_set_with_a_content_id(user_data):
@@ -283,7 +285,7 @@ def test_an_image_folder_with_a_non_utf8_file_name_can_be_used(tmp_path):
     spec = DataSpec.parse(str(root))
     first = spec.string_id()
     assert "files=" in first
-    data._folder_fingerprint.cache_clear()
-    data._fingerprint.cache_clear()
+    folder._folder_fingerprint.cache_clear()
+    fingerprints._fingerprint.cache_clear()
     assert spec.string_id() == first  # and from the remembered store
     assert len(load(spec).y_train) + len(load(spec).y_test) == 11

@@ -14,7 +14,7 @@ from ..engine import methods as methods_mod
 from ..engine.cells import Cell
 from .checks import Outcome
 from ..engine.context import Context
-from ..data.core import DataSpec
+from ..data.spec import DataSpec
 from .expectations import expectation
 from ..engine.methods import Method
 from ..models.core import build, cuts_at_depths

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Optional, Tuple
 
-from ..data.core import DataSpec
+from ..data.spec import DataSpec
 from ..stitching.fit import StitchConfig
 from ..models.zoo import ModelSpec
 

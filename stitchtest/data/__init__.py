@@ -1,10 +1,13 @@
-"""Data sets by spec (embedded digits, MNIST/CIFAR/image folders, torch adapters), their fingerprints,
-the planted shortcut cue, and the task relabelling (class, parity). The old module's names are
-importable from the package itself (``from stitchtest.data import load``), imported on first use."""
+"""Data sets by spec (``DataSpec`` -> ``Dataset``), read by one module per data format in a registry
+(``formats/``: embedded digits, MNIST, CIFAR, image folders, torch data sets, and a third party's
+through entry points), their content fingerprints, the planted shortcut cue, degenerate-data
+checks and the task relabelling (class, parity). The old module's names are importable from the
+package itself (``from stitchtest.data import load``), imported on first use."""
 import importlib
 
 #: the modules of this package, never looked up in :mod:`.core`
-_SUBMODULES = ('core', 'tasks')
+_SUBMODULES = ('adapter', 'checks', 'core', 'cue', 'dataset', 'errors', 'fingerprints', 'formats', 'images',
+               'sampling', 'spec', 'tasks', 'view')
 
 
 def __getattr__(name):

@@ -18,8 +18,8 @@ many stay resident; ``benchmarks/pipeline.py --memory`` prints the table.
 Identity. Every cache is keyed by what the activations come from: the model's ``spec.key``
 (its spec, the recipe version and, for a registered family, its code's identity:
 :func:`~stitchtest.models.family_id`, so a family re-registered under the same name gets its own
-entries) and the data view (:meth:`Context.data_key`: data id with its files' fingerprint, task,
-cue rate and cue kind).
+entries) and the data view (:class:`~stitchtest.data.view.DataView`, :meth:`Context.data_key`: data
+id with its files' fingerprint, task, cue rate, kind and seed).
 
 Threads. Several groups of cells may be computed at once (:mod:`~stitchtest.runtime.concurrency`), so
 every cache here is read and filled under one lock; a trace being computed holds it.
@@ -35,10 +35,11 @@ import torch
 
 from ..models.attacks import robust_accuracy
 from .cells import Cell
-from ..data.core import Dataset, with_cue
+from ..data.dataset import Dataset
+from ..data.view import DataView
 from ..models.core import CutModel, concat_batches, frozen_copy
 from ..stitching.fit import StitchConfig
-from ..models.zoo import ModelSpec, Zoo, training_data
+from ..models.zoo import ModelSpec, Zoo
 
 
 def trace_bytes(model: CutModel, input_shape: Sequence[int], n_images: int,
@@ -83,14 +84,19 @@ class Context:
 
     def data(self, cell: Cell) -> Dataset:
         """The receiver's data and task, with the cue at ``cell.cue_p`` on train and test images."""
-        key = self.data_key(cell)
+        view = self.view(cell)
+        key = view.key()
         with self._lock:
             if key not in self._data:
-                base = training_data(cell.receiver.replace(regime="standard"), self.device)
-                if cell.cue_p:
-                    base = with_cue(base, cell.cue_p, cell.cue_p, kind=self.cue_kind(cell), seed=1000)
-                self._data[key] = base
+                self._data[key] = view.load(self.device)
             return self._data[key]
+
+    @classmethod
+    def view(cls, cell: Cell) -> DataView:
+        """The cell's images: the receiver's data and task, with the cue at ``cell.cue_p`` (of the
+        shortcut model's kind, drawn by seed 1000) on train and test images."""
+        return DataView(cell.receiver.data, cell.receiver.task, cell.cue_p, cls.cue_kind(cell),
+                        1000 if cell.cue_p else 0)
 
     @staticmethod
     def cue_kind(cell: Cell) -> str:
@@ -100,8 +106,7 @@ class Context:
     @classmethod
     def data_key(cls, cell: Cell) -> tuple:
         """What the cell's data view is made of: two cells with equal keys see the same images."""
-        cue = (cell.cue_p, cls.cue_kind(cell)) if cell.cue_p else (0.0,)
-        return cell.receiver.data.string_id(), cell.receiver.task, *cue
+        return cls.view(cell).key()
 
     def trace(self, spec: ModelSpec, cell: Cell, split: str, batch_size: int = 500) -> Dict[str, torch.Tensor]:
         """``spec``'s activations at every cut on the cell's data view (``split`` = train or test)."""

@@ -31,7 +31,9 @@ from ..runtime import concurrency, devices
 from ..runtime.paths import CacheError, check_root, default_root
 from ..data import tasks
 from .attacks import robust_accuracy
-from ..data.core import DataSpec, Dataset, load, with_cue
+from ..data.cue import with_cue
+from ..data.dataset import Dataset, load
+from ..data.spec import DataSpec
 from ..runtime.files import atomic_write
 from ..runtime.ids import short_hash, string_id
 from .core import CutModel, build, family_id

@@ -120,7 +120,7 @@ def stitchtest_audit(request: pytest.FixtureRequest):
     """The session's :class:`~stitchtest.audit.Audit` (zoo, context, results writer)."""
     from ..runtime import devices
     from ..audit.core import Audit
-    from ..data.core import DataSpec
+    from ..data.spec import DataSpec
     from ..records.rows import CellRow, Record
     from ..records.results import ResultsWriter, load_rows
     from ..audit.scales import SCALES

@@ -65,7 +65,9 @@ def header(config: pytest.Config) -> List[str]:
 def run_settings(config: pytest.Config):
     """The settings that make two runs comparable (:class:`~stitchtest.records.RunSettings`),
     from the options; a bad data set, architecture, seed count or method is one usage error, now."""
-    from ..data.core import DataError, DataSpec, check
+    from ..data.dataset import check
+    from ..data.errors import DataError
+    from ..data.spec import DataSpec
     from ..records.rows import RunSettings
     from ..audit.scales import SCALES
     from ..models.zoo import versions

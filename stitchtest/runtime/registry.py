@@ -92,6 +92,11 @@ class Registry(Generic[T]):
             raise RegistryError(f"unknown {self.kind} {name!r}; known: {known}; or give 'module:Name'")
         return self._classes[name]
 
+    def registered(self) -> Dict[str, Type[T]]:
+        """What is registered so far (in-process, and entry points already loaded), without
+        reading entry points again: for a lookup on a hot path."""
+        return dict(self._classes)
+
     def names(self) -> Tuple[str, ...]:
         self._discover()
         return tuple(self._classes)
