@@ -53,7 +53,7 @@ start=$SECONDS
 
 if [ "$dry" = 1 ]; then
     workers=${GPU_CHECK_WORKERS:-2}
-    read -r -a subset <<<"${GPU_CHECK_SUBSET:-testbeds/test_random_controls.py -k self_stitch --stitch-seeds 1 --stitch-methods dm,linear_cka}"
+    read -r -a subset <<<"${GPU_CHECK_SUBSET:-testbeds/random_controls/test_random_controls.py -k self_stitch --stitch-seeds 1 --stitch-methods dm,linear_cka}"
     mnist_scale=${GPU_CHECK_MNIST_SCALE:-smoke}
     pipeline_args=(--cells 1 --objectives dm --steps 5)
     pip_args=(--dry-run)

@@ -10,6 +10,7 @@ from typing import List, Optional
 
 from tabulate import tabulate
 
+from .audit.testbeds import plugin_roots, testbeds_dir  # noqa: F401 (stitchtest.cli.testbeds_dir stays)
 from .records.baseline import DEFAULT_TOL
 from .records.results import ResultsError
 
@@ -129,33 +130,18 @@ def cmd_export(args) -> int:
     return 0
 
 
-def testbeds_dir():
-    """The testbeds: inside the installed package (a wheel ships them as ``stitchtest/testbeds``),
-    else beside it (a checkout, where they are ``testbeds/``)."""
-    from pathlib import Path
-
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "testbeds", here.parent / "testbeds"):
-        if (candidate / "_grids.py").is_file():
-            return candidate
-    archive = next((p for p in here.parents if p.is_file()), None)
-    if archive is not None:  # a wheel (a zip) on PYTHONPATH: Python imports from it, pytest cannot collect in it
-        raise FileNotFoundError(f"stitchtest is imported from inside {archive}, and pytest cannot run testbeds "
-                                f"from inside an archive; install it (pip install {archive}) or unzip it")
-    raise FileNotFoundError(f"no testbeds in {here} or beside it; reinstall stitchtest")
-
-
 def cmd_audit(args, pytest_args: List[str]) -> int:
-    """``pytest <the testbeds> ARGS``: the audit without a clone of the repository; testbeds that
+    """``pytest <the testbeds> ARGS``: the audit without a clone of the repository, the built-in
+    testbeds and those installed packages add (``stitchtest.testbeds`` entry points); testbeds that
     cannot be found are one error line (exit status 4, pytest's usage error), not a traceback."""
     import pytest
 
     try:
-        testbeds = testbeds_dir()
-    except FileNotFoundError as e:
+        testbeds = [testbeds_dir(), *plugin_roots()]
+    except (FileNotFoundError, ImportError) as e:
         print(f"stitchtest audit: error: {e}", file=sys.stderr)
         return int(pytest.ExitCode.USAGE_ERROR)
-    return int(pytest.main([str(testbeds), *pytest_args]))
+    return int(pytest.main([*map(str, testbeds), *pytest_args]))
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import pytest
 
-from stitchtest.audit import claims
+from stitchtest.audit import testbeds as registry
 from stitchtest.audit.checks import compare, seeds_agreeing
 from stitchtest.audit.claims import Claim, failures, judge, judge_all
 from stitchtest.records import CheckRow, RunSettings
@@ -104,12 +104,12 @@ def test_a_claim_reads_the_named_statistic():
 def test_the_built_in_claims_name_real_checks_and_methods():
     from stitchtest.engine.methods import names
     testbeds = {"cross_layer", "adversarial", "shortcut", "random_controls", "calibration", "misleading", "interventions"}
-    for c in claims.CLAIMS:
+    for c in registry.claims():
         assert c.testbed in testbeds and c.source and c.statement
         assert set(c.methods()) <= set(names()), c
         assert c.expect in ("higher", "lower")
-    assert {r.key for r in judge_all([], "smoke")} <= {c.id for c in claims.CLAIMS}
-    assert any(c.id == "tlm_triangle_across_architectures" for c in claims.CLAIMS)
+    assert {r.key for r in judge_all([], "smoke")} <= {c.id for c in registry.claims()}
+    assert any(c.id == "tlm_triangle_across_architectures" for c in registry.claims())
     assert "tlm_triangle_across_architectures" not in {r.key for r in judge_all([], "smoke")}
 
 

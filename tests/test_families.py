@@ -54,7 +54,7 @@ def project(pytester, tmp_path, monkeypatch):
                                         ("tiny", {"block1", "block2", "block3"})])
 def test_a_family_goes_through_random_controls_and_cross_layer(project, arch, cuts):
     result = project.runpytest_subprocess(
-        "testbeds/test_random_controls.py", "testbeds/test_cross_layer.py", "--stitch-arch", arch, "--stitch-methods", "dm",
+        "testbeds/random_controls/test_random_controls.py", "testbeds/cross_layer/test_cross_layer.py", "--stitch-arch", arch, "--stitch-methods", "dm",
         "-p", "no:cacheprovider", "-p", "no:xdist", "-k", "not hernandez")
     outcomes = result.parseoutcomes()
     assert "errors" not in outcomes and outcomes.get("passed", 0) >= 4, result.stdout.str()

@@ -97,7 +97,7 @@ def _calls(function):
 def plan() -> str:
     """The golden text: one line per planned cell key (in plan order), then one per model key."""
     audit = Planner()
-    for path in sorted(TESTBEDS.glob("test_*.py")):
+    for path in sorted(TESTBEDS.glob("*/test_*.py")):
         module = load_testbed(path.stem)
         for name, function in sorted(inspect.getmembers(module, inspect.isfunction)):
             if not name.startswith("test_") or function.__module__ != module.__name__:

@@ -9,14 +9,24 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def shipped_testbed_files():
+    """The checkout's testbed folders' files, as a wheel ships them (``<name>/<file>``)."""
+    return sorted(str(p.relative_to(ROOT / "testbeds")) for p in (ROOT / "testbeds").glob("*/*")
+                  if p.suffix in (".py", ".md"))
+
+
 def test_a_wheel_carries_the_testbeds_and_stitchtest_audit_runs_them_without_the_checkout(tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", str(ROOT),
                     "-w", str(tmp_path / "dist")], check=True, capture_output=True)
     (wheel,) = (tmp_path / "dist").glob("stitchtest-*.whl")
     installed = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(installed)  # what pip install puts in site-packages
-    shipped = sorted(p.name for p in (installed / "stitchtest" / "testbeds").iterdir())
-    assert shipped == sorted(p.name for p in (ROOT / "testbeds").glob("*.py"))
+    shipped = sorted(str(p.relative_to(installed / "stitchtest" / "testbeds"))
+                     for p in (installed / "stitchtest" / "testbeds").rglob("*") if p.is_file())
+    assert shipped == shipped_testbed_files()
+    folders = {f.split("/")[0] for f in shipped}
+    assert len(folders) >= 7 and all(f"{t}/{name}" in shipped for t in folders
+                                     for name in ("expect.py", "README.md", f"test_{t}.py"))
 
     elsewhere = tmp_path / "work"
     elsewhere.mkdir()
@@ -26,7 +36,8 @@ def test_a_wheel_carries_the_testbeds_and_stitchtest_audit_runs_them_without_the
                             cwd=elsewhere, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     # collected from the installed files (node ids are relative to the rootdir, tmp_path)
-    assert "site/stitchtest/testbeds/test_random_controls.py::test_self_stitch_matches_receiver[dm]" in result.stdout
+    assert ("site/stitchtest/testbeds/random_controls/test_random_controls.py::test_self_stitch_matches_receiver[dm]"
+            in result.stdout)
     assert "stitchtest: scale smoke" in result.stdout and not (elsewhere / "results").exists()
 
 
@@ -35,10 +46,10 @@ def test_a_wheel_put_on_pythonpath_is_one_error_line(tmp_path):
     ``stitchtest audit`` said so with a FileNotFoundError traceback."""
     wheel = tmp_path / "stitchtest-0.1.0-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w") as z:  # the wheel's layout (test above), without building one
-        for p in sorted((ROOT / "stitchtest").glob("*.py")):
-            z.write(p, f"stitchtest/{p.name}")
-        for p in sorted((ROOT / "testbeds").glob("*.py")):
-            z.write(p, f"stitchtest/testbeds/{p.name}")
+        for p in sorted((ROOT / "stitchtest").rglob("*.py")):
+            z.write(p, f"stitchtest/{p.relative_to(ROOT / 'stitchtest')}")
+        for name in shipped_testbed_files():
+            z.write(ROOT / "testbeds" / name, f"stitchtest/testbeds/{name}")
     result = subprocess.run([sys.executable, "-m", "stitchtest.cli", "audit", "--collect-only", "-q"], cwd=tmp_path,
                             env={**os.environ, "PYTHONPATH": str(wheel)}, capture_output=True, text=True)
     assert result.returncode == 4 and "Traceback" not in result.stderr, result.stderr

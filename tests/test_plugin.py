@@ -109,14 +109,22 @@ def test_interrupted_results_are_kept(project):
 
 
 KNOWN = """
-import stitchtest.audit.expectations as ex
-ex.TABLE += (ex.Expectation("tiny", "impossible", ("dm", "linear_cka"), "known-fail", "cannot exceed 1"),
-             ex.Expectation("tiny", "self_stitch", ("linear_cka",), "known-fail", "wrongly expected to fail"))
+from pathlib import Path
+from stitchtest.audit import testbeds
+testbeds.register(Path(__file__).parent / "tiny")
+"""
+#: the tiny testbed's known failures, in its folder (``tiny/expect.py``), registered by the conftest
+TINY_EXPECT = """
+from stitchtest.audit.expectations import Expectation
+EXPECTATIONS = (Expectation("tiny", "impossible", ("dm", "linear_cka"), "known-fail", "cannot exceed 1"),
+                Expectation("tiny", "self_stitch", ("linear_cka",), "known-fail", "wrongly expected to fail"))
 """
 
 
 def test_known_failures_are_strict_xfails(project):
     project.makeconftest(CONFTEST + KNOWN)
+    project.mkdir("tiny")
+    project.path.joinpath("tiny", "expect.py").write_text(TINY_EXPECT)
     result = run(project, "-rX")
     result.assert_outcomes(passed=1, xfailed=2, failed=1)  # linear_cka self-stitch: XPASS(strict)
     result.stdout.fnmatch_lines(["*XPASS(strict)*wrongly expected to fail*"])

@@ -2,7 +2,6 @@
 trains an SGD objective's null (19 trainings per cell), and the misleading testbed's cross-task
 cells, which only ``small`` and up have (their models are too slow to train here)."""
 import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,9 +16,8 @@ TESTBEDS = Path(__file__).resolve().parent.parent / "testbeds"
 
 
 def load_testbed(name):
-    if str(TESTBEDS) not in sys.path:
-        sys.path.insert(0, str(TESTBEDS))  # the testbeds import their _grids as a top-level module
-    spec = importlib.util.spec_from_file_location(f"_plan_{name}", TESTBEDS / f"{name}.py")
+    """``test_<testbed>``, the module in the folder ``testbeds/<testbed>/``."""
+    spec = importlib.util.spec_from_file_location(f"_plan_{name}", TESTBEDS / name[len("test_"):] / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

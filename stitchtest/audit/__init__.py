@@ -1,10 +1,11 @@
 """The testbeds' collaborator (:class:`~stitchtest.audit.core.Audit`), the pure checks, the claims
-engine, the expectations table, the scales, and the markdown and figure reports. ``from
+engine, the expectations lookup, the testbed registry (each testbed folder's known failures and
+claims), the scales, and the markdown and figure reports. ``from
 stitchtest.audit import Audit`` still works."""
 import importlib
 
 #: the modules of this package, never looked up in :mod:`.core`
-_SUBMODULES = ('checks', 'claims', 'core', 'expectations', 'report', 'scales', 'statistics', 'triangle')
+_SUBMODULES = ('checks', 'claims', 'core', 'expectations', 'report', 'scales', 'statistics', 'testbeds', 'triangle')
 
 
 def __getattr__(name):

@@ -10,8 +10,7 @@ import pytest
 
 from stitchtest.audit import checks
 from stitchtest.audit import values
-
-from _grids import separation, separation_per_seed, two_group_cells
+from stitchtest.testing import separation, separation_per_seed, two_group_cells
 
 pytestmark = pytest.mark.testbed("shortcut")
 TESTBED = "shortcut"

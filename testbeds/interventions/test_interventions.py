@@ -44,8 +44,7 @@ from stitchtest.engine.cells import Cell
 from stitchtest.instruments.functional import WithFunctionalChange
 from stitchtest.records import CellRow
 from stitchtest.instruments.synthetic import OnSyntheticSender, PCDeleted
-
-from _grids import per_seed, similarity
+from stitchtest.testing import per_seed, similarity
 
 pytestmark = pytest.mark.testbed("interventions")
 TESTBED = "interventions"

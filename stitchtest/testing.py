@@ -1,15 +1,15 @@
-"""Helpers shared by the testbeds: seed-matched pairs of models and similarity grids (over the
-:class:`~stitchtest.records.CellRow` records that ``audit.cells`` returns)."""
+"""Helpers for testbed authors: seed-matched pairs of models and similarity grids (over the
+:class:`~stitchtest.records.CellRow` records that ``audit.cells`` returns). They were
+``testbeds/_grids.py``; in the package, a testbed folder anywhere (a plug-in's too) imports them."""
 from typing import Callable, Dict, List, Mapping, Sequence, Tuple
 
 import numpy as np
 
-from stitchtest.audit import checks
-from stitchtest.audit import Planned, values
-from stitchtest.engine.cells import Cell
-from stitchtest.stitching.readouts import direction
-from stitchtest.records import CellRow
-from stitchtest.audit.report import matrix
+from .audit import Planned, checks, values
+from .audit.report import matrix
+from .engine.cells import Cell
+from .records import CellRow
+from .stitching.readouts import direction
 
 
 def ring_pairs(group_a: Sequence, group_b: Sequence, label: str, cuts, **cell) -> List[Planned]:

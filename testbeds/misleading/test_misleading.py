@@ -24,8 +24,7 @@ from stitchtest.audit import checks
 from stitchtest.audit import Planned, values
 from stitchtest.engine.cells import Cell
 from stitchtest.instruments.synthetic import ClusteredNoise, OnSyntheticSender
-
-from _grids import by_cut, per_seed, per_seed_of_groups, ring_pairs
+from stitchtest.testing import by_cut, per_seed, per_seed_of_groups, ring_pairs
 
 pytestmark = pytest.mark.testbed("misleading")
 TESTBED = "misleading"

@@ -22,8 +22,7 @@ from stitchtest.audit import Planned, resolve_methods
 from stitchtest.engine.cells import Cell
 from stitchtest.instruments.sanity import SANITY_HEADERS, reconstructions, sanity_rows, sanity_table
 from stitchtest.audit.scales import SCALES
-
-from _grids import grid, per_seed
+from stitchtest.testing import grid, per_seed
 
 pytestmark = pytest.mark.testbed("cross_layer")
 TESTBED = "cross_layer"

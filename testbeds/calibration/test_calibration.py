@@ -25,8 +25,7 @@ from stitchtest.audit import checks
 from stitchtest.audit import Planned, values
 from stitchtest.engine.cells import Cell
 from stitchtest.instruments.nulls import ALPHA, Calibrated, CalibratedStitch, PermutationNull, significant_share
-
-from _grids import per_seed, per_seed_of_groups
+from stitchtest.testing import per_seed, per_seed_of_groups
 
 pytestmark = pytest.mark.testbed("calibration")
 TESTBED = "calibration"

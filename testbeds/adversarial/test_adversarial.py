@@ -8,8 +8,7 @@ docs/lab/facts.md#f12 to #f13: clean accuracy separates nothing at this scale; r
 """
 import pytest
 
-
-from _grids import separation, separation_per_seed, two_group_cells
+from stitchtest.testing import separation, separation_per_seed, two_group_cells
 
 pytestmark = pytest.mark.testbed("adversarial")
 TESTBED = "adversarial"

@@ -9,8 +9,7 @@ from stitchtest.audit import checks
 from stitchtest.audit import Planned, values
 from stitchtest.engine.cells import Cell
 from stitchtest.data import num_classes
-
-from _grids import per_seed
+from stitchtest.testing import per_seed
 
 pytestmark = pytest.mark.testbed("random_controls")
 TESTBED = "random_controls"

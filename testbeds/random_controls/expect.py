@@ -1,0 +1,36 @@
+"""The random-controls testbed's known failures (``EXPECTATIONS``: strict xfails or reported, per scale)
+and the source papers' claims it judges (``CLAIMS``); plain data, loaded by
+:mod:`stitchtest.audit.testbeds` without importing the test module."""
+from stitchtest.audit.claims import Claim
+from stitchtest.audit.expectations import MEASURES, Expectation
+
+#: where this testbed's claims stand in the summary's claims table
+ORDER = 7
+
+EXPECTATIONS = (
+    Expectation("random_controls", "random_receiver_at_chance", ("tlm",), "known-fail",
+                "TLM trains the stitch on labels, so it 'repairs' a random receiver when little of it "
+                "follows the cut (docs/lab/facts.md#f4 and #f10: 0.985 at the last block on MNIST); "
+                "Hernandez et al. 2023, FuLA (task-cue artifacts). Smoke: mean 0.636 ± 0.392."),
+    Expectation("random_controls", "random_receiver_at_chance", MEASURES, "reported",
+                "A measure compares activations only; a random receiver's activations are not 'at "
+                "chance' in any defined sense."),
+    Expectation("random_controls", "random_to_random", ("*",), "reported",
+                "Bansal et al. 2021 report random->random stitching without an expected value."),
+    Expectation("random_controls", "trained_beats_random_sender", ("svcca",), "known-fail",
+                "Measured before SVCCA capped its directions (max_share): CCA is invariant to every invertible "
+                "linear map, and a random network's features are close to an invertible projection of its "
+                "input (docs/lab/facts.md#f3), so SVCCA rated a random sender as similar as a trained one (Kornblith "
+                "et al. 2019). At smoke the cap made it pass (+0.082, 6/6 seed pairs): uncapped, the random "
+                "senders kept more directions (up to 261 of 397 images) and correlated spuriously. Small "
+                "(MNIST) is still the uncapped figure and is to be re-measured.", ("small", "paper")),
+)
+
+CLAIMS = (
+    Claim("tlm_repairs_random_receiver_dm_does_not", "TLM repairs a random receiver; DM does not",
+          "Bansal et al. 2021; Hernandez et al. 2023", "random_controls", "random_receiver_at_chance", "tlm", "dm",
+          expect="higher", margin=0.1),
+    Claim("tlm_repairs_random_receiver_fula_does_not", "TLM repairs a random receiver; FuLA does not",
+          "Bansal et al. 2021; Hernandez et al. 2023", "random_controls", "random_receiver_at_chance", "tlm", "fula",
+          expect="higher", margin=0.1),
+)
