@@ -656,10 +656,10 @@ DROPS_ROWS = CONFTEST + '''
 import os
 
 import pytest
-import stitchtest.plugin.hooks
+from stitchtest.plugin.session import AuditSession
 
 if os.environ.get("PYTEST_XDIST_WORKER"):  # as on another host without a shared disk: no spool
-    stitchtest.plugin.hooks._live_folder = lambda config: None
+    AuditSession.live_folder = lambda self: None
 
 
 @pytest.hookimpl(tryfirst=True)

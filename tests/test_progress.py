@@ -80,10 +80,7 @@ def test_only_the_main_thread_lifts_output_capture_to_show_progress():
     import contextlib
     import threading
 
-    import pytest
-
-    from stitchtest.plugin.options import STATE, State
-    from stitchtest.plugin.session import show_progress
+    from stitchtest.plugin.session import AuditSession
 
     polls = []
 
@@ -93,14 +90,13 @@ def test_only_the_main_thread_lifts_output_capture_to_show_progress():
             yield
 
     class Config:
-        stash = pytest.Stash()
-        stash[STATE] = State(progress=type("Follower", (), {
-            "poll": lambda self: polls.append(threading.current_thread().name)})())
         pluginmanager = type("PM", (), {"getplugin": lambda self, name: Capman()})()
 
-    worker = threading.Thread(target=show_progress, args=(Config(),), name="stitchtest-group_0")
+    session = AuditSession(Config())
+    session.progress = type("Follower", (), {"poll": lambda self: polls.append(threading.current_thread().name)})()
+    worker = threading.Thread(target=session.show_progress, name="stitchtest-group_0")
     worker.start()
     worker.join()
     assert polls == []
-    show_progress(Config())
+    session.show_progress()
     assert polls == [threading.main_thread().name]

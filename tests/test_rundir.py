@@ -97,7 +97,7 @@ def test_claim_refuses_a_directory_another_process_holds(tmp_path):
 
 
 class _Config:
-    """What the session functions read of a pytest config: options and the stash."""
+    """What an audit session reads of a pytest config: options and the stash."""
 
     def __init__(self, **options):
         self.stash, self._options = pytest.Stash(), options
@@ -119,5 +119,5 @@ def test_workers_of_a_resumed_run_are_told_the_cells_a_killed_run_spooled(tmp_pa
     config = _Config(stitch_resume=True, stitch_results_dir=str(tmp_path), stitch_baseline=None)
     spec = SimpleNamespace(id="gw0", ssh=None, socket=None)
     node = SimpleNamespace(config=config, nodemanager=SimpleNamespace(specs=[spec]), gateway=SimpleNamespace(id="gw0"))
-    told = session.worker_input(node)
+    told = session.audit_session(config).worker_input(node)
     assert sorted(r["key"] for r in told["done"]) == ["a", "b"]

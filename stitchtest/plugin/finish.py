@@ -5,6 +5,9 @@ A worker's rows that never reached the controller, an unexpected claim verdict, 
 regression against ``--stitch-baseline`` fail the session. The results files are only added to
 here (rows that workers spooled but never handed over, :mod:`stitchtest.records.spool`), never rewritten,
 so the same rows can be re-rendered (``stitchtest report``) or compared again later.
+:meth:`stitchtest.plugin.session.AuditSession.finish` calls it with itself, the ``owner`` of the
+results (not imported here: the session imports this module), and pytest's session, whose exit
+status it sets.
 """
 from __future__ import annotations
 
@@ -14,42 +17,41 @@ from typing import Any, Dict, List
 
 import pytest
 
-from . import session as session_mod
-from .options import flag, option, results_folder, state
+from .options import flag, option, precision, results_folder
 
 
-def finish(session: pytest.Session) -> None:
+def finish(owner, session: pytest.Session) -> None:
     """Merge the rows, write the reports, judge the claims, then compare with ``--stitch-baseline``
     (a regression fails the session) and write ``--stitch-save-baseline``."""
-    config, st = session.config, state(session.config)
-    if st.progress is not None:
-        st.progress.stop()
+    config = session.config
+    if owner.progress is not None:
+        owner.progress.stop()
     from ..records.rows import CellRow, CheckRow
     from ..audit.report import write_reports
     from ..records.results import load_rows
 
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     try:
-        adopted = session_mod.adopt_spools(config, "this run's")
+        adopted = owner.adopt_spools("this run's")
     except pytest.UsageError as e:  # the spool stays for a later --stitch-resume to take
         adopted = {}
         reporter.write_line(str(e), red=True) if reporter is not None else print(e)
     # a row sent but lost on the way is not lost if its worker spooled it
-    st.missing = {w: n - adopted.get(w, 0) for w, n in st.missing.items() if n > adopted.get(w, 0)}
-    if st.missing:
-        text = ", ".join(f"{w}: {n}" for w, n in sorted(st.missing.items()))
+    owner.missing = {w: n - adopted.get(w, 0) for w, n in owner.missing.items() if n > adopted.get(w, 0)}
+    if owner.missing:
+        text = ", ".join(f"{w}: {n}" for w, n in sorted(owner.missing.items()))
         message = (f"stitchtest: rows that workers computed never reached the controller ({text}); the results "
                    f"and reports lack them, and {flag('resume')} computes them again")
         reporter.write_line(message, red=True, bold=True) if reporter is not None else print(message)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     rows = load_rows(results_folder(config).root)
     if not any(isinstance(r, (CellRow, CheckRow)) for r in rows):  # nothing ran (-k nothing, -x at once)
-        if st.ran:
-            _failed(session, reporter, f"stitchtest: {st.ran} testbed test(s) ran but no row reached "
+        if owner.ran:
+            _failed(session, reporter, f"stitchtest: {owner.ran} testbed test(s) ran but no row reached "
                                      f"{results_folder(config).root}/, so no report was written")
         return
     try:
-        paths = write_reports(rows, option(config, "report_dir"), st.settings, about(session, rows))
+        paths = write_reports(rows, option(config, "report_dir"), owner.settings, about(owner, session, rows))
     except OSError as e:  # a full or read-only disk: the rows are whole, and pytest's summary still comes
         results = results_folder(config).root
         _failed(session, reporter, f"stitchtest: the reports were not written: {_error(e)}; the rows in {results}/ "
@@ -60,14 +62,14 @@ def finish(session: pytest.Session) -> None:
             reporter.write_sep("-", f"stitchtest: {len(rows)} rows -> {', '.join(str(p) for p in paths[:3])}"
                                + (" ..." if len(paths) > 3 else ""))
     _claims(session, rows, reporter)
-    _baseline(session, rows, reporter)
+    _baseline(owner, session, rows, reporter)
 
 
-def unheard(session: pytest.Session) -> None:
+def unheard(owner, session: pytest.Session) -> None:
     """Workers audited testbeds the controller did not recognise as such: nothing was written.
     Said in one line, and the session fails, whatever the tests' outcomes."""
     _failed(session, session.config.pluginmanager.get_plugin("terminalreporter"),
-            f"stitchtest: the workers computed {state(session.config).unheard} rows, but the controller did not "
+            f"stitchtest: the workers computed {owner.unheard} rows, but the controller did not "
             f"recognise their tests as testbeds, so no results or reports were written: declare the marker in "
             f"the test file (pytestmark = pytest.mark.testbed(\"name\"), or a decorator), where the "
             f"controller reads it")
@@ -84,23 +86,22 @@ def _failed(session: pytest.Session, reporter, message: str) -> None:
     session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
-def about(session: pytest.Session, rows: list) -> Dict[str, Any]:
+def about(owner, session: pytest.Session, rows: list) -> Dict[str, Any]:
     """This session's facts beside the run's settings in the report's run configuration: its
     status, the machine, the time it took."""
     import torch
 
     from ..runtime import devices
     from ..records.rows import CellRow
-    from .session import precision
 
-    config, st = session.config, state(session.config)
+    config = session.config
     return {
-        "status": status(session),
+        "status": status(owner, session),
         "device": option(config, "device"), "cuda": torch.cuda.is_available(),
         "stitch_precision": precision(config),
-        "workers": st.workers,
+        "workers": owner.workers,
         "cpu": f"{devices.cpu_name()}, {os.cpu_count()} cores ({devices.cpu_features()})",
-        "wall_time_s": round(time.time() - st.start, 1),
+        "wall_time_s": round(time.time() - owner.start, 1),
         # with --stitch-resume the wall time is this session's only; the cells' own compute time is all of it
         "resumed": bool(option(config, "resume")),
         "cell_compute_s": round(sum(float(r.readouts.get("seconds") or 0.0) for r in rows
@@ -108,9 +109,9 @@ def about(session: pytest.Session, rows: list) -> Dict[str, Any]:
     }
 
 
-def status(session: pytest.Session) -> str:
+def status(owner, session: pytest.Session) -> str:
     """``complete``, or why not, for the report's first line: a partial report must say so."""
-    lost = state(session.config).lost
+    lost = owner.lost
     if session.exitstatus == pytest.ExitCode.INTERRUPTED or session.shouldstop or session.shouldfail:
         why = f"interrupted: {session.shouldstop or session.shouldfail or 'Ctrl-C'}"
     elif lost:
@@ -143,7 +144,7 @@ def _claims(session: pytest.Session, rows: List, reporter) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
-def _baseline(session: pytest.Session, rows: list, reporter) -> None:
+def _baseline(owner, session: pytest.Session, rows: list, reporter) -> None:
     """Compare with ``--stitch-baseline`` and save ``--stitch-save-baseline``; the results files are never touched."""
     from ..records.baseline import DEFAULT_TOL, BaselineError, Results, compare, render, save
 
@@ -152,7 +153,7 @@ def _baseline(session: pytest.Session, rows: list, reporter) -> None:
     def write(text: str, **markup) -> None:
         reporter.write_line(text, **markup) if reporter is not None else print(text)
 
-    base, target = state(config).baseline, option(config, "save_baseline")
+    base, target = owner.baseline, option(config, "save_baseline")
     if (base is not None or target) and session.exitstatus == pytest.ExitCode.INTERRUPTED:
         write("stitchtest: interrupted, so the baseline is neither compared nor saved")
         return

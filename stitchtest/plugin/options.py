@@ -1,20 +1,23 @@
-"""The plugin's options, its per-session state, and where this process stands in an xdist run.
+"""The plugin's options: declared, read, and resolved into the run's settings, each one checked.
 
 Every option carries the ``--stitch-`` prefix (its ``dest`` drops the dashes: ``stitch_scale``), so
-a user's own ``--device`` never collides with ours; all of the plugin's state lives in
-``config.stash``. Nothing here imports torch: the plugin is loaded in every pytest session.
+a user's own ``--device`` never collides with ours. Everything here is a function of the options
+alone; what the plugin knows about a session is :class:`stitchtest.plugin.session.AuditSession`'s.
+Nothing here imports torch at import time: the plugin is loaded in every pytest session.
 """
 from __future__ import annotations
 
-import time
-import uuid
-from dataclasses import dataclass, field
+import sys
+import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List
 
 import pytest
 
 from ..records.folder import ResultsFolder
+
+if TYPE_CHECKING:
+    from ..records.rows import RunSettings
 
 RESULTS = "results"
 #: the prefix of every option (``--stitch-scale``); ``dest`` names drop the dashes (``stitch_scale``)
@@ -34,38 +37,6 @@ def flag(name: str) -> str:
 def results_folder(config: pytest.Config) -> ResultsFolder:
     """``--stitch-results-dir``, as the folder whose file names it owns."""
     return ResultsFolder(option(config, "results_dir"))
-
-
-@dataclass
-class State:
-    """What the plugin knows about this session (in ``config.stash``)."""
-
-    active: bool = False  #: the session runs testbeds (decided at collection)
-    start: float = field(default_factory=time.time)
-    token: str = field(default_factory=lambda: uuid.uuid4().hex)  #: this session's, for the session file
-    settings: Any = None  #: the run's :class:`~stitchtest.records.RunSettings` (where the results are owned)
-    lock: Any = None
-    set_aside: Optional[Path] = None
-    baseline: Any = None
-    baseline_failures: set = field(default_factory=set)
-    done: Optional[List[dict]] = None  #: --stitch-resume: the controller's cells (JSON), read once for workers
-    progress: Any = None
-    inbox: Any = None  #: the controller's end of the row relay
-    outbox: Any = None  #: a worker's end
-    lost: List[str] = field(default_factory=list)  #: workers that died
-    missing: Dict[str, int] = field(default_factory=dict)  #: rows a worker sent that never came
-    workers: int = 1
-    audit_ids: Any = None  #: the controller's reading of the workers' ids (:class:`~stitchtest.plugin.loadgroup.AuditIds`)
-    ran: int = 0  #: testbed tests that ran (not skipped), seen where the results are owned
-    unheard: int = 0  #: rows workers sent to a controller that did not know it was auditing
-    worker_ids: List[str] = field(default_factory=list)  #: the controller's xdist workers, as each is set up
-
-
-STATE = pytest.StashKey[State]()
-
-
-def state(config: pytest.Config) -> State:
-    return config.stash.setdefault(STATE, State())
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -107,41 +78,13 @@ def add_options(parser: pytest.Parser) -> None:
                   help="stitchtest: seconds between running counts of computed cells (without -v)")
 
 
-# ---------------------------------------------------------------- roles under xdist
 
 
-def is_worker(config: pytest.Config) -> bool:
-    return hasattr(config, "workerinput")
-
-
-def is_controller(config: pytest.Config) -> bool:
-    """An xdist controller: it collects nothing and runs no test; workers send it their rows."""
-    return config.pluginmanager.has_plugin("dsession")
-
-
-def worker_id(config: pytest.Config) -> str:
-    """From xdist's own worker input, not the environment: a pytest run started *inside* an
-    xdist worker (pytester, a subprocess) inherits PYTEST_XDIST_WORKER but is no worker."""
-    return config.workerinput["workerid"] if is_worker(config) else "main"
-
-
-def from_controller(config: pytest.Config) -> dict:
-    """What the controller told this worker (``pytest_configure_node``); empty outside xdist."""
-    return config.workerinput.get("stitchtest", {}) if is_worker(config) else {}
-
-
-def worker_slot(config: pytest.Config):
-    """``(index, count)`` of this xdist worker among all (``gw3`` of 4 -> ``(3, 4)``); ``(0, 1)``
-    outside xdist. Where the zoo starts warming: workers sharing a cache train different models."""
-    worker = worker_id(config)
-    index = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
-    return index, config.workerinput["workercount"] if is_worker(config) else 1
-
-
-def host_slot(config: pytest.Config):
-    """``(index, count)`` of this worker among the workers on its host: what threads, memory and
-    GPUs are shared by (``(0, 1)`` outside xdist)."""
-    return tuple(from_controller(config).get("host_slot", worker_slot(config)))
+def computes(config: pytest.Config) -> bool:
+    """False for a session that runs no test: ``--collect-only``, ``--help``, ``--fixtures``,
+    ``--setup-only``, ...: it neither moves the previous run aside nor writes a run row."""
+    return not any(getattr(config.option, name, False) for name in (
+        "collectonly", "help", "showfixtures", "show_fixtures_per_test", "markers", "setupplan", "setuponly"))
 
 
 def _host(spec) -> str:
@@ -158,8 +101,99 @@ def host_slots(specs) -> Dict[str, tuple]:
     return {w: (ids.index(w), len(ids)) for ids in hosts.values() for w in ids}
 
 
-def computes(config: pytest.Config) -> bool:
-    """False for a session that runs no test: ``--collect-only``, ``--help``, ``--fixtures``,
-    ``--setup-only``, ...: it neither moves the previous run aside nor writes a run row."""
-    return not any(getattr(config.option, name, False) for name in (
-        "collectonly", "help", "showfixtures", "show_fixtures_per_test", "markers", "setupplan", "setuponly"))
+# ---------------------------------------------------------------- the run's settings, checked
+
+
+def run_settings(config: pytest.Config) -> RunSettings:
+    """The settings that make two runs comparable (:class:`~stitchtest.records.RunSettings`),
+    from the options; a bad data set, architecture, seed count or method is one usage error, now."""
+    from ..data.dataset import check
+    from ..data.errors import DataError
+    from ..data.spec import DataSpec
+    from ..records.rows import RunSettings
+    from ..audit.scales import SCALES
+    from ..models.zoo import versions
+
+    try:  # read the files now: a data error is one usage error, not a failure in every test
+        spec = DataSpec.parse(option(config, "data"))
+        with warnings.catch_warnings(record=True) as degenerate:
+            warnings.simplefilter("always")
+            classes = check(spec)  # the class count, for the reports' chance level
+        data = spec.string_id()
+    except DataError as e:
+        raise pytest.UsageError(f"{flag('data')}: {e}") from None
+    for w in degenerate:
+        config.issue_config_time_warning(w.message, stacklevel=2)
+    arch = option(config, "arch")
+    if arch:
+        from ..models.core import builder_of
+
+        try:
+            builder_of(arch)
+        except ValueError as e:
+            raise pytest.UsageError(f"{flag('arch')}: {e}") from None
+    seeds = option(config, "seeds")
+    if seeds is not None and seeds < 1:
+        raise pytest.UsageError(f"{flag('seeds')}: {seeds} is not a number of models; give 1 or more, or leave "
+                                f"it out for the scale's {SCALES[option(config, 'scale')].seeds}")
+    return RunSettings(scale=option(config, "scale"), data=data,
+                       seeds=SCALES[option(config, "scale")].with_seeds(seeds).seeds,
+                       methods=option(config, "methods") or "all", audited=tuple(audited(config)),
+                       arch=option(config, "arch") or None, num_classes=classes or None, versions=versions(),
+                       command="pytest " + " ".join(sys.argv[1:]))
+
+
+def audited(config: pytest.Config) -> List[str]:
+    """The names ``--stitch-methods`` resolves to; an unknown one, or none at all, is a usage error."""
+    from ..audit.core import resolve_methods
+    from ..runtime.registry import RegistryError
+
+    try:
+        chosen = resolve_methods(option(config, "methods"))
+    except (RegistryError, ImportError, TypeError) as e:
+        raise pytest.UsageError(f"{flag('methods')}: {e}") from None
+    if not chosen:
+        raise pytest.UsageError(f"{flag('methods')} {option(config, 'methods')!r} names no method; give names such "
+                                f"as dm,linear_cka (`stitchtest methods` lists them), or leave it out to audit all")
+    return sorted(m.name for m in chosen)
+
+
+def device(config: pytest.Config):
+    """``--stitch-device`` resolved; one this machine lacks is a usage error, said once before anything runs."""
+    from ..runtime import devices
+
+    try:
+        return devices.resolve(None if option(config, "device") == "auto" else option(config, "device"))
+    except (RuntimeError, ValueError) as e:
+        raise pytest.UsageError(f"{flag('device')}: {e}") from None
+
+
+def precision(config: pytest.Config) -> str:
+    """What the stitches of this run train in, e.g. ``"bf16 (auto)"``: ``auto`` depends on the hardware."""
+    from ..runtime import precision as precision_mod
+    from ..audit.scales import SCALES
+
+    stitch, dev = SCALES[option(config, "scale")].stitch(), device(config)
+    resolved = stitch.resolved_precision(dev)
+    if stitch.precision != "auto":
+        return resolved
+    return f"{resolved} (auto; {precision_mod.explain(dev.type)})"
+
+
+def check_paths(config: pytest.Config) -> None:
+    """``--stitch-report-dir`` and ``--stitch-results-dir`` must be directories (or not exist yet) that
+    this file system can hold, and so must the model cache."""
+    from ..runtime.files import path_problem
+    from ..runtime.paths import CacheError, check_root, default_root
+
+    try:
+        check_root(default_root())
+    except CacheError as e:
+        raise pytest.UsageError(str(e)) from None
+    for name in ("report_dir", "results_dir"):
+        path = Path(option(config, name))
+        problem = path_problem(path)
+        if problem:
+            raise pytest.UsageError(f"{flag(name)}: {problem}; give a shorter path")
+        if path.exists() and not path.is_dir():
+            raise pytest.UsageError(f"{flag(name)}: {path} is a file, not a directory; give a directory")
