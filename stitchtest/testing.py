@@ -9,7 +9,7 @@ from .audit import Planned, checks, values
 from .audit.report import matrix
 from .engine.cells import Cell
 from .records import CellRow
-from .stitching.readouts import direction
+from .records.readout_spec import direction
 
 
 def ring_pairs(group_a: Sequence, group_b: Sequence, label: str, cuts, **cell) -> List[Planned]:
