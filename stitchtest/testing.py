@@ -8,6 +8,7 @@ import numpy as np
 from .audit import Planned, checks, values
 from .audit.report import matrix
 from .engine.cells import Cell
+from .engine.methods import Kind  # noqa: F401  (what a method is: Kind.OBJECTIVE or Kind.MEASURE)
 from .records import CellRow
 from .records.readout_spec import direction
 

@@ -76,6 +76,7 @@ for _spec in (
     # instruments (``None``: direction, range and chance as any unlisted readout's, as before they were listed)
     ReadoutSpec("null_mean", "mean score of the permutation null", None),
     ReadoutSpec("null_std", "standard deviation of the permutation null", None),
+    ReadoutSpec("null_q95", "95th percentile of the permutation null", None),
     ReadoutSpec("calibrated", "score - null_mean", None),
     ReadoutSpec("p_value", "permutation p-value of the score", None),
     ReadoutSpec("permutations", "permutations in the null", None),
