@@ -103,7 +103,7 @@ def cmd_check_measure(args) -> int:
     from .measures.invariance import check
 
     method = methods.get(args.name)
-    if method.kind != "measure":
+    if method.kind != methods.Kind.MEASURE:
         print(f"stitchtest check-measure: error: {args.name!r} is an objective, not a measure", file=sys.stderr)
         return 2
     findings = check(method.measure, trials=args.trials)

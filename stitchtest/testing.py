@@ -8,8 +8,9 @@ import numpy as np
 from .audit import Planned, checks, values
 from .audit.report import matrix
 from .engine.cells import Cell
+from .engine.methods import Kind  # noqa: F401  (what a method is: Kind.OBJECTIVE or Kind.MEASURE)
 from .records import CellRow
-from .stitching.readouts import direction
+from .records.readout_spec import direction
 
 
 def ring_pairs(group_a: Sequence, group_b: Sequence, label: str, cuts, **cell) -> List[Planned]:

@@ -142,3 +142,14 @@ def test_an_old_module_that_is_now_a_package_hands_out_its_names(package):
     assert names and all(getattr(pkg, n) is getattr(core, n) for n in names)
     with pytest.raises(AttributeError):
         pkg.no_such_name
+
+
+def test_no_lab_notebook_words_in_code_comments_or_expectation_reasons():
+    """Facts are cited by anchor (docs/lab/facts.md#fN), never by "session N" or by a file outside
+    the repository (SCIENCE.md); the testbeds' expect.py (expectation reasons) included."""
+    import re
+
+    pattern = re.compile(r"\bsessions? \d|\bSCIENCE\.md", re.IGNORECASE)
+    files = sorted(PACKAGE.rglob("*.py")) + sorted((PACKAGE.parent / "testbeds").rglob("*.py"))
+    hits = [f"{p}:{n}" for p in files for n, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line)]
+    assert len(files) > 50 and not hits

@@ -72,7 +72,7 @@ def test_rows_without_the_readouts_are_left_out_and_failures_kept():
 
 
 def test_reconstructions_lose_the_image_with_depth(ctx):
-    result = reconstructions(ctx, Cell(A, "stem", A, "stem"), n_images=4)
+    result = reconstructions(ctx, A, n_images=4)
     images = np.asarray(result["images"])
     assert result["labels"][0] == "input" and len(result["labels"]) == len(images) == 6
     assert images.shape[1:] == (4, 16, 16)

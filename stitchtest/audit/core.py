@@ -18,6 +18,7 @@ from ..data.spec import DataSpec
 from .expectations import expectation
 from ..engine.methods import Method
 from ..models.core import build, cuts_at_depths
+from ..records.keys import CellKey, CheckKey
 from ..records.rows import CellRow, CheckRow, ExhibitRow
 from ..runtime.registry import RegistryError
 from ..records.results import ResultsWriter
@@ -51,7 +52,7 @@ class Audit:
         self.done: Dict[str, CellRow] = dict(done or {})
         #: every row of this process by what it computed (method, cell, stitch), whichever testbed
         #: asked: a cell two testbeds share is computed once (:meth:`_reusable`)
-        self.by_work: Dict[str, CellRow] = {k.split("|", 1)[1]: r for k, r in self.done.items()}
+        self.by_work: Dict[str, CellRow] = {CellKey.work_of(k): r for k, r in self.done.items()}
         self.progress = progress
         self.worker = worker  # (index, count): where this process starts warming the zoo
         self.computed = 0
@@ -68,7 +69,11 @@ class Audit:
         return tuple(dict.fromkeys(cuts_at_depths(build(self.scale.arch, self.scale.width), depths)))
 
     def key(self, testbed: str, method: Method, cell: Cell) -> str:
-        return f"{testbed}|{method.string_id()}|{cell.string_id()}|{self.scale.stitch().string_id()}"
+        """The cell row's key, as results files hold it (:class:`~stitchtest.records.keys.CellKey`)."""
+        return str(self.cell_key(testbed, method, cell))
+
+    def cell_key(self, testbed: str, method: Method, cell: Cell) -> CellKey:
+        return CellKey(testbed, method.string_id(), cell.string_id(), self.scale.stitch().string_id())
 
     def cells(self, testbed: str, method: Method, planned: Sequence[Planned]) -> List[CellRow]:
         """Rows for ``planned`` cells: from earlier results when resuming, else computed now.
@@ -114,7 +119,7 @@ class Audit:
         return out
 
     def _work(self, method: Method, cell: Cell) -> str:
-        return f"{method.string_id()}|{cell.string_id()}|{self.scale.stitch().string_id()}"
+        return self.cell_key("", method, cell).work
 
     def _reusable(self, method: Method, cell: Cell) -> Optional[CellRow]:
         """A row of this process that computed the same cell with the same method and stitch for
@@ -158,7 +163,7 @@ class Audit:
             verdict = "unexpected-pass" if outcome.passed else "known-fail"
         else:
             verdict = "pass" if outcome.passed else "fail"
-        row = CheckRow(key=f"{testbed}|{check}|{method.name}", testbed=testbed, check=check, method=method.name,
+        row = CheckRow(key=str(CheckKey(testbed, check, method.name)), testbed=testbed, check=check, method=method.name,
                        readout=readout, outcome=verdict, figure=outcome.figure, value=outcome.value,
                        better=outcome.better, reason=exp.reason, detail=outcome.detail, per_seed=per_seed or {})
         self.writer.append(row)

@@ -23,6 +23,7 @@ from . import claims as claims_mod
 from .claims import Verdict
 from ..runtime.files import atomic_write
 from ..runtime.ids import short_hash
+from ..records.readout_spec import readout_spec
 from ..records.rows import CellRow, CheckRow, ExhibitRow, Record, RunSettings, of_kind
 
 #: Cell readouts shown in the tables, in this order (per-cut readouts like ``latent_error@x`` are not).
@@ -117,18 +118,13 @@ def matrix(rows: Iterable[CellRow], readout: str) -> Tuple[List[str], List[str],
     return senders, receivers, mean
 
 
-#: Fixed colour range per readout (``None``: the figure's largest value), so that figures of one
-#: readout compare by eye: a chance-level accuracy grid (0.10-0.11) stays at the bottom of the
-#: scale instead of filling it. Readouts not listed fit their figure.
-COLOUR_RANGES = {"accuracy": (0.0, 1.0), "receiver_accuracy": (0.0, 1.0), "relative_accuracy": (0.0, 1.0),
-                 "agreement": (0.0, 1.0), "robust_accuracy": (0.0, 1.0), "score": (0.0, 1.0), "fit_r2": (0.0, 1.0),
-                 "penalty": (0.0, 1.0), "latent_error": (0.0, 1.0), "robust_gap": (0.0, 1.0), "kl": (0.0, None)}
-#: Readouts whose chance level is marked on the colour bar.
-CHANCE_READOUTS = ("accuracy", "robust_accuracy", "receiver_accuracy")
-
-
 def colour_range(readout: str | None, values: np.ndarray) -> Tuple[float | None, float | None]:
-    lo, hi = COLOUR_RANGES.get((readout or "").split("@")[0], (None, None))
+    """The readout's fixed colour range (its :class:`~stitchtest.records.readout_spec.ReadoutSpec`),
+    so that figures of one readout compare by eye: a chance-level accuracy grid (0.10-0.11) stays at
+    the bottom of the scale instead of filling it. An open upper end is the figure's largest value;
+    readouts without a range fit their figure."""
+    spec = readout_spec(readout or "")
+    lo, hi = spec.range if spec is not None else (None, None)
     finite = values[np.isfinite(values)]
     if lo is not None and hi is None:
         hi = max(float(finite.max()) if finite.size else 1.0, lo + 1e-9)
@@ -136,20 +132,21 @@ def colour_range(readout: str | None, values: np.ndarray) -> Tuple[float | None,
 
 
 def heatmap(senders: Sequence[str], receivers: Sequence[str], values: np.ndarray, title: str,
-            path: os.PathLike | str, readout: str | None = None, chance: float | None = None) -> None:
+            path: os.PathLike | str, readout: str | None = None, chance: float | None = None,
+            classes: int | None = None) -> None:
     """Save an annotated heatmap (rows = sender cuts, columns = receiver cuts) as a PNG.
 
-    With ``readout`` the colour range is that readout's fixed one (:data:`COLOUR_RANGES`), bright
-    always means more similar (a lower-is-better readout has the colour map reversed, and says so),
-    and ``chance`` is marked on the colour bar of accuracies. Drawn on a bare Agg ``Figure``, not
-    pyplot, so there is no global figure state to close and no interactive backend is touched.
+    With ``readout`` its :class:`~stitchtest.records.readout_spec.ReadoutSpec` sets the figure: the
+    colour range is that readout's fixed one, bright always means more similar (a lower-is-better
+    readout has the colour map reversed, and says so), and a readout with a chance line has it marked
+    on the colour bar: ``chance`` if given, else the spec's for ``classes`` classes. Drawn on a bare
+    Agg ``Figure``, not pyplot, so there is no global figure state to close and no interactive backend is touched.
     """
-    from ..stitching.readouts import direction
-
     fig = Figure(figsize=(2.5 + 1.0 * len(receivers), 1.8 + 0.6 * len(senders)), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    lower_better = readout is not None and direction(readout) < 0
+    spec = readout_spec(readout) if readout is not None else None
+    lower_better = spec is not None and spec.direction < 0
     cmap = matplotlib.colormaps["viridis_r" if lower_better else "viridis"].with_extremes(bad="lightgrey")
     vmin, vmax = colour_range(readout, values)
     image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, aspect="auto", vmin=vmin, vmax=vmax)
@@ -160,9 +157,13 @@ def heatmap(senders: Sequence[str], receivers: Sequence[str], values: np.ndarray
         (int(bool(above)), int(bool(below))), "neither"))
     if readout is not None:
         label = f"{readout} ({'lower' if lower_better else 'higher'} = more similar)"
-        if chance is not None and readout.split("@")[0] in CHANCE_READOUTS:
-            bar.ax.axhline(chance, color="red", linewidth=1.5)
-            label += f"\nred line: chance ({chance:.2f})"
+        if spec is not None and spec.higher_is_better is None:  # not a similarity: say what it is
+            label = f"{readout}: {spec.label}"
+        line = None if spec is None or spec.chance is None else (
+            chance if chance is not None else spec.chance_level(classes))
+        if line is not None:
+            bar.ax.axhline(line, color="red", linewidth=1.5)
+            label += f"\nred line: chance ({line:.2f})"
         bar.set_label(label, fontsize=8)
     ax.set_xticks(range(len(receivers)), labels=receivers, rotation=45, ha="right")
     ax.set_yticks(range(len(senders)), labels=senders)
@@ -192,12 +193,6 @@ def diagonal_only(senders: Sequence[str], receivers: Sequence[str], values: np.n
     finite = np.isfinite(values)
     diagonal = np.array([[s == r for r in receivers] for s in senders], dtype=bool)
     return bool(finite.any()) and not (finite & ~diagonal).any()
-
-
-def _chance(settings: Optional[RunSettings]) -> Optional[float]:
-    """Accuracy by guessing: 1 / the run's class count (none marked when the run did not record it)."""
-    k = settings and settings.num_classes
-    return 1.0 / k if isinstance(k, int) and k > 0 else None
 
 
 def image_grid(labels: Sequence[str], images: Sequence[Sequence[Any]], title: str, path: os.PathLike | str) -> None:
@@ -404,7 +399,7 @@ def loss_terms(cell_rows: Sequence[CellRow]) -> List[List[str]]:
 
 
 def _testbed(testbed: str, check_rows: List[CheckRow], cell_rows: List[CellRow], out_dir: Path,
-             used_names: set, exhibit_rows: Sequence[ExhibitRow] = (), chance: Optional[float] = None
+             used_names: set, exhibit_rows: Sequence[ExhibitRow] = (), classes: Optional[int] = None
              ) -> Tuple[str, List[Path]]:
     out = [f"# {testbed}", "", "[back to the summary](summary.md)", "", "## Checks", ""]
     if check_rows:
@@ -446,7 +441,7 @@ def _testbed(testbed: str, check_rows: List[CheckRow], cell_rows: List[CellRow],
             used_names.add(name)
             path = out_dir / "figures" / f"{name}.png"
             path.parent.mkdir(parents=True, exist_ok=True)
-            heatmap(senders, receivers, values, f"{method_id}, {pair}: {readout}", path, readout, chance)
+            heatmap(senders, receivers, values, f"{method_id}, {pair}: {readout}", path, readout, classes=classes)
             figures.append(path)
             out += ["", f"![{method_id}, {pair}: {readout}](figures/{path.name})"]
     return "\n".join(out) + "\n", figures
@@ -470,7 +465,8 @@ def write_reports(rows: Sequence[Record], out_dir: os.PathLike | str, settings: 
     for testbed in testbeds:
         text, figures = _testbed(testbed, [c for c in check_rows if c.testbed == testbed],
                                  [c for c in cell_rows if c.testbed == testbed], out_dir, used_names,
-                                 [e for e in exhibit_rows if e.testbed == testbed], _chance(settings))
+                                 [e for e in exhibit_rows if e.testbed == testbed],
+                                 settings.num_classes if settings else None)
         path = out_dir / f"{_safe(testbed)}.md"
         _write_text(path, text)
         written += [path] + figures

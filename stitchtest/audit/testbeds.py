@@ -16,9 +16,10 @@ from __future__ import annotations
 import importlib.util
 from functools import lru_cache
 from pathlib import Path
+from types import ModuleType
 from typing import List, NamedTuple, Tuple
 
-from ..runtime.registry import _entry_points
+from ..runtime.registry import entry_points
 
 GROUP = "stitchtest.testbeds"
 _REGISTERED: List[Path] = []
@@ -55,7 +56,7 @@ def _folders_in(root: Path) -> List[Path]:
 def plugin_roots() -> List[Path]:
     """The folders of the packages that installed distributions name under :data:`GROUP`."""
     roots = []
-    for ep in _entry_points(GROUP):
+    for ep in entry_points(GROUP):
         spec = importlib.util.find_spec(ep.module)
         if spec is None or not spec.submodule_search_locations:
             raise ImportError(f"entry point {ep.name} = {ep.value} ({GROUP}) names no package")
@@ -72,12 +73,26 @@ def roots() -> List[Path]:
     return builtin + plugin_roots() + list(_REGISTERED)
 
 
-def load(folder: Path) -> Testbed:
-    """One folder's ``expect.py``, executed by path (it imports no test module)."""
-    folder = Path(folder).resolve()
+@lru_cache(maxsize=None)
+def _expect_module(folder: Path):
     spec = importlib.util.spec_from_file_location(f"stitchtest_testbed_{folder.name}_expect", folder / "expect.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def expect_of(path) -> ModuleType:
+    """The ``expect.py`` of the testbed folder holding ``path`` (a test module passes its
+    ``__file__``), the one module object :func:`load` reads, so a constant such as a threshold is
+    defined once, there, and the test module reads it from it."""
+    path = Path(path).resolve()
+    return _expect_module(path if path.is_dir() else path.parent)
+
+
+def load(folder: Path) -> Testbed:
+    """One folder's ``expect.py``, executed by path (it imports no test module)."""
+    folder = Path(folder).resolve()
+    module = _expect_module(folder)
     expectations, claims = tuple(getattr(module, "EXPECTATIONS", ())), tuple(getattr(module, "CLAIMS", ()))
     strays = sorted({e.testbed for e in (*expectations, *claims)} - {folder.name})
     if strays:

@@ -1,6 +1,8 @@
 """What the old ``stitchtest.data`` module held, by its old names, from the modules that own them
 now: :mod:`.spec` (``DataSpec``), :mod:`.dataset` (``Dataset``, ``load``), :mod:`.formats` (one
-module per format), :mod:`.fingerprints`, :mod:`.cue`, :mod:`.checks`, :mod:`.adapter`."""
+module per format), :mod:`.fingerprints`, :mod:`.cue`, :mod:`.checks`, :mod:`.adapter`.
+``__all__`` is the public part; the other names are the old module's internals, kept importable
+for one release and not to be relied on."""
 from __future__ import annotations
 
 from .adapter import arrays

@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple, Union
 
 import torch
 
@@ -40,6 +40,10 @@ from ..data.view import DataView
 from ..models.core import CutModel, concat_batches, frozen_copy
 from ..stitching.fit import StitchConfig
 from ..models.zoo import ModelSpec, Zoo
+
+
+#: where images come from: a data view, or a cell (whose view :meth:`Context.view` says)
+Where = Union[Cell, DataView]
 
 
 def trace_bytes(model: CutModel, input_shape: Sequence[int], n_images: int,
@@ -82,9 +86,11 @@ class Context:
     def cached_bytes(self) -> int:
         return sum(_nbytes(t) for t in self._traces.values())
 
-    def data(self, cell: Cell) -> Dataset:
-        """The receiver's data and task, with the cue at ``cell.cue_p`` on train and test images."""
-        view = self.view(cell)
+    def data(self, where: Where) -> Dataset:
+        """The images of a data view, or of a cell's (:meth:`view`: the receiver's data and task, with
+        the cue at ``cell.cue_p`` on train and test images). A view asks for data directly, where a
+        cell would have to be made up only to reach it."""
+        view = self.view(where)
         key = view.key()
         with self._lock:
             if key not in self._data:
@@ -92,9 +98,11 @@ class Context:
             return self._data[key]
 
     @classmethod
-    def view(cls, cell: Cell) -> DataView:
+    def view(cls, cell: Where) -> DataView:
         """The cell's images: the receiver's data and task, with the cue at ``cell.cue_p`` (of the
-        shortcut model's kind, drawn by seed 1000) on train and test images."""
+        shortcut model's kind, drawn by seed 1000) on train and test images; a view is itself."""
+        if isinstance(cell, DataView):
+            return cell
         return DataView(cell.receiver.data, cell.receiver.task, cell.cue_p, cls.cue_kind(cell),
                         1000 if cell.cue_p else 0)
 
@@ -104,12 +112,12 @@ class Context:
         return cell.receiver.cue_kind if cell.receiver.regime == "shortcut" else cell.sender.cue_kind
 
     @classmethod
-    def data_key(cls, cell: Cell) -> tuple:
+    def data_key(cls, cell: Where) -> tuple:
         """What the cell's data view is made of: two cells with equal keys see the same images."""
         return cls.view(cell).key()
 
-    def trace(self, spec: ModelSpec, cell: Cell, split: str, batch_size: int = 500) -> Dict[str, torch.Tensor]:
-        """``spec``'s activations at every cut on the cell's data view (``split`` = train or test)."""
+    def trace(self, spec: ModelSpec, cell: Where, split: str, batch_size: int = 500) -> Dict[str, torch.Tensor]:
+        """``spec``'s activations at every cut on a data view or a cell's (``split`` = train or test)."""
         key = (spec.key, self.data_key(cell), split)
         with self._lock:
             if key in self._traces:

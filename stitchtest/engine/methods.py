@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import time
+from enum import Enum
 from typing import Callable, Dict, Iterator, List, Sequence, Tuple, Union
 
 import torch
@@ -31,9 +32,21 @@ from ..stitching.fit import FitResult, fit_stitches
 Readouts = Dict[str, Union[float, str]]
 
 
+class Kind(str, Enum):
+    """What a method is: a stitch trained with an objective, or a representational measure. Equal to
+    its value (``Kind.MEASURE == "measure"``), which is what ``kind:measure`` expectations and a
+    user's method that sets ``kind = "measure"`` name."""
+
+    OBJECTIVE = "objective"
+    MEASURE = "measure"
+
+    __str__ = str.__str__
+    __format__ = str.__format__
+
+
 class Method:
     name: str = ""
-    kind: str = ""
+    kind: str = ""  # a :class:`Kind`
     primary: str = ""
 
     def evaluate(self, ctx: Context, cell: Cell) -> Readouts:
@@ -91,7 +104,7 @@ class StitchingMethod(Method):
     one pass (:func:`~stitchtest.stitching.fit_stitches`); each still gets its own readouts.
     """
 
-    kind = "objective"
+    kind = Kind.OBJECTIVE
     primary = "accuracy"
 
     def __init__(self, objective: Objective):
@@ -144,7 +157,7 @@ class StitchingMethod(Method):
 class MeasureMethod(Method):
     """Score the two activation sets on the test images with a representational measure."""
 
-    kind = "measure"
+    kind = Kind.MEASURE
     primary = "score"
 
     def __init__(self, measure: Measure):

@@ -26,8 +26,8 @@ from typing import Dict, List, Sequence
 import numpy as np
 import torch
 
-from ..engine.cells import Cell
 from ..engine.context import Context
+from ..models.zoo import ModelSpec
 from ..records.rows import CellRow
 from ..stitching.fit import StitchConfig, new_stitch
 
@@ -77,17 +77,18 @@ SANITY_HEADERS = ["statistic", "cells", "n", "min", "mean", "max", "std"]
 
 
 @torch.no_grad()
-def reconstructions(ctx: Context, cell: Cell, n_images: int = 8) -> Dict[str, list]:
-    """Test images reconstructed from each of the sender's spatial cuts by a least-squares stitch
-    into the receiver's input (``cell`` names the pair; its cuts are ignored).
+def reconstructions(ctx: Context, spec: ModelSpec, n_images: int = 8) -> Dict[str, list]:
+    """Test images reconstructed from each of ``spec``'s spatial cuts by a least-squares stitch into
+    the input, on the model's own images (:meth:`~stitchtest.models.zoo.ModelSpec.clean_view`).
 
     Returns ``{"labels": ["input", cut, ...], "images": [[H x W lists per image] per row]}``:
     plain lists, so the result can go into a results row and be drawn by the report.
     """
-    ds = ctx.data(cell)
+    view = spec.clean_view()
+    ds = ctx.data(view)
     x_train, x_test = ds.x_train, ds.x_test[:n_images]
-    sender = ctx.model(cell.sender)
-    trace_train, trace_test = ctx.trace(cell.sender, cell, "train"), ctx.trace(cell.sender, cell, "test")
+    sender = ctx.model(spec)
+    trace_train, trace_test = ctx.trace(spec, view, "train"), ctx.trace(spec, view, "test")
     rows, labels = [x_test], ["input"]
     for cut in sender.spatial_cuts:
         stitch = new_stitch(trace_train[cut], x_train, StitchConfig(seed=ctx.stitch.seed))

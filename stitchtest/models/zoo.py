@@ -34,6 +34,7 @@ from .attacks import robust_accuracy
 from ..data.cue import with_cue
 from ..data.dataset import Dataset, load
 from ..data.spec import DataSpec
+from ..data.view import DataView
 from ..runtime.files import atomic_write
 from ..runtime.ids import short_hash, string_id
 from .core import CutModel, build, family_id
@@ -107,6 +108,11 @@ class ModelSpec:
     def replace(self, **changes) -> "ModelSpec":
         return dataclasses.replace(self, **changes)
 
+    def clean_view(self) -> DataView:
+        """The model's data read as its task, without a cue: what a standard model of this spec is
+        trained on, and the cue-free images a shortcut model is measured on."""
+        return DataView(self.data, self.task)
+
 
 def training_data(spec: ModelSpec, device: torch.device) -> Dataset:
     """The data set a spec is trained and evaluated on (cue-stamped for the shortcut regime)."""
@@ -156,7 +162,7 @@ def train_model(spec: ModelSpec, device: torch.device, log: Callable[[str], None
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     if spec.regime == "shortcut":  # how much the model leans on the cue
-        clean = training_data(spec.replace(regime="standard"), device)
+        clean = spec.clean_view().load(device)
         meta["cue_free_accuracy"] = accuracy(model, clean.x_test, clean.y_test)
     return model, meta
 

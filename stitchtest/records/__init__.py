@@ -1,10 +1,10 @@
 """The typed rows a run writes (cells, checks, exhibits, the run's settings) with their one JSON form,
-and the files they live in: per-worker results, the results folder, its lock, the controller's
+their typed keys, what each readout means (direction, range, chance line), and the files they live in: per-worker results, the results folder, its lock, the controller's
 spool, baselines and CSV export. It imports nothing else of stitchtest."""
 import importlib
 
 #: the modules of this package, never looked up in :mod:`.rows`
-_SUBMODULES = ('baseline', 'export', 'folder', 'results', 'rows', 'rundir', 'spool')
+_SUBMODULES = ('baseline', 'export', 'folder', 'keys', 'readout_spec', 'results', 'rows', 'rundir', 'spool')
 
 
 def __getattr__(name):

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Set, Tuple, Type, TypeVar
 
 from .folder import ResultsFolder
+from .keys import CheckKey
 from .rows import CellRow, CheckRow, Record, ResultsError, RunRow, RunSettings, run_of
 from .results import load_rows, numbered_rows, read_rows, save_rows
 
@@ -252,8 +253,11 @@ def _fmt(value) -> str:
 def _check_label(key: str) -> Tuple[str, str]:
     """``("testbed/check", "method")`` of a check key ``testbed|check|method``: testbed and check
     names are the project's, a method's may hold a ``|`` (a user's function), so split from the left."""
-    parts = key.split("|", 2)
-    return ("/".join(parts[:-1]), parts[-1]) if len(parts) > 1 else (key, "")
+    try:
+        k = CheckKey.parse(key)
+    except ValueError:
+        return key, ""
+    return f"{k.testbed}/{k.check}", k.method
 
 
 def render(c: Comparison, limit: Optional[int] = None) -> str:

@@ -14,6 +14,7 @@ import os
 import re
 from typing import Any, Dict, Iterable, List, Tuple, Union
 
+from .keys import CellKey
 from .rows import CellRow, Record, ResultsError, of_kind
 
 #: The columns every export starts with, in this order; any further parsed fields follow, sorted.
@@ -85,27 +86,11 @@ def key_parts(row: CellRow) -> Tuple[str, str, str, str]:
     method id, a baseline row's cell id) is the key's rest, which must then hold it unambiguously."""
     bad = ResultsError(f"cell key {row.key!r} is not testbed|method|cell|stitch of its row's fields "
                        f"(testbed {row.testbed!r}, method id {row.method_id!r}, cell {row.cell!r})")
-    rest, _, stitch_id = row.key.rpartition("|")
-    if not rest.startswith(f"{row.testbed}|"):
-        raise bad
-    rest = rest[len(row.testbed) + 1:]
-    method_id, cell_id = row.method_id, row.cell
-    if method_id is not None and cell_id is not None:
-        if rest != f"{method_id}|{cell_id}":
-            raise bad
-    elif method_id is not None:
-        if not rest.startswith(f"{method_id}|"):
-            raise bad
-        cell_id = rest[len(method_id) + 1:]
-    elif cell_id is not None:
-        if not rest.endswith(f"|{cell_id}"):
-            raise bad
-        method_id = rest[:-len(cell_id) - 1]
-    else:
-        if rest.count("|") != 1:
-            raise bad
-        method_id, cell_id = rest.split("|")
-    return row.testbed, method_id, cell_id, stitch_id
+    try:
+        key = CellKey.parse(row.key, row.testbed, row.method_id, row.cell)
+    except ValueError:
+        raise bad from None
+    return key.testbed, key.method_id, key.cell_id, key.stitch_id
 
 
 def cell_columns(row: CellRow) -> Dict[str, Any]:

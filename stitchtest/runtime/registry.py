@@ -19,7 +19,8 @@ class RegistryError(LookupError):
     """A name that resolves to nothing; the message lists what is available."""
 
 
-def _entry_points(group: str) -> Iterable[metadata.EntryPoint]:
+def entry_points(group: str) -> Iterable[metadata.EntryPoint]:
+    """The installed distributions' entry points of ``group`` (every extension axis finds plug-ins here)."""
     eps = metadata.entry_points()
     if hasattr(eps, "select"):
         return eps.select(group=group)
@@ -66,7 +67,7 @@ class Registry(Generic[T]):
         """Load the group's entry points. One installed plugin that fails to import must not take
         every audit down with it: it is left out with a warning naming it and the error, and
         asking for it by name raises that error as a :class:`RegistryError`."""
-        for ep in _entry_points(self.group):
+        for ep in entry_points(self.group):
             if ep.name in self._classes or ep.name in self._broken:
                 continue
             try:

@@ -3,7 +3,8 @@
 Accuracy saturates on easy data (docs/lab/facts.md#f2 and #f15: every objective stitches
 deep-to-shallow at 0.96+ on digits while the latent error says the stitched network does not
 compute what the receiver computes), so every cell records several readouts and each check names
-the one it reads. All are computed on the held-out test images.
+the one it reads. All are computed on the held-out test images. Each one's direction, colour range and chance line
+are its :class:`~stitchtest.records.readout_spec.ReadoutSpec`.
 
 ==========================  ===========================================================  ========
 readout                     meaning                                                      similar
@@ -37,16 +38,9 @@ import torch
 import torch.nn.functional as F
 
 from ..models.core import CutModel, concat_batches
+from ..records.readout_spec import direction  # noqa: F401  (each readout's direction, range and chance)
 from .objectives import downstream
 from .stitch import Stitch
-
-#: +1 if a higher value means more similar, -1 if lower does (for checks and reports).
-DIRECTION = {"accuracy": 1, "relative_accuracy": 1, "penalty": -1, "agreement": 1, "kl": -1,
-             "latent_error": -1, "robust_accuracy": 1, "robust_gap": -1, "fit_r2": 1, "score": 1, "cut_mse": -1}
-
-
-def direction(readout: str) -> int:
-    return DIRECTION.get(readout.split("@")[0], 1)
 
 
 @torch.no_grad()

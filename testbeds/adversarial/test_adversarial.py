@@ -8,7 +8,7 @@ docs/lab/facts.md#f12 to #f13: clean accuracy separates nothing at this scale; r
 """
 import pytest
 
-from stitchtest.testing import separation, separation_per_seed, two_group_cells
+from stitchtest.testing import Kind, separation, separation_per_seed, two_group_cells
 
 pytestmark = pytest.mark.testbed("adversarial")
 TESTBED = "adversarial"
@@ -26,7 +26,7 @@ def groups(audit, task="class"):
 def cells(audit, method, task="class", sender_task=None):
     std, adv = groups(audit, task)
     s_std, s_adv = groups(audit, sender_task) if sender_task else (std, adv)
-    robust = method.kind == "objective"
+    robust = method.kind == Kind.OBJECTIVE
     tag = "" if sender_task is None else f"[{sender_task}->{task}]"
     at = audit.cuts(DEPTHS)
     rows = two_group_cells(audit, TESTBED, method, {"std": (s_std, std), "AT": (s_adv, adv)}, at, tag, robust=robust)
@@ -42,7 +42,7 @@ def test_separation_clean_readout(audit, method):
 
 
 def test_separation_robust_readout(audit, method):
-    if method.kind != "objective":
+    if method.kind != Kind.OBJECTIVE:
         pytest.skip("robust accuracy is a readout of a stitched network")
     inside, across = cells(audit, method)
     audit.expect(TESTBED, "separation_robust", method, "robust_gap",
@@ -54,7 +54,7 @@ def test_cross_task_separation_robust_readout(audit, method):
     """Sender trained on parity, receiver on the digit classes, same images (small scale and up)."""
     if not audit.scale.cross_task:
         pytest.skip(f"cross-task stitching runs at --stitch-scale small and up, not {audit.scale.name}")
-    if method.kind != "objective":
+    if method.kind != Kind.OBJECTIVE:
         pytest.skip("robust accuracy is a readout of a stitched network")
     inside, across = cells(audit, method, task="class", sender_task="parity")
     audit.expect(TESTBED, "cross_task_separation_robust", method, "robust_gap",
@@ -64,10 +64,7 @@ def test_cross_task_separation_robust_readout(audit, method):
 
 def test_threat_model_reported(audit):
     """The attack behind every robust readout, stated in the report (reported, not asserted)."""
-    from stitchtest.engine.cells import Cell
-
-    spec = audit.spec(seed=0)
-    ds = audit.context.data(Cell(spec, "stem", spec, "stem"))
+    ds = audit.context.data(audit.spec(seed=0).clean_view())
     eps, steps = audit.scale.eps, audit.context.robust_steps
     pixel_eps = ", ".join(f"{eps * float(s):.3f}" for s in ds.std)
     rows = [["norm and radius", f"L-inf, eps {eps:g} in normalised input units (= {pixel_eps} in [0, 1] pixel units)"],

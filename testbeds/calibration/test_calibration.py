@@ -25,7 +25,7 @@ from stitchtest.audit import checks
 from stitchtest.audit import Planned, values
 from stitchtest.engine.cells import Cell
 from stitchtest.instruments.nulls import ALPHA, Calibrated, CalibratedStitch, PermutationNull, significant_share
-from stitchtest.testing import per_seed, per_seed_of_groups
+from stitchtest.testing import Kind, per_seed, per_seed_of_groups
 
 pytestmark = pytest.mark.testbed("calibration")
 TESTBED = "calibration"
@@ -46,7 +46,7 @@ ALLOWED = 0.2
 
 def calibrated(audit, method):
     """The method with its null, and where it is calibrated: (depths, seed pairs or None for all)."""
-    if method.kind == "measure":
+    if method.kind == Kind.MEASURE:
         return Calibrated(method.measure, PermutationNull(PERMUTATIONS.get(audit.scale.name, 50))), (DEPTHS, None)
     where = (DEPTHS, None) if method.objective.closed_form else SGD_NULL.get(audit.scale.name, (DEPTHS, None))
     return CalibratedStitch(method, PermutationNull(STITCH_PERMUTATIONS)), where

@@ -22,11 +22,12 @@ from stitchtest.audit import Planned, resolve_methods
 from stitchtest.engine.cells import Cell
 from stitchtest.instruments.sanity import SANITY_HEADERS, reconstructions, sanity_rows, sanity_table
 from stitchtest.audit.scales import SCALES
-from stitchtest.testing import grid, per_seed
+from stitchtest.audit.testbeds import expect_of
+from stitchtest.testing import Kind, grid, per_seed
 
 pytestmark = pytest.mark.testbed("cross_layer")
 TESTBED = "cross_layer"
-TRIANGLE = 0.9  # deep->shallow at >= 90% of the diagonal's level counts as "the triangle is there"
+TRIANGLE = expect_of(__file__).TRIANGLE  # deep->shallow at >= 90% of the diagonal's level: "the triangle is there"
 
 
 def pytest_generate_tests(metafunc):
@@ -65,7 +66,7 @@ def readout(request, method):
     """Each check on the method's primary readout, and for objectives again on ``fit_r2``."""
     if request.param == "primary":
         return method.primary
-    if method.kind != "objective":
+    if method.kind != Kind.OBJECTIVE:
         pytest.skip("a latent readout exists only for stitches")
     return "fit_r2"
 
@@ -165,7 +166,7 @@ def test_reconstruction_figure(audit):
     """Images reconstructed from each sender cut by a least-squares stitch into the input (reported).
     Asserted: the stem keeps more of the image than the deepest block (lower reconstruction error)."""
     a = audit.spec(seed=0)
-    result = reconstructions(audit.context, Cell(a, "stem", a, "stem"))
+    result = reconstructions(audit.context, a)
     audit.exhibit(TESTBED, "reconstructions", f"Reconstructions from each cut of {a.arch} (seed 0)",
                   text="Row 1: test images. Below: each sender cut stitched into the input by least squares "
                        "(channel mean shown).", images=result)

@@ -44,7 +44,7 @@ from stitchtest.engine.cells import Cell
 from stitchtest.instruments.functional import WithFunctionalChange
 from stitchtest.records import CellRow
 from stitchtest.instruments.synthetic import OnSyntheticSender, PCDeleted
-from stitchtest.testing import per_seed, similarity
+from stitchtest.testing import Kind, per_seed, similarity
 
 pytestmark = pytest.mark.testbed("interventions")
 TESTBED = "interventions"
@@ -55,7 +55,7 @@ SPECIFIC_MARGIN = 0.02
 
 
 def readout_for(method):
-    return "accuracy" if method.kind == "objective" else method.primary
+    return "accuracy" if method.kind == Kind.OBJECTIVE else method.primary
 
 
 def grid_rows(audit, method) -> Dict[int, List[CellRow]]:
@@ -97,7 +97,7 @@ def test_similarity_follows_functional_change(audit, method):
 
 def test_functional_change_is_graded(audit, method):
     """Validates the intervention: no edit changes nothing, and deleting more changes more."""
-    if method.kind != "measure":
+    if method.kind != Kind.MEASURE:
         pytest.skip("the same functional change for every method; checked once per measure")
     grid = grid_rows(audit, method)
     none, most = grid[0], grid[GRID[-1]]

@@ -24,7 +24,7 @@ from stitchtest.audit import checks
 from stitchtest.audit import Planned, values
 from stitchtest.engine.cells import Cell
 from stitchtest.instruments.synthetic import ClusteredNoise, OnSyntheticSender
-from stitchtest.testing import by_cut, per_seed, per_seed_of_groups, ring_pairs
+from stitchtest.testing import Kind, by_cut, per_seed, per_seed_of_groups, ring_pairs
 
 pytestmark = pytest.mark.testbed("misleading")
 TESTBED = "misleading"
@@ -47,7 +47,7 @@ def noise_pairs(audit):
 def readout_for(method):
     """Agreement with the receiver for objectives (as the shortcut testbed: a receiver's own
     accuracy is not the pair's similarity), the score for measures."""
-    return "agreement" if method.kind == "objective" else method.primary
+    return "agreement" if method.kind == Kind.OBJECTIVE else method.primary
 
 
 def below(reference, misleading, readout):
@@ -117,7 +117,7 @@ def test_cross_task_sender_rated_below_trained(audit, method):
 
 def test_clustered_noise_stitched_accuracy_reported(audit, method):
     """Reported: how well the noise stitches, relative to the receiver (objectives only)."""
-    if method.kind != "objective":
+    if method.kind != Kind.OBJECTIVE:
         pytest.skip("a question about stitched accuracy")
     noise = audit.cells(TESTBED, OnSyntheticSender(method, ClusteredNoise()), noise_pairs(audit))
     audit.expect(TESTBED, "clustered_noise_relative_accuracy", method, "relative_accuracy",

@@ -9,7 +9,7 @@ from stitchtest.audit import checks
 from stitchtest.audit import Planned, values
 from stitchtest.engine.cells import Cell
 from stitchtest.data import num_classes
-from stitchtest.testing import per_seed
+from stitchtest.testing import Kind, per_seed
 
 pytestmark = pytest.mark.testbed("random_controls")
 TESTBED = "random_controls"
@@ -38,7 +38,7 @@ def pairs(audit, kind, depths=DEPTHS):
 def test_self_stitch_matches_receiver(audit, method):
     """Validates the harness: a network stitched into itself must be itself (score 1 for measures)."""
     rows = audit.cells(TESTBED, method, pairs(audit, "self", (0.0,) + DEPTHS))
-    if method.kind == "measure":
+    if method.kind == Kind.MEASURE:
         outcome = checks.close(values(rows, "score"), [1.0] * len(rows), tol=1e-3)
     else:
         outcome = checks.close(values(rows, "accuracy"), values(rows, "receiver_accuracy"), tol=0.02)
@@ -58,8 +58,8 @@ def test_random_receiver_at_chance(audit, method):
     """Matching a random receiver's own activations cannot carry the task: accuracy stays within 0.1
     of chance (1 / the data's class count: 0.2 for ten classes); a measure's score stays at most 0.2."""
     rows = audit.cells(TESTBED, method, pairs(audit, "trained->random"))
-    readout = "accuracy" if method.kind == "objective" else "score"
-    bound = 1 / num_classes(audit.data) + 0.1 if method.kind == "objective" else 0.2
+    readout = "accuracy" if method.kind == Kind.OBJECTIVE else "score"
+    bound = 1 / num_classes(audit.data) + 0.1 if method.kind == Kind.OBJECTIVE else 0.2
     audit.expect(TESTBED, "random_receiver_at_chance", method, readout, checks.at_most(values(rows, readout), bound),
                  per_seed(rows, lambda seed_rows: {"value": checks.at_most(values(seed_rows, readout), bound).value}))
 

@@ -10,7 +10,7 @@ import pytest
 
 from stitchtest.audit import checks
 from stitchtest.audit import values
-from stitchtest.testing import separation, separation_per_seed, two_group_cells
+from stitchtest.testing import Kind, separation, separation_per_seed, two_group_cells
 
 pytestmark = pytest.mark.testbed("shortcut")
 TESTBED = "shortcut"
@@ -40,7 +40,7 @@ def readout_for(method):
     """Agreement with the receiver, not accuracy: on cue-free images a shortcut receiver itself
     scores about 0.2, so accuracy would rank every pair *into* a shortcut model low, in-group or
     not, and measure the receiver's failure instead of the pair's similarity."""
-    return "agreement" if method.kind == "objective" else method.primary
+    return "agreement" if method.kind == Kind.OBJECTIVE else method.primary
 
 
 @pytest.mark.parametrize("cue_p", [0.0, 1.0], ids=["clean_data", "cue_data"])
@@ -55,7 +55,7 @@ def test_group_separation(audit, method, cue_p):
 
 def test_shortcut_stitch_needs_the_cue(audit, method):
     """Reported: does shortcut->clean stitch better on cue data than on clean data?"""
-    if method.kind != "objective":
+    if method.kind != Kind.OBJECTIVE:
         pytest.skip("a question about task-trained stitches")
     _, across_cue = cells(audit, method, 1.0)
     _, across_clean = cells(audit, method, 0.0)
