@@ -56,16 +56,20 @@ def main(argv=None) -> stitchtest.Comparison:
     layers = args.layers.split(",")
     test = (digits.x_test.expand(-1, 3, -1, -1), digits.y_test)
     result = stitchtest.compare(*models, (x, y), test_data=test, layers_a=layers, layers_b=layers,
-                                methods=["tlm", "dm", "linear_cka"], stitch=StitchConfig(steps=args.steps))
+                                methods=["tlm", "dm", "linear_cka"], stitch=StitchConfig(steps=args.steps),
+                                names=[f"{args.arch_a} (A)", f"{args.arch_b} (B)"])
+    print(result)
+    # an accuracy's table ends with the receiver's own ("receiver alone (...): 0.34; chance 0.10"):
+    # a stitched accuracy is read against it, never alone
     for method, readout in (("tlm", "accuracy"), ("dm", "accuracy"), ("linear_cka", "score")):
-        print(f"\n{method} {readout}: {args.arch_a} (rows) -> {args.arch_b} (columns)")
+        print()
         print(result.table(method, readout))
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         result.to_csv(out / "rows.csv")
         for method in ("tlm", "dm", "linear_cka"):
-            result.heatmap(out / f"{method}.png", method)
+            result.heatmap(method, path=out / f"{method}.png")
         print(f"\nrows and heatmaps in {out}/")
     return result
 

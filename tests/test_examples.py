@@ -38,6 +38,8 @@ def test_compare_torchvision_example(tmp_path, capsys):
     result = main(["resnet18", "resnet18", "--epochs", "0", "--steps", "3", "--images", "200",
                    "--layers", "layer3,layer4", "--out", str(tmp_path)])
     out = capsys.readouterr().out
-    assert "tlm accuracy: resnet18 (rows) -> resnet18 (columns)" in out
+    assert "tlm(): accuracy; rows: A = resnet18 (A), columns: B = resnet18 (B)" in out
+    # the receiver's own accuracy stands under every accuracy table, and under no score table
+    assert out.count(f"receiver alone (resnet18 (B)): {result.receiver_accuracy:.3f}; chance 0.100") == 2
     assert result.matrix("linear_cka").shape == (2, 2)
     assert {p.name for p in tmp_path.iterdir()} == {"rows.csv", "tlm.png", "dm.png", "linear_cka.png"}

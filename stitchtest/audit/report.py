@@ -132,9 +132,10 @@ def colour_range(readout: str | None, values: np.ndarray) -> Tuple[float | None,
 
 
 def heatmap(senders: Sequence[str], receivers: Sequence[str], values: np.ndarray, title: str,
-            path: os.PathLike | str, readout: str | None = None, chance: float | None = None,
-            classes: int | None = None) -> None:
-    """Save an annotated heatmap (rows = sender cuts, columns = receiver cuts) as a PNG.
+            path: os.PathLike | str | None, readout: str | None = None, chance: float | None = None,
+            classes: int | None = None):
+    """An annotated heatmap (rows = sender cuts, columns = receiver cuts) as ``(fig, ax)``, saved
+    to ``path`` (a PNG, or the format its suffix names) unless it is None.
 
     With ``readout`` its :class:`~stitchtest.records.readout_spec.ReadoutSpec` sets the figure: the
     colour range is that readout's fixed one, bright always means more similar (a lower-is-better
@@ -175,7 +176,9 @@ def heatmap(senders: Sequence[str], receivers: Sequence[str], values: np.ndarray
         dark = (1.0 - shade if lower_better else shade) < 0.5  # viridis is dark at its low end
         ax.text(j, i, fmt(v), ha="center", va="center", fontsize=8, color="white" if dark else "black")
     fig.tight_layout()
-    _save(fig, path)
+    if path is not None:
+        _save(fig, path)
+    return fig, ax
 
 
 def _save(fig: Figure, path: os.PathLike | str) -> None:

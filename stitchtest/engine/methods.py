@@ -137,13 +137,7 @@ class StitchingMethod(Method):
         ds = ctx.data(cell)
         a_test, t_test = ctx.pair(cell, "test")
         receiver = ctx.model(cell.receiver)
-        r: Readouts = stitch_readouts(fit.stitch, receiver, cell.receiver_cut, a_test, ds.y_test, t_test)
-        if fit.start is not None:
-            r["start_mse"] = stitch_distance(fit.stitch, fit.start, a_test)
-        r["steps"] = len(fit.losses)
-        r.update(fit.diagnostics)
-        if fit.losses:
-            r["final_loss"] = fit.losses[-1]
+        r = fit_readouts(fit, receiver, cell.receiver_cut, a_test, ds.y_test, t_test)
         if cell.robust:
             net = StitchedNetwork(ctx.model(cell.sender), cell.sender_cut, fit.stitch, receiver, cell.receiver_cut)
             eps = ctx.robust_eps if ctx.robust_eps is not None else cell.receiver.eps
@@ -172,16 +166,40 @@ class MeasureMethod(Method):
         non-finite stitch loss is): a NaN must never read as a similarity, nor a fault as a pass."""
         start = time.perf_counter()
         a, trace = ctx.pair(cell, "test")
-        try:
-            score = float(self.measure.score(a.float(), trace[cell.receiver_cut].float()))
-        except (MemoryError, torch.OutOfMemoryError):
-            raise  # the machine's fault, not the measure's: not recorded, so --resume retries it
-        except Exception as e:  # a user's measure may raise anything; the cell records what
-            return {"failure": f"{self.measure.string_id()} raised {type(e).__name__}: {e}",
-                    "seconds": time.perf_counter() - start}
-        if not math.isfinite(score):
-            return {"failure": f"non-finite score ({score})", "seconds": time.perf_counter() - start}
-        return {"score": score, "seconds": time.perf_counter() - start}
+        r = measure_readouts(self.measure, a, trace[cell.receiver_cut])
+        r["seconds"] = time.perf_counter() - start
+        return r
+
+
+def measure_readouts(measure: Measure, a: torch.Tensor, b: torch.Tensor) -> Readouts:
+    """``{"score": ...}``, or the cell's ``failure`` when the score raises or is not finite (as a
+    non-finite stitch loss is): a NaN must never read as a similarity, nor a fault as a pass. The
+    one path for the testbeds (:meth:`MeasureMethod.evaluate`) and :func:`stitchtest.compare`."""
+    try:
+        score = float(measure.score(a.float(), b.float()))
+    except (MemoryError, torch.OutOfMemoryError):
+        raise  # the machine's fault, not the measure's: not recorded, so --resume retries it
+    except Exception as e:  # a user's measure may raise anything; the cell records what
+        return {"failure": f"{measure.string_id()} raised {type(e).__name__}: {e}"}
+    if not math.isfinite(score):
+        return {"failure": f"non-finite score ({score})"}
+    return {"score": score}
+
+
+def fit_readouts(fit: FitResult, receiver, cut: str, a_test: torch.Tensor, y_test: torch.Tensor,
+                 t_test: Dict[str, torch.Tensor]) -> Readouts:
+    """A fitted stitch's readouts on held-out data (or its ``failure``): the one path for the
+    testbeds (:meth:`StitchingMethod._readouts`) and :func:`stitchtest.compare`."""
+    if fit.failure:
+        return {"failure": fit.failure}
+    r: Readouts = stitch_readouts(fit.stitch, receiver, cut, a_test, y_test, t_test)
+    if fit.start is not None:
+        r["start_mse"] = stitch_distance(fit.stitch, fit.start, a_test)
+    r["steps"] = len(fit.losses)
+    r.update(fit.diagnostics)
+    if fit.losses:
+        r["final_loss"] = fit.losses[-1]
+    return r
 
 
 def wrap(obj) -> Method:
