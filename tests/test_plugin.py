@@ -75,6 +75,10 @@ def test_run_records_rows_checks_and_writes_reports(project):
     summary = (project.path / "reports" / "summary.md").read_text()
     assert "tiny/self_stitch" in summary and "FAIL" in summary and "| scale" in summary
     assert (project.path / "reports" / "tiny.md").exists()
+    # issue 32: a subset run leads with what ran, and the claims it could not judge are one line
+    assert summary.splitlines()[2].startswith("This run: testbeds tiny; methods dm, linear_cka; 4 checks")
+    result.stdout.fnmatch_lines(["stitchtest: * claim(s) not audited in this run: need methods *fula*on testbeds *"])
+    assert "not audited |" not in result.stdout.str() and "| not audited" not in summary
 
 
 def test_resume_skips_finished_cells_and_fresh_run_starts_over(project):
