@@ -100,7 +100,7 @@ def about(owner, session: pytest.Session, rows: list) -> Dict[str, Any]:
         "device": option(config, "device"), "cuda": torch.cuda.is_available(),
         "stitch_precision": precision(config),
         "workers": owner.workers,
-        "cpu": f"{devices.cpu_name()}, {os.cpu_count()} cores ({devices.cpu_features()})",
+        "cpu": f"{devices.cpu_name()}, {devices.cpu_cores()} of {os.cpu_count()} cores ({devices.cpu_features()})",
         "wall_time_s": round(time.time() - owner.start, 1),
         # with --stitch-resume the wall time is this session's only; the cells' own compute time is all of it
         "resumed": bool(option(config, "resume")),
