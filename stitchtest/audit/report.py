@@ -15,6 +15,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import matplotlib
 import numpy as np
+from scipy.stats import rankdata
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from tabulate import tabulate
@@ -300,12 +301,7 @@ def ranking(check_rows: List[CheckRow]) -> Tuple[List[str], List[List[str]]]:
         if len(rows) < 2 or all(r.outcome == "reported" for r in rows):
             continue
         sign = -1.0 if rows[0].better == "lower" else 1.0
-        values = np.array([sign * r.value for r in rows])
-        order = (-values).argsort(kind="mergesort")
-        rank = np.empty(len(values))
-        rank[order] = np.arange(1, len(values) + 1)
-        for v in np.unique(values):  # ties share their mean rank
-            rank[values == v] = rank[values == v].mean()
+        rank = rankdata([-sign * r.value for r in rows])  # 1 = best; ties share their mean rank
         for r, k in zip(rows, rank):
             ranks[r.method, testbed].append(float(k))
     methods = sorted({m for m, _ in ranks})
