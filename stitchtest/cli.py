@@ -36,7 +36,7 @@ def cmd_zoo(args) -> int:
     from .models.zoo import Zoo
 
     try:
-        zoo = Zoo(args.cache, device=args.device, log=lambda s: print(s, file=sys.stderr, flush=True))
+        zoo = Zoo(args.cache, device=args.device)  # training messages: the stitchtest logger (log_to_stderr)
         if args.prune:
             removed = zoo.prune()
             print(f"pruned {len(removed)} files" + "".join(f"\n  {p}" for p in removed))
@@ -191,6 +191,19 @@ def importable_cwd() -> None:
         sys.path.insert(0, cwd)
 
 
+def log_to_stderr() -> None:
+    """The ``stitchtest`` logger's diagnostics (a model being trained, ...) on stderr, as plain lines, for
+    a command run from a shell; a program that configured logging itself keeps its own handlers."""
+    import logging
+
+    root = logging.getLogger("stitchtest")
+    if not root.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="stitchtest", description="Audit functional-similarity methods.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -235,6 +248,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     e.set_defaults(func=cmd_export)
     argv = sys.argv[1:] if argv is None else list(argv)
     importable_cwd()
+    log_to_stderr()
     if argv[:1] == ["audit"]:  # everything after it is pytest's, --help included
         return cmd_audit(None, argv[1:])
     args = parser.parse_args(argv)
