@@ -121,3 +121,16 @@ def test_memory_is_the_cgroup_limit_where_that_is_smaller(machine, tmp_path):
     assert devices.memory_bytes(cpu, v1) == 2**30
     machine.setattr(devices, "CGROUP", tmp_path)
     assert devices.cache_share(cpu, 2) == int(0.5 * 16 * 2**30 / 2)
+
+
+def test_a_process_in_a_nested_cgroup_reads_its_own_limits(machine, tmp_path):
+    """Outside a container (a Slurm job) the limits are in the process's own cgroup folder."""
+    own = tmp_path / "system.slice" / "job_42"
+    own.mkdir(parents=True)
+    (own / "memory.max").write_text(f"{4 * 2**30}\n")
+    (own / "cpu.max").write_text("200000 100000\n")
+    real_read = devices._read
+    machine.setattr(devices, "_read", lambda path: "0::/system.slice/job_42\n" if str(path) == "/proc/self/cgroup"
+                    else real_read(path))
+    assert devices.memory_bytes(torch.device("cpu"), tmp_path) == 4 * 2**30
+    assert devices.cpu_cores(tmp_path) == 2

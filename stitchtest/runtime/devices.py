@@ -79,10 +79,19 @@ def _read(path: Path) -> Optional[str]:
         return None
 
 
+def _own(root: Path) -> Path:
+    """This process's own cgroup v2 folder under ``root`` (``/proc/self/cgroup``'s ``0::/path``): outside
+    a container, a Slurm job's limits are there, not at the top; ``root`` itself where there is none."""
+    for line in (_read(Path("/proc/self/cgroup")) or "").splitlines():
+        if line.startswith("0::") and (root / line[3:].lstrip("/")).is_dir():
+            return root / line[3:].lstrip("/")
+    return root
+
+
 def _cgroup_cpus(root: Path) -> Optional[float]:
     """The CPU quota in cores: v2 ``cpu.max`` (``"200000 100000"``; ``max`` is none), else v1
     ``cpu.cfs_quota_us`` / ``cpu.cfs_period_us`` (``-1`` is none)."""
-    quota_period = (_read(root / "cpu.max") or "").split()
+    quota_period = (_read(_own(root) / "cpu.max") or "").split()
     if len(quota_period) != 2:
         quota_period = [_read(root / "cpu" / "cpu.cfs_quota_us") or "-1", _read(root / "cpu" / "cpu.cfs_period_us") or ""]
     try:
@@ -107,7 +116,7 @@ def cpu_cores(root: Optional[Path] = None) -> int:
 def _cgroup_memory(root: Path) -> Optional[int]:
     """The cgroup's memory limit in bytes: v2 ``memory.max`` (``max`` is none), else v1
     ``memory.limit_in_bytes`` (a huge number is none)."""
-    for path in (root / "memory.max", root / "memory" / "memory.limit_in_bytes"):
+    for path in (_own(root) / "memory.max", root / "memory" / "memory.limit_in_bytes"):
         text = _read(path)
         if text is not None and text.isdigit() and int(text) < 2**60:
             return int(text)
