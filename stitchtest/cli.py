@@ -5,14 +5,22 @@ report), 2 unusable input (the message names the file and line)."""
 from __future__ import annotations
 
 import argparse
+import difflib
+import os
 import sys
 from typing import List, Optional
 
 from tabulate import tabulate
 
+from . import __version__
 from .audit.testbeds import plugin_roots, testbeds_dir  # noqa: F401 (stitchtest.cli.testbeds_dir stays)
 from .records.baseline import DEFAULT_TOL
 from .records.results import ResultsError
+from .runtime.registry import RegistryError
+
+
+class UsageError(Exception):
+    """A user's argument that cannot work: one line naming it and what is expected, exit status 2."""
 
 
 def default_zoo_specs():
@@ -28,7 +36,7 @@ def cmd_zoo(args) -> int:
     from .models.zoo import Zoo
 
     try:
-        zoo = Zoo(args.cache, device=args.device, log=lambda s: print(s, file=sys.stderr, flush=True))
+        zoo = Zoo(args.cache, device=args.device)  # training messages: the stitchtest logger (log_to_stderr)
         if args.prune:
             removed = zoo.prune()
             print(f"pruned {len(removed)} files" + "".join(f"\n  {p}" for p in removed))
@@ -38,13 +46,27 @@ def cmd_zoo(args) -> int:
     except CacheError as e:
         print(f"stitchtest zoo: error: {e}", file=sys.stderr)
         return 2
-    rows = [[e["spec"], f"{e['clean_accuracy']:.3f}", f"{e['robust_accuracy']:.3f}",
-             f"{e.get('cue_free_accuracy', float('nan')):.3f}", f"{e['train_seconds']:.1f}", e["device"]]
-            for e in zoo.entries()]
+    rows = [[e["spec"], f"{e['clean_accuracy']:.3f}", _robust(e), _cue_free(e), f"{e['train_seconds']:.1f}",
+             e["device"]] for e in sorted(zoo.entries(), key=lambda e: e["spec"])]
     print(f"zoo at {zoo.root}: {len(rows)} models")
     print(tabulate(rows, headers=["model", "clean acc", "robust acc", "cue-free acc", "train s", "device"],
-                   tablefmt="github"))
+                   tablefmt="github", disable_numparse=True))
     return 0
+
+
+def _regime(entry: dict) -> Optional[str]:
+    return (entry.get("config") or {}).get("regime")
+
+
+def _robust(entry: dict) -> str:
+    """PGD accuracy of the adversarially trained models; "-" for the others, which were never trained
+    against an attack (their metadata still holds the figure, near 0 for a standard model)."""
+    return f"{entry['robust_accuracy']:.3f}" if _regime(entry) == "adversarial" else "-"
+
+
+def _cue_free(entry: dict) -> str:
+    """Accuracy without the cue, measured for the shortcut models only."""
+    return f"{entry['cue_free_accuracy']:.3f}" if "cue_free_accuracy" in entry else "-"
 
 
 def cmd_methods(args) -> int:
@@ -100,12 +122,17 @@ def cmd_compare(args) -> int:
 def cmd_check_measure(args) -> int:
     """The invariance property checks on a registered measure (or ``module:function``); 1 if a claim breaks."""
     from .engine import methods
+    from .measures.core import MEASURES
     from .measures.invariance import check
 
-    method = methods.get(args.name)
+    try:
+        method = methods.get(args.name)
+    except (RegistryError, TypeError, ValueError) as e:
+        close = difflib.get_close_matches(args.name, MEASURES.names(), n=1)
+        raise UsageError(f"argument name: {e}" + (f" (did you mean {close[0]}?)" if close else "")) from None
     if method.kind != methods.Kind.MEASURE:
-        print(f"stitchtest check-measure: error: {args.name!r} is an objective, not a measure", file=sys.stderr)
-        return 2
+        raise UsageError(f"argument name: {args.name!r} is an objective, not a measure; expected a measure "
+                         f"({', '.join(MEASURES.names())}) or module:Name")
     findings = check(method.measure, trials=args.trials)
     print(f"{method.string_id()} on {args.trials} random pairs of related representations:")
     print(tabulate([[f.prop, f.verdict, f"{f.worst:.2e}"] for f in findings],
@@ -144,8 +171,42 @@ def cmd_audit(args, pytest_args: List[str]) -> int:
     return int(pytest.main([*map(str, testbeds), *pytest_args]))
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
+
+
+def importable_cwd() -> None:
+    """Put the current directory on ``sys.path``, as pytest puts its rootdir for conftest files, so
+    ``stitchtest check-measure my_measure:f`` finds ``./my_measure.py`` without ``PYTHONPATH=.``:
+    an installed console script has its own folder on ``sys.path``, not the current one."""
+    cwd = os.getcwd()
+    if not any(os.path.abspath(p or os.curdir) == cwd for p in sys.path):
+        sys.path.insert(0, cwd)
+
+
+def log_to_stderr() -> None:
+    """The ``stitchtest`` logger's diagnostics (a model being trained, ...) on stderr, as plain lines, for
+    a command run from a shell; a program that configured logging itself keeps its own handlers."""
+    import logging
+
+    root = logging.getLogger("stitchtest")
+    if not root.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="stitchtest", description="Audit functional-similarity methods.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     a = sub.add_parser("audit", add_help=False,
                        help="run the testbeds that ship with the package through pytest; every other "
@@ -178,7 +239,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     cm = sub.add_parser("check-measure", help="run the invariance property checks on a measure and say which "
                                               "claims hold; exit 1 if one it claims breaks")
     cm.add_argument("name", help="a registered measure, or module:Name (a Measure or a function f(x, y) -> float)")
-    cm.add_argument("--trials", type=int, default=10, help="random representation pairs per property (default: 10)")
+    cm.add_argument("--trials", type=positive_int, default=10, help="random representation pairs per property (default: 10)")
     cm.set_defaults(func=cmd_check_measure)
     e = sub.add_parser("export", help="write result rows as CSV: one line per cell and readout, ids parsed into "
                                       "columns (testbed, method, sender/receiver arch, width, seed, regime, cut, ...)")
@@ -186,12 +247,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     e.add_argument("--csv", required=True, help="the CSV file to write")
     e.set_defaults(func=cmd_export)
     argv = sys.argv[1:] if argv is None else list(argv)
+    importable_cwd()
+    log_to_stderr()
     if argv[:1] == ["audit"]:  # everything after it is pytest's, --help included
         return cmd_audit(None, argv[1:])
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except ResultsError as e:  # a malformed or mismatched file: the message names it
+    except (ResultsError, UsageError) as e:  # a malformed or mismatched file, a bad argument: the message names it
         print(f"stitchtest {args.command}: error: {e}", file=sys.stderr)
         return 2
 

@@ -187,3 +187,74 @@ def test_pruning_a_read_only_cache_is_one_clear_error(tmp_path, capsys, monkeypa
     monkeypatch.setattr(zoo_mod, "FileLock", ReadOnly)
     assert main(["zoo", "--cache", str(tmp_path), "--prune"]) == 2
     assert "cannot be written" in capsys.readouterr().err and (tmp_path / "0123456789ab.json").exists()
+
+
+def test_a_misspelt_measure_is_one_line_naming_the_argument(capsys):
+    """Issue 32: ``stitchtest check-measure lin_cka`` printed a RegistryError traceback."""
+    assert main(["check-measure", "lin_cka"]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [err.strip()] and "Traceback" not in err
+    assert err.startswith("stitchtest check-measure: error: argument name: unknown method 'lin_cka'")
+    assert "module:Name" in err and "did you mean linear_cka?" in err
+    assert main(["check-measure", "dm"]) == 2
+    assert "argument name: 'dm' is an objective, not a measure; expected a measure (" in capsys.readouterr().err
+    assert main(["check-measure", "no_such_module:f"]) == 2
+    assert "argument name: cannot import module 'no_such_module'" in capsys.readouterr().err
+
+
+def test_check_measure_trials_must_be_a_positive_count(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["check-measure", "linear_cka", "--trials", "0"])
+    assert exit_.value.code == 2
+    assert "argument --trials: '0' is not a whole number of at least 1" in capsys.readouterr().err
+
+
+def test_module_name_is_found_in_the_current_directory(tmp_path, monkeypatch, capsys):
+    """Issue 32: ``module:name`` needed ``PYTHONPATH=.``; an installed console script has its own
+    folder on sys.path, not the current directory (pytest puts its rootdir there for the same reason)."""
+    import os
+    import sys
+
+    (tmp_path / "my_measure_32.py").write_text(
+        "import torch\n\ndef cka(x, y):\n"
+        "    from stitchtest.measures.core import MEASURES\n"
+        "    return MEASURES.create('linear_cka')(x, y)\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if os.path.abspath(p or os.curdir) != str(tmp_path)])
+    monkeypatch.delitem(sys.modules, "my_measure_32", raising=False)
+    assert main(["check-measure", "my_measure_32:cka", "--trials", "2"]) in (0, 1)
+    out = capsys.readouterr().out
+    assert "on 2 random pairs" in out and "property" in out
+
+
+def test_version(capsys):
+    import pytest
+
+    from stitchtest import __version__
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out == f"stitchtest {__version__}\n"
+
+
+def test_zoo_is_sorted_and_robust_accuracy_only_for_adversarial_models(tmp_path, capsys):
+    """Issue 32: ``stitchtest zoo`` listed models in hash order and "robust acc 0.000" for models
+    that were never trained against an attack."""
+    base = ModelSpec(width=4, epochs=1, data=DataSpec(n_train=100, n_test=50))
+    specs = [base.replace(seed=2), base.replace(seed=0, regime="adversarial", attack_steps=1), base.replace(seed=1)]
+    zoo = Zoo(tmp_path)
+    for spec in specs:
+        zoo.get(spec)
+    assert main(["zoo", "--cache", str(tmp_path)]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| model(")]
+    ids = [line.split("|")[1].strip() for line in lines]
+    assert ids == sorted(s.string_id() for s in specs)
+    for line in lines:
+        robust, cue_free = (c.strip() for c in line.split("|")[3:5])
+        assert cue_free == "-"
+        if "regime=adversarial" in line:
+            assert robust.replace(".", "").isdigit()
+        else:
+            assert robust == "-"

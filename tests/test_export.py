@@ -19,7 +19,7 @@ def test_parse_id_reads_back_what_string_id_writes():
     name, fields = parse_id(spec.string_id())
     assert name == "model" and fields["arch"] == spec.arch and fields["seed"] == "3"
     assert fields["regime"] == "adversarial" and fields["eps"] == str(spec.eps)
-    assert fields["data"] == ("digits", {"size": "16", "n_train": "None", "n_test": "None", "split_seed": "0"})
+    assert fields["data"] == ("digits", {"size": "16", "n_train": None, "n_test": None, "split_seed": "0"})
     assert parse_id("fula(weights=(0.5,0.5),hints=all)") == ("fula", {"weights": "(0.5,0.5)", "hints": "all"})
     assert parse_id("procrustes()") == ("procrustes", {})
     with pytest.raises(ValueError):
@@ -46,6 +46,7 @@ def test_export_round_trips_every_cell_row_of_a_default_run(tmp_path):
             assert line[f"{side}_arch"] == "R1111" and line[f"{side}_width"] == "8" and line[f"{side}_regime"]
             assert line[f"{side}_seed"].isdigit() and float(line[f"{side}_depth"]) == getattr(row, f"{side}_depth")
         assert line["data"] == "digits" and line["data_size"] == "16" and line["stitch_steps"] == "200"
+        assert "None" not in line.values() and line["data_n_train"] == ""  # unset: an empty field, not "None"
         # no id left unparsed: only the key (kept to join back) and the method's id hold one
         assert not [k for k, v in line.items() if "(" in v and "=" in v and k not in ("key", "method_id")]
     assert len(seen) == len(lines)

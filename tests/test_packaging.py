@@ -1,6 +1,7 @@
 """The audit ships with the package (issue 14): a wheel holds the testbeds, and ``stitchtest
 audit`` runs them from the installed files, not from a checkout."""
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -56,3 +57,24 @@ def test_a_wheel_put_on_pythonpath_is_one_error_line(tmp_path):
     assert result.stderr.splitlines() == [
         f"stitchtest audit: error: stitchtest is imported from inside {wheel}, and pytest cannot run testbeds "
         f"from inside an archive; install it (pip install {wheel}) or unzip it"]
+
+
+def test_the_wheel_builds_without_warnings_and_carries_license_and_py_typed(tmp_path):
+    """Issue 32: ``license`` as a TOML table was deprecated at build time, and the wheel had no
+    LICENSE and no ``py.typed``; a testbed folder shipped as data alone is a build warning too."""
+    result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", str(ROOT),
+                             "-w", str(tmp_path / "dist")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    log = result.stdout + result.stderr
+    assert "Warning" not in log and "warning" not in log.replace("--no-warn", ""), log
+    (wheel,) = (tmp_path / "dist").glob("stitchtest-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "stitchtest/py.typed" in names
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
+    metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
+    assert "License-Expression: MIT" in metadata and "License-File: LICENSE" in metadata
+    assert "Classifier: Framework :: Pytest" in metadata
+    for extra in ("dev", "pandas", "hf"):
+        assert f"Provides-Extra: {extra}" in metadata
+    (license,) = re.findall(r'^license = "([^"]+)"$', (ROOT / "pyproject.toml").read_text(), flags=re.M)
+    assert (ROOT / "LICENSE").read_text().startswith(f"{license} License")

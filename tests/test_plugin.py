@@ -75,6 +75,10 @@ def test_run_records_rows_checks_and_writes_reports(project):
     summary = (project.path / "reports" / "summary.md").read_text()
     assert "tiny/self_stitch" in summary and "FAIL" in summary and "| scale" in summary
     assert (project.path / "reports" / "tiny.md").exists()
+    # issue 32: a subset run leads with what ran, and the claims it could not judge are one line
+    assert summary.splitlines()[2].startswith("This run: testbeds tiny; methods dm, linear_cka; 4 checks")
+    result.stdout.fnmatch_lines(["stitchtest: * claim(s) not audited in this run: need methods *fula*on testbeds *"])
+    assert "not audited |" not in result.stdout.str() and "| not audited" not in summary
 
 
 def test_resume_skips_finished_cells_and_fresh_run_starts_over(project):
@@ -312,6 +316,11 @@ BAD_OPTIONS = [
     (("--stitch-data", "nowhere"), "*--stitch-data: 'nowhere' is neither a known data set*"),
     (("--stitch-baseline-tol", "-1"), "*--stitch-baseline-tol: -1.0 is not a tolerance; give a number >= 0*"),
     (("--stitch-arch", "resnet19"), "*--stitch-arch: unknown architecture 'resnet19'; expected R<abcd>*"),
+    # issue 32: names that resolve but cannot build an audited model on this data failed in every test
+    (("--stitch-arch", "torchvision.models:resnet18"), "*--stitch-arch: architecture 'torchvision.models:resnet18' "
+                                                       "cannot be audited on 1x16x16 images*unexpected keyword*width*"),
+    (("--stitch-arch", "vgg9"), "*--stitch-arch: architecture 'vgg9' cannot be audited*Output size is too small*"),
+    (("--stitch-arch", "math:pi"), "*--stitch-arch: architecture 'math:pi' cannot be audited*not callable*"),
     (("--stitch-results-dir", "r" * 300), "*--stitch-results-dir: a name in rrr* is 300 bytes long*give a shorter path"),
     (("--stitch-report-dir", "out/" + "p" * 300), "*--stitch-report-dir: a name in out/ppp* is 300 bytes*shorter path"),
 ]

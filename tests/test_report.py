@@ -219,3 +219,19 @@ def test_a_diagonal_only_grid_is_not_drawn_as_a_heatmap(tmp_path):
     assert not list(tmp_path.glob("figures/*.png"))
     assert diagonal_only(["a", "b"], ["a", "b"], np.array([[1.0, np.nan], [np.nan, 2.0]]))
     assert not diagonal_only(["a", "b"], ["a", "b"], np.array([[1.0, 3.0], [np.nan, 2.0]]))
+
+
+def test_a_subset_run_leads_with_what_ran_and_collapses_unjudged_claims(tmp_path):
+    """Issue 32: one testbed and two methods printed a 36-row "not audited" claims table at the top of
+    summary.md; the checks that ran started at line 93 of 113."""
+    settings = RunSettings("smoke", "digits", 2, audited=("linear_cka", "tlm"))
+    write_reports(cell_rows() + check_rows(), tmp_path, settings, ABOUT)
+    lines = (tmp_path / "summary.md").read_text().splitlines()
+    assert lines[2] == ("This run: testbeds cross_layer, random_controls; methods linear_cka, tlm; 5 checks "
+                        "(1 FAIL, 1 UNEXPECTED PASS, 1 known-fail, 1 pass, 1 reported); 0 claim(s) judged.")
+    skipped = [l for l in lines if "not audited" in l]
+    assert len(skipped) == 1 and skipped[0] == lines[4]
+    assert re.fullmatch(r"\d+ claim\(s\) not audited in this run: need methods (\w+, )*dm(, \w+)* on testbeds "
+                        r"(\w+, )*adversarial(, \w+)*\.", skipped[0])
+    assert "## Claims" not in lines  # none judged: no table at all
+    assert lines.index("## Checks") < 40  # after the ranking and the configuration; was past 90

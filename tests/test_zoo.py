@@ -151,3 +151,19 @@ def test_a_read_only_cache_serves_the_models_it_has(tmp_path, monkeypatch):
     assert zoo.get(TINY)[1]["spec"] == TINY.string_id() and zoo.trained == []
     with pytest.raises(zoo_mod.CacheError, match=r"cannot be written .*Read-only.*make the cache writable"):
         zoo.get(TINY.replace(seed=5))
+
+
+def test_training_messages_go_to_the_stitchtest_logger(tmp_path, caplog):
+    """Issue 32: without a ``log`` of its own a zoo said nothing; its diagnostics are the
+    ``stitchtest`` logger's, for a library user to switch on, not prints."""
+    import logging
+
+    from stitchtest.data import DataSpec
+    from stitchtest.models.zoo import ModelSpec, Zoo
+
+    spec = ModelSpec(width=4, epochs=1, data=DataSpec(n_train=100, n_test=50))
+    with caplog.at_level(logging.INFO, logger="stitchtest"):
+        Zoo(tmp_path).get(spec)
+    messages = [(r.name, r.getMessage()) for r in caplog.records]
+    assert ("stitchtest.models.zoo", f"zoo: training {spec.string_id()} on cpu") in messages
+    assert any(name == "stitchtest.models.zoo" and "clean" in m for name, m in messages)

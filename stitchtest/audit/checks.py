@@ -393,26 +393,19 @@ def auprc(in_group: Sequence[float], cross_group: Sequence[float]) -> float:
     cross-group pair; a score that carries no information gets the fraction of positives
     ``len(in_group) / (len(in_group) + len(cross_group))``.
 
-    Computed exactly as ``sklearn.metrics.average_precision_score`` (step-wise, no
-    interpolation; tied scores form one threshold):
-    ``AP = sum_k (R_k - R_{k-1}) P_k`` over the distinct scores in decreasing order.
+    ``sklearn.metrics.average_precision_score`` (step-wise, no interpolation; tied scores form
+    one threshold); the grouping into positives and negatives is this project's.
     NaNs are dropped; NaN if either group is empty (separation is undefined).
     """
+    from sklearn.metrics import average_precision_score  # imported on use: the plugin loads this module
+
     pos = _vector(in_group, "in_group")
     neg = _vector(cross_group, "cross_group")
     pos, neg = pos[~np.isnan(pos)], neg[~np.isnan(neg)]
     if pos.size == 0 or neg.size == 0:
         return math.nan
-    scores = np.concatenate([pos, neg])
-    labels = np.concatenate([np.ones(pos.size), np.zeros(neg.size)])
-    order = np.argsort(-scores, kind="mergesort")
-    scores, labels = scores[order], labels[order]
-    # last index of each run of tied scores = one threshold
-    last = np.r_[np.flatnonzero(np.diff(scores) != 0), scores.size - 1]
-    tp = np.cumsum(labels)[last]
-    precision = tp / (last + 1)
-    recall = tp / pos.size
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+    labels = np.r_[np.ones(pos.size), np.zeros(neg.size)]
+    return float(average_precision_score(labels, np.r_[pos, neg]))
 
 
 def separation(
@@ -474,38 +467,24 @@ def separation_by_cut(in_group: Dict[str, Sequence[float]], cross_group: Dict[st
 # --------------------------------------------------------------------------- layer structure
 
 
-def _average_ranks(x: np.ndarray) -> np.ndarray:
-    """Ranks 1..n, tied values sharing the mean of their ranks (``scipy.stats.rankdata``)."""
-    order = np.argsort(x, kind="mergesort")
-    xs = x[order]
-    starts = np.r_[0, np.flatnonzero(np.diff(xs) != 0) + 1]
-    ends = np.r_[starts[1:], xs.size]  # exclusive
-    avg = (starts + ends + 1) / 2.0  # mean of ranks start+1 .. end
-    ranks = np.empty(x.size)
-    ranks[order] = np.repeat(avg, ends - starts)
-    return ranks
-
-
 def spearman(x: Sequence[float], y: Sequence[float]) -> float:
     """Spearman rank correlation: Pearson correlation of average ranks (ties share a rank).
 
+    ``scipy.stats.spearmanr``; the NaN and constant-side rules are this project's.
     Pairs with a NaN on either side are dropped.  NaN if fewer than 3 pairs remain or either
     side is constant (the correlation is undefined, and NaN fails every threshold).
     """
+    from scipy.stats import spearmanr  # imported on use: the plugin loads this module
+
     a = _vector(x, "x")
     b = _vector(y, "y")
     if a.size != b.size:
         raise ValueError(f"x and y differ in length: {a.size} vs {b.size}")
     keep = ~(np.isnan(a) | np.isnan(b))
     a, b = a[keep], b[keep]
-    if a.size < 3:
+    if a.size < 3 or np.all(a == a[0]) or np.all(b == b[0]):
         return math.nan
-    ra = _average_ranks(a) - (a.size + 1) / 2.0
-    rb = _average_ranks(b) - (b.size + 1) / 2.0
-    den = math.sqrt(float(np.dot(ra, ra)) * float(np.dot(rb, rb)))
-    if den == 0.0:
-        return math.nan
-    return float(np.clip(np.dot(ra, rb) / den, -1.0, 1.0))
+    return float(np.clip(spearmanr(a, b)[0], -1.0, 1.0))
 
 
 def layer_monotonicity(

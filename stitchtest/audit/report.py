@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import matplotlib
 import numpy as np
+from scipy.stats import rankdata
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from tabulate import tabulate
@@ -250,6 +251,38 @@ def _claims(claim_rows: List[Verdict]) -> List[str]:
     return out + ([""] if any(r.reason for r in claim_rows) else [])
 
 
+def judged(claim_rows: Sequence[Verdict]) -> List[Verdict]:
+    """The claims this run could judge: a subset run (one testbed, two methods) leaves most claims
+    without their methods, and those are one line (:func:`not_audited`), not a table of noise."""
+    return [r for r in claim_rows if r.verdict != "not audited"]
+
+
+def not_audited(claim_rows: Sequence[Verdict], ran: Iterable[str]) -> Optional[str]:
+    """One line for the claims the run could not judge, and what would judge them; ``ran``: the methods
+    that ran. A claim whose methods all ran lacks its testbed (or equal seeds), so that is named instead."""
+    skipped = [r for r in claim_rows if r.verdict == "not audited"]
+    if not skipped:
+        return None
+    methods = sorted({m for r in skipped for m in r.methods} - set(ran))
+    testbeds = sorted({r.testbed for r in skipped})
+    need = (f"methods {', '.join(methods)} on testbeds {', '.join(testbeds)}" if methods
+            else f"testbeds {', '.join(testbeds)} with their methods on equal seeds")
+    return f"{len(skipped)} claim(s) not audited in this run: need {need}"
+
+
+def what_ran(check_rows: Sequence[CheckRow], testbeds: Sequence[str], settings: Optional[RunSettings],
+             claim_rows: Sequence[Verdict] = ()) -> List[str]:
+    """The summary's lead: what this run audited, and the claims it left unjudged as one line."""
+    methods = sorted({c.method for c in check_rows} | set((settings and settings.audited) or ()))
+    outcomes = Counter(OUTCOME_LABELS.get(c.outcome, str(c.outcome)) for c in check_rows)
+    counts = ", ".join(f"{n} {label}" for label, n in sorted(outcomes.items()))
+    out = [f"This run: testbeds {', '.join(testbeds) or 'none'}; methods {', '.join(methods) or 'none'}; "
+           f"{len(check_rows)} checks" + (f" ({counts})" if counts else "")
+           + f"; {len(judged(claim_rows))} claim(s) judged.", ""]
+    line = not_audited(claim_rows, methods)
+    return out + ([line + ".", ""] if line else [])
+
+
 def ranking(check_rows: List[CheckRow]) -> Tuple[List[str], List[List[str]]]:
     """Methods ranked per check by its value (1 = best, ties share the mean rank; the check's
     ``better`` says which way), averaged per testbed and overall, as ReSi ranks measures.
@@ -266,12 +299,7 @@ def ranking(check_rows: List[CheckRow]) -> Tuple[List[str], List[List[str]]]:
         if len(rows) < 2 or all(r.outcome == "reported" for r in rows):
             continue
         sign = -1.0 if rows[0].better == "lower" else 1.0
-        values = np.array([sign * r.value for r in rows])
-        order = (-values).argsort(kind="mergesort")
-        rank = np.empty(len(values))
-        rank[order] = np.arange(1, len(values) + 1)
-        for v in np.unique(values):  # ties share their mean rank
-            rank[values == v] = rank[values == v].mean()
+        rank = rankdata([-sign * r.value for r in rows])  # 1 = best; ties share their mean rank
         for r, k in zip(rows, rank):
             ranks[r.method, testbed].append(float(k))
     methods = sorted({m for m, _ in ranks})
@@ -310,7 +338,8 @@ def configuration(settings: Optional[RunSettings], about: Mapping[str, Any] = {}
 
 def _summary(check_rows: List[CheckRow], testbeds: List[str], settings: Optional[RunSettings],
              about: Mapping[str, Any], claim_rows: Sequence[Verdict] = ()) -> str:
-    out = ["# stitchtest report", ""] + _claims(list(claim_rows)) + _ranking(check_rows) + ["## Run configuration", ""]
+    out = (["# stitchtest report", ""] + what_ran(check_rows, testbeds, settings, claim_rows)
+           + _claims(judged(claim_rows)) + _ranking(check_rows) + ["## Run configuration", ""])
     config = [(k, _config_value(v)) for k, v in configuration(settings, about)]
     out += [_table(config, ["setting", "value"]) if config else "(none given)", "", "## Checks", ""]
     if check_rows:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from dataclasses import dataclass
-from typing import Union
+from typing import Tuple, Union
 
 import numpy as np
 import torch
@@ -104,10 +104,13 @@ def read(spec: DataSpec):
     return (x_train, y_train), (x_test, y_test), peak, classes
 
 
-def check(spec: DataSpec) -> int:
+def check(spec: DataSpec) -> Tuple[int, Tuple[int, int, int]]:
     """Read and vet ``spec``'s files without keeping them: a :class:`DataError` (or a warning
-    on degenerate data) before a run starts, not in every test. Returns the class count."""
-    return read(spec)[3]
+    on degenerate data) before a run starts, not in every test. Returns the class count and one
+    image's shape ``(C, H, W)`` as the models see it (after ``size``), to check a model family on."""
+    (x_train, _), _, _, classes = read(spec)
+    channels, height, width = x_train.shape[1:]
+    return classes, (channels, spec.size or height, spec.size or width)
 
 
 def num_classes(spec: Union[DataSpec, str]) -> int:

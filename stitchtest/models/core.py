@@ -300,6 +300,23 @@ def build(arch: str, width: int = 16, in_channels: int = 3, num_classes: int = 1
     return model
 
 
+def check_arch(arch: str, width: int, image: Tuple[int, int, int], num_classes: int) -> None:
+    """Build ``arch`` once and run two blank images of shape ``image`` through it, so that a family
+    that cannot work on this data (``module:Name`` naming something that is no builder, a model that
+    is no CutModel, ``vgg9`` pooling 16 pixels below one) is one ValueError before a run starts, not
+    a failure in every test after the previous run's results were moved aside."""
+    builder_of(arch)  # an unknown name says so itself
+    try:
+        model = build(arch, width=width, in_channels=image[0], num_classes=num_classes)
+        with torch.no_grad():
+            model.eval()(torch.zeros(2, *image))
+        model.spatial_cuts  # noqa: B018 -- the testbeds pick their cuts from these
+    except Exception as err:  # a user's builder may raise anything; the message names what it was
+        raise ValueError(f"architecture {arch!r} cannot be audited on {image[0]}x{image[1]}x{image[2]} images "
+                         f"with {num_classes} classes: {type(err).__name__}: {err}; expected a builder "
+                         f"f(width, in_channels, num_classes) -> CutModel that takes these images") from None
+
+
 def cuts_at_depths(model: CutModel, depths: Sequence[float]) -> Tuple[str, ...]:
     """The spatial cut nearest each proportional depth in [0, 1] (the shallower on a tie), so a testbed
     can name cuts for any family: for R1111, depths (0, .25, .5, .75, 1) are its stem and four blocks."""

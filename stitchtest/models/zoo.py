@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import platform
 import re
 import time
@@ -39,6 +40,10 @@ from ..runtime.files import atomic_write
 from ..runtime.ids import short_hash, string_id
 from .core import CutModel, build, family_id
 from .training import Recipe, accuracy, calibrate_batchnorm, train
+
+#: training and cache messages, for a caller that gives the zoo no ``log`` of its own (a library user,
+#: ``stitchtest zoo``); the plugin passes its progress log instead
+logger = logging.getLogger(__name__)
 
 REGIMES = ("standard", "random", "adversarial", "shortcut")
 #: Bump when the training recipe changes in a way the spec does not capture: invalidates caches.
@@ -206,11 +211,11 @@ class Zoo:
     """Load-or-train access to models; one instance per process, memoised in memory too."""
 
     def __init__(self, root: str | Path | None = None, device: str | torch.device | None = None,
-                 log: Callable[[str], None] = lambda s: None):
+                 log: Optional[Callable[[str], None]] = None):
         self.root = Path(root) if root is not None else default_root()
         check_root(self.root)
         self.device = devices.resolve(device)
-        self.log = log
+        self.log = log if log is not None else logger.info
         self._memo: Dict[str, Tuple[CutModel, dict]] = {}
         self.trained: List[str] = []  # string ids trained by this instance (for tests and progress)
 

@@ -100,7 +100,7 @@ def about(owner, session: pytest.Session, rows: list) -> Dict[str, Any]:
         "device": option(config, "device"), "cuda": torch.cuda.is_available(),
         "stitch_precision": precision(config),
         "workers": owner.workers,
-        "cpu": f"{devices.cpu_name()}, {os.cpu_count()} cores ({devices.cpu_features()})",
+        "cpu": f"{devices.cpu_name()}, {devices.cpu_cores()} of {os.cpu_count()} cores ({devices.cpu_features()})",
         "wall_time_s": round(time.time() - owner.start, 1),
         # with --stitch-resume the wall time is this session's only; the cells' own compute time is all of it
         "resumed": bool(option(config, "resume")),
@@ -125,17 +125,21 @@ def _claims(session: pytest.Session, rows: List, reporter) -> None:
     """Judge the papers' claims on every method's check rows (they meet only here, on the
     controller), print them, and fail the session on an unexpected verdict."""
     from ..audit.claims import failures, judge_all
-    from ..audit.report import _table
+    from ..audit.report import _table, judged, not_audited
     from ..records.results import checks
 
-    claim_rows = judge_all(checks(rows), option(session.config, "scale"))
+    check_rows = checks(rows)
+    claim_rows = judge_all(check_rows, option(session.config, "scale"))
     if not claim_rows:
         return
-    table = _table([[r.status, r.verdict, r.key, r.figure] for r in claim_rows],
-                   ["status", "verdict", "claim", "figures"])
+    shown, skipped = judged(claim_rows), not_audited(claim_rows, {c.method for c in check_rows})
     if reporter is not None:
         reporter.write_sep("-", "stitchtest: claims of the source papers (summary.md has the sources)")
-        reporter.write_line(table)
+        if shown:
+            reporter.write_line(_table([[r.status, r.verdict, r.key, r.figure] for r in shown],
+                                       ["status", "verdict", "claim", "figures"]))
+        if skipped:
+            reporter.write_line(f"stitchtest: {skipped}")
     bad = failures(claim_rows)
     if bad and session.exitstatus != pytest.ExitCode.INTERRUPTED:
         if reporter is not None:

@@ -118,18 +118,18 @@ def run_settings(config: pytest.Config) -> RunSettings:
         spec = DataSpec.parse(option(config, "data"))
         with warnings.catch_warnings(record=True) as degenerate:
             warnings.simplefilter("always")
-            classes = check(spec)  # the class count, for the reports' chance level
+            classes, image = check(spec)  # the class count, for the reports' chance level
         data = spec.string_id()
     except DataError as e:
         raise pytest.UsageError(f"{flag('data')}: {e}") from None
     for w in degenerate:
         config.issue_config_time_warning(w.message, stacklevel=2)
     arch = option(config, "arch")
-    if arch:
-        from ..models.core import builder_of
+    if arch:  # built once on this data: a family that cannot work here is one usage error, now
+        from ..models.core import check_arch
 
         try:
-            builder_of(arch)
+            check_arch(arch, SCALES[option(config, "scale")].width, image, classes)
         except ValueError as e:
             raise pytest.UsageError(f"{flag('arch')}: {e}") from None
     seeds = option(config, "seeds")

@@ -56,7 +56,10 @@ def parse_id(text: str) -> Tuple[str, Dict[str, Any]]:
 
 
 def _value(text: str) -> Any:
-    """A nested id parsed, anything else (``8``, ``None``, ``(0.5,0.5)``) as written."""
+    """A nested id parsed; ``None`` (a field left unset) as ``None``, which CSV writes as an empty
+    field and pandas reads as missing; anything else (``8``, ``(0.5,0.5)``) as written."""
+    if text == "None":
+        return None
     if _ID.match(text):
         try:
             return parse_id(text)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator, Optional
 
 import torch
@@ -67,6 +68,61 @@ def cpu_features() -> str:
     return text + (f", ONEDNN_MAX_CPU_ISA={isa}" if isa else "")
 
 
+#: where this process's cgroup (v2 unified, or v1 controllers) exposes its limits
+CGROUP = Path("/sys/fs/cgroup")
+
+
+def _read(path: Path) -> Optional[str]:
+    try:
+        return path.read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _own(root: Path) -> Path:
+    """This process's own cgroup v2 folder under ``root`` (``/proc/self/cgroup``'s ``0::/path``): outside
+    a container, a Slurm job's limits are there, not at the top; ``root`` itself where there is none."""
+    for line in (_read(Path("/proc/self/cgroup")) or "").splitlines():
+        if line.startswith("0::") and (root / line[3:].lstrip("/")).is_dir():
+            return root / line[3:].lstrip("/")
+    return root
+
+
+def _cgroup_cpus(root: Path) -> Optional[float]:
+    """The CPU quota in cores: v2 ``cpu.max`` (``"200000 100000"``; ``max`` is none), else v1
+    ``cpu.cfs_quota_us`` / ``cpu.cfs_period_us`` (``-1`` is none)."""
+    quota_period = (_read(_own(root) / "cpu.max") or "").split()
+    if len(quota_period) != 2:
+        quota_period = [_read(root / "cpu" / "cpu.cfs_quota_us") or "-1", _read(root / "cpu" / "cpu.cfs_period_us") or ""]
+    try:
+        quota, period = float(quota_period[0]), float(quota_period[1])
+    except ValueError:  # "max", or nothing there
+        return None
+    return quota / period if quota > 0 and period > 0 else None
+
+
+def cpu_cores(root: Optional[Path] = None) -> int:
+    """The cores this process may use: its CPU affinity (Slurm, taskset, a container's cpuset), capped by
+    the cgroup's CPU quota (a container's ``--cpus``). ``os.cpu_count()`` counts the whole machine: with 8
+    of 64 cores, ``-n 4`` would start 16 threads per worker on 2 cores each."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        cores = os.cpu_count() or 1
+    quota = _cgroup_cpus(CGROUP if root is None else root)
+    return max(1, min(cores, int(quota)) if quota is not None else cores)
+
+
+def _cgroup_memory(root: Path) -> Optional[int]:
+    """The cgroup's memory limit in bytes: v2 ``memory.max`` (``max`` is none), else v1
+    ``memory.limit_in_bytes`` (a huge number is none)."""
+    for path in (_own(root) / "memory.max", root / "memory" / "memory.limit_in_bytes"):
+        text = _read(path)
+        if text is not None and text.isdigit() and int(text) < 2**60:
+            return int(text)
+    return None
+
+
 #: how many xdist workers ``pin_worker`` put on this worker's GPU (they share its memory)
 GPU_SHARERS = "STITCHTEST_GPU_SHARERS"
 
@@ -86,14 +142,18 @@ def pin_worker(index: int, workers: int) -> None:
     if workers > 1 and gpus:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpus[index % len(gpus)]
         os.environ[GPU_SHARERS] = str(len(range(index % len(gpus), workers, len(gpus))))
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, workers)))
+    torch.set_num_threads(max(1, cpu_cores() // max(1, workers)))
 
 
-def memory_bytes(device: torch.device) -> int:
-    """The memory activations cached for ``device`` live in: the GPU's, or the machine's RAM."""
+def memory_bytes(device: torch.device, root: Optional[Path] = None) -> int:
+    """The memory activations cached for ``device`` live in: the GPU's, or the RAM this process may use
+    (the machine's, or its cgroup's limit where that is smaller: a container or a Slurm job is killed
+    at its limit, not at the machine's)."""
     if device.type == "cuda":
         return torch.cuda.get_device_properties(device).total_memory
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    limit = _cgroup_memory(CGROUP if root is None else root)
+    return min(physical, limit) if limit is not None else physical
 
 
 def cache_share(device: torch.device, workers: int) -> int:
