@@ -86,6 +86,11 @@ class CellJob(submitit.helpers.Checkpointable):
             with open(log, "a") as f:
                 f.write(f"{time.strftime('%H:%M:%S')} {message}\n")
 
+        import socket
+
+        job = os.environ.get("SLURM_ARRAY_JOB_ID", "?") + "_" + os.environ.get("SLURM_ARRAY_TASK_ID", "?")
+        progress(f"job {job} on {socket.gethostname()}, pid {os.getpid()}, {torch.get_num_threads()} threads: "
+                 f"{len(task.planned)} cells of {task.testbed} {task.method.name}")
         if done:
             progress(f"requeued: {len(done)} cells already in {mine.name}, not computed again")
         zoo = Zoo(root=task.zoo_root, device=task.device, log=progress)
@@ -135,7 +140,7 @@ class Slurm(Executor):
         jobs = self.executor().map_array(CellJob(), tasks)
         self.submitted += jobs
         say = audit.progress
-        say(f"slurm: {testbed} {method.name}: {len(chunks)} groups in {n} jobs, array {jobs[0].job_id.split('_')[0]}, "
+        say(f"slurm: {testbed} {method.name}: {len(chunks)} groups ({len(todo)} cells) in {n} jobs, array {jobs[0].job_id.split('_')[0]}, "
             f"logs {self.logs}/")
         keys = [audit.key(testbed, method, p.cell) for p in todo]
         ended: Dict[int, str] = {}  # job index -> done | failed
