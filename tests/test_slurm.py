@@ -24,7 +24,10 @@ def slurm(tmp_path_factory):
     pytest.importorskip("submitit", reason="submitit is not installed (pip install stitchtest[slurm])")
     if os.geteuid() != 0:
         pytest.skip("slurmd must run as root to start a test cluster; this is not root")
-    done = subprocess.run([str(ROOT / ".ci/slurm-up.sh")], capture_output=True, text=True, timeout=120)
+    from filelock import FileLock
+
+    with FileLock("/tmp/stitchtest-slurm-up.lock"):  # xdist workers: one starts it, the others reuse it
+        done = subprocess.run([str(ROOT / ".ci/slurm-up.sh")], capture_output=True, text=True, timeout=120)
     if done.returncode == 3:
         pytest.skip(done.stderr.strip())
     if done.returncode != 0:
@@ -68,9 +71,11 @@ def test_slurm_rows_are_the_local_rows_cell_by_cell(slurm, tmp_path):
     (tmp_path / "local").mkdir()
     (tmp_path / "slurm").mkdir()
     local = audit(slurm, tmp_path / "local", *SLICE, executor="threads")
-    assert local.returncode == 0, local.stdout[-3000:]
+    assert local.returncode in (0, 1), local.stdout[-3000:]  # 1: a check's verdict at one seed pair
     remote = audit(slurm, tmp_path / "slurm", *SLICE)
-    assert remote.returncode == 0, remote.stdout[-3000:]
+    assert "SlurmError" not in remote.stdout, remote.stdout[-3000:]
+    # the same verdicts: "1 failed, 8 passed, 15 deselected, 1 xfailed" without the time
+    assert _verdicts(remote.stdout) == _verdicts(local.stdout), (remote.stdout[-3000:], local.stdout[-1000:])
     expected, got = cells(tmp_path / "local/res"), cells(tmp_path / "slurm/res")
     assert expected and set(got) == set(expected)
     for key in expected:
@@ -82,8 +87,8 @@ def test_slurm_rows_are_the_local_rows_cell_by_cell(slurm, tmp_path):
     assert not list((tmp_path / "slurm/res").glob("spool-*.jsonl"))  # every job's rows are in the results
 
 
-def _jobs_of(res: Path):
-    return sorted(p.name for p in (res / "slurm-logs").iterdir() if "_" in p.name) if (res / "slurm-logs").exists() else []
+def _verdicts(out: str) -> str:
+    return out.strip().splitlines()[-1].split(" in ")[0].strip("= ")
 
 
 def test_a_cancelled_job_loses_no_finished_cell_and_the_rerun_computes_only_the_rest(slurm, tmp_path):

@@ -13,15 +13,16 @@ from typing import TYPE_CHECKING, Iterator, List, Sequence, Tuple
 from ..engine import methods as methods_mod
 
 if TYPE_CHECKING:
-    from .core import Audit, Planned
     from ..engine.methods import Method, Readouts
 
 
 class Executor:
     """Computes the groups of ``todo`` (cells the audit has no row for) and yields them as they finish."""
 
-    def run(self, audit: "Audit", testbed: str, method: "Method", todo: Sequence["Planned"]
+    def run(self, audit, testbed: str, method: "Method", todo: Sequence
             ) -> Iterator[Tuple[List[int], List["Readouts"]]]:
+        """``audit`` is the :class:`~stitchtest.audit.Audit` asking, ``todo`` its missing
+        :class:`~stitchtest.audit.Planned` cells; yields ``(indices into todo, their readouts)``."""
         raise NotImplementedError
 
 
@@ -31,13 +32,3 @@ class Threads(Executor):
     def run(self, audit, testbed, method, todo):
         return methods_mod.each_group(audit.context, [p.cell for p in todo], method.evaluate_many)
 
-
-def get(name: str, **options) -> Executor:
-    """``--stitch-executor``'s value as an executor (``slurm`` needs submitit: ``pip install stitchtest[slurm]``)."""
-    if name == "threads":
-        return Threads()
-    if name == "slurm":
-        from .slurm import Slurm
-
-        return Slurm(**options)
-    raise ValueError(f"unknown executor {name!r}; known: threads, slurm")

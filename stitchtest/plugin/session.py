@@ -184,11 +184,13 @@ class AuditSession:
 
     def executor(self):
         """Who computes the missing cells (:mod:`stitchtest.audit.executor`), from ``--stitch-executor``."""
-        from ..audit import executor
-
         if self.option("executor") != "slurm" or self.role == WORKER:
-            return executor.Threads()
-        return executor.get("slurm", results_dir=self.option("results_dir"), partition=self.option("slurm_partition"),
+            from ..audit.executor import Threads
+
+            return Threads()
+        from ..audit.slurm import Slurm
+
+        return Slurm(results_dir=self.option("results_dir"), partition=self.option("slurm_partition"),
                             cpus=self.option("slurm_cpus"), gpus=self.option("slurm_gpus"),
                             time_min=self.option("slurm_time"), jobs=self.option("slurm_jobs"),
                             logs=self.option("slurm_logs"),
