@@ -156,3 +156,11 @@ def test_ctrl_c_cancels_the_submitted_jobs(slurm, tmp_path):
             break
         time.sleep(1)
     assert not left.strip(), left
+
+
+def test_the_slurm_executor_under_xdist_is_a_usage_error(tmp_path):
+    """The jobs are the workers: ``-n`` with ``--stitch-executor slurm`` is refused before anything runs."""
+    done = subprocess.run(_command("slurm", str(ROOT / "testbeds/random_controls"), "--stitch-methods", "dm",
+                                   "-n", "2"), cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert "--stitch-executor slurm: run without -n/--tx (the jobs are the workers)" in done.stdout + done.stderr
+    assert not (tmp_path / "res").exists() or not list((tmp_path / "res").glob("results-*.jsonl"))

@@ -205,7 +205,9 @@ class AuditSession:
             f"stitchtest: scale {self.option('scale')}, data {self.option('data')}, "
             f"device {self.option('device')}, stitches in {precision(self.config)}, "
             f"results {self.option('results_dir')}/, reports {self.option('report_dir')}/"
-            + (" (resuming)" if self.option("resume") else "")]
+            + (" (resuming)" if self.option("resume") else "")
+            + (f", cells as Slurm jobs (partition {self.option('slurm_partition') or 'default'})"
+               if self.option("executor") == "slurm" else "")]
 
     def collection_report(self) -> Optional[List[str]]:
         """The stitchtest line, after "collected N items", in a run without xdist that audits."""
