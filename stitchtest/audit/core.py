@@ -13,6 +13,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 from ..engine import methods as methods_mod
 from ..engine.cells import Cell
 from .checks import Outcome
+from .executor import Executor, Threads
 from ..engine.context import Context
 from ..data.spec import DataSpec
 from .expectations import expectation
@@ -46,8 +47,10 @@ class Planned:
 class Audit:
     def __init__(self, scale: Scale, data: DataSpec, zoo: Zoo, writer: ResultsWriter,
                  done: Optional[Dict[str, CellRow]] = None, progress: Callable[[str], None] = lambda s: None,
-                 cache_limit: Optional[int] = None, worker: Tuple[int, int] = (0, 1)):
+                 cache_limit: Optional[int] = None, worker: Tuple[int, int] = (0, 1),
+                 executor: Optional[Executor] = None):
         self.scale, self.data, self.zoo, self.writer = scale, data, zoo, writer
+        self.executor = executor or Threads()  #: who computes the missing groups (:mod:`.executor`)
         self.context = Context(zoo, scale.stitch(), **scale.context_options(cache_limit))
         self.done: Dict[str, CellRow] = dict(done or {})
         #: every row of this process by what it computed (method, cell, stitch), whichever testbed
@@ -79,8 +82,9 @@ class Audit:
         """Rows for ``planned`` cells: from earlier results when resuming, else computed now.
 
         Cells are computed in the method's groups (stitches into one receiver cut train together,
-        several groups at once where the context allows it: :func:`methods.each_group`), and each
-        group's rows are written the moment it finishes.
+        several groups at once where the context allows it: :func:`methods.each_group`) by the
+        audit's :attr:`executor` (this process, or jobs on a cluster), and each group's rows are
+        written the moment it finishes. The zoo is trained here, before the executor starts.
         """
         keys = [self.key(testbed, method, p.cell) for p in planned]
         todo, planned_now = [], set()
@@ -96,7 +100,7 @@ class Audit:
         specs = list(dict.fromkeys(s for p in todo for s in (p.cell.sender, p.cell.receiver)))
         if specs:  # cold zoo: workers asking at once train different models, then compute
             self.zoo.warm(specs, start=self.worker[0] * len(specs) // max(1, self.worker[1]))
-        for members, readouts in methods_mod.each_group(self.context, [p.cell for p in todo], method.evaluate_many):
+        for members, readouts in self.executor.run(self, testbed, method, todo) if todo else ():
             for n, r in zip(members, readouts):
                 self._record(testbed, method, todo[n], r)
         return [self.done[k] for k in keys]

@@ -74,6 +74,20 @@ def add_options(parser: pytest.Parser) -> None:
         help="write this run's settings, cells and checks to FILE at session end, as a baseline")
     add("baseline_tol", type=float, default=None, metavar="X",
         help="list readouts that moved by more than X (absolute) from the baseline (default: 0.02)")
+    add("executor", choices=("threads", "slurm"), default="threads",
+        help="who computes the cells: threads (this process, or each xdist worker; default) or slurm (each "
+             "test's missing groups as a Slurm job array through submitit: pip install stitchtest[slurm]; "
+             "the results folder and STITCHTEST_CACHE must be on a filesystem the jobs see)")
+    add("slurm_partition", default=None, metavar="NAME", help="slurm: the partition (default: the cluster's)")
+    add("slurm_cpus", type=int, default=1, metavar="N", help="slurm: CPU cores per job (default: 1)")
+    add("slurm_gpus", type=int, default=0, metavar="N", help="slurm: GPUs per job (default: 0)")
+    add("slurm_time", type=int, default=60, metavar="MIN",
+        help="slurm: time limit per job in minutes (default: 60); a job that reaches it is requeued and "
+             "skips what it finished")
+    add("slurm_jobs", type=int, default=32, metavar="N",
+        help="slurm: at most N jobs per test's array; its groups are dealt out among them (default: 32)")
+    add("slurm_logs", default=None, metavar="DIR",
+        help="slurm: where submitit writes the jobs' scripts and logs (default: RESULTS_DIR/slurm-logs)")
     parser.addini("stitchtest_progress_every", default="30",
                   help="stitchtest: seconds between running counts of computed cells (without -v)")
 

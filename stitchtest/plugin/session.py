@@ -156,6 +156,7 @@ class AuditSession:
             if self.role == SINGLE:
                 devices.pin_worker(0, 1)
             device(self.config)
+            self.check_executor()
             self.settings = run_settings(self.config)
             check_paths(self.config)
             self.load_baseline()
@@ -163,6 +164,37 @@ class AuditSession:
                 self.open_results()
                 self.follow_progress()
         self.active = True  # only now: a session stopped by a usage error writes no report
+
+    def check_executor(self) -> None:
+        """``--stitch-executor slurm`` runs without xdist (the cluster is the parallelism) and needs
+        submitit and Slurm's commands: said now, before anything happens to an earlier run's results."""
+        if self.option("executor") != "slurm":
+            return
+        import shutil
+
+        if self.role == CONTROLLER:
+            raise pytest.UsageError(f"{flag('executor')} slurm: run without -n/--tx (the jobs are the workers)")
+        try:
+            import submitit  # noqa: F401
+        except ImportError:
+            raise pytest.UsageError(f"{flag('executor')} slurm needs submitit: pip install stitchtest[slurm]") from None
+        for command in ("sbatch", "squeue", "scancel"):
+            if shutil.which(command) is None:
+                raise pytest.UsageError(f"{flag('executor')} slurm: no {command} on PATH (run on a Slurm login node)")
+
+    def executor(self):
+        """Who computes the missing cells (:mod:`stitchtest.audit.executor`), from ``--stitch-executor``."""
+        if self.option("executor") != "slurm" or self.role == WORKER:
+            from ..audit.executor import Threads
+
+            return Threads()
+        from ..audit.slurm import Slurm
+
+        return Slurm(results_dir=self.option("results_dir"), partition=self.option("slurm_partition"),
+                            cpus=self.option("slurm_cpus"), gpus=self.option("slurm_gpus"),
+                            time_min=self.option("slurm_time"), jobs=self.option("slurm_jobs"),
+                            logs=self.option("slurm_logs"),
+                            device=None if self.option("device") == "auto" else self.option("device"))
 
     def header(self) -> List[str]:
         """One line saying what this run audits and where its rows and reports go."""
@@ -173,7 +205,9 @@ class AuditSession:
             f"stitchtest: scale {self.option('scale')}, data {self.option('data')}, "
             f"device {self.option('device')}, stitches in {precision(self.config)}, "
             f"results {self.option('results_dir')}/, reports {self.option('report_dir')}/"
-            + (" (resuming)" if self.option("resume") else "")]
+            + (" (resuming)" if self.option("resume") else "")
+            + (f", cells as Slurm jobs (partition {self.option('slurm_partition') or 'default'})"
+               if self.option("executor") == "slurm" else "")]
 
     def collection_report(self) -> Optional[List[str]]:
         """The stitchtest line, after "collected N items", in a run without xdist that audits."""
@@ -451,7 +485,8 @@ class AuditSession:
         scale = SCALES[self.option("scale")].with_seeds(self.option("seeds")).with_arch(self.option("arch"))
         zoo = Zoo(device=None if self.option("device") == "auto" else self.option("device"), log=progress)
         audit = Audit(scale, DataSpec.parse(self.option("data")), zoo, writer, done, progress,
-                      cache_limit=devices.cache_share(zoo.device, self.host_slot[1]), worker=self.worker_slot)
+                      cache_limit=devices.cache_share(zoo.device, self.host_slot[1]), worker=self.worker_slot,
+                      executor=self.executor())
         progress(f"activation cache budget {audit.context.cache_bytes / 2**30:.2f} GiB on {zoo.device} "
                  f"(scale {scale.cache_gib:g} GiB, capped to this worker's share of memory)")
         return audit
