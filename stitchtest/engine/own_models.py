@@ -6,7 +6,7 @@ Why: :func:`stitchtest.compare` and the testbeds compute cells with the very sam
 handling of NaN and errors are written once. A method asks its context for data, models and
 activations; the testbeds' :class:`~stitchtest.engine.context.Context` answers from the zoo, and
 :class:`OwnContext` answers from two user modules wrapped as
-:class:`~stitchtest.stitching.layers.LayerModel`\\ s, on the user's own train and test samples.
+:class:`~stitchtest.stitching.layers.LayerModel` objects, on the user's own train and test samples.
 
 A cell's sender and receiver are :class:`OwnModel` handles (model ``A`` or ``B``), so
 :class:`~stitchtest.engine.cells.Cell` is used unchanged: ``Cell(A, "layer1", B, "layer2")``.
