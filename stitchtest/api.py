@@ -1,11 +1,14 @@
 """One call for a researcher's own question: how similar are layer i of my model and layer j of yours?
 
 :func:`compare` takes any two ``nn.Module`` classifiers and layer names as in ``named_modules()``
-(no rewriting of ``forward``; :mod:`~stitchtest.stitching.layers`), runs every method on every
-(layer of A, layer of B) cell through the testbeds' own fast paths -- each model's activations
-computed once, stitches into one layer of B trained together (:func:`~stitchtest.stitching.fit_stitches`),
-the same readouts (:func:`~stitchtest.stitching.readouts.stitch_readouts`) and measures -- and returns a
-tidy :class:`Comparison`: one row per cell and readout.
+(no rewriting of ``forward``; :mod:`~stitchtest.stitching.layers`), builds a cell for every
+(layer of A, layer of B) and computes it with the testbeds' own engine: the same
+:meth:`~stitchtest.engine.methods.Method.evaluate_many` over the same groups
+(:func:`~stitchtest.engine.methods.each_group`), on a context of the user's two models
+(:class:`~stitchtest.engine.own_models.OwnContext`) -- each model's activations computed once,
+stitches into one layer of B trained together, the same readouts and the same handling of NaN
+and errors. It returns a tidy :class:`Comparison`: one row per cell and readout. What stays
+here: checking the inputs, wrapping the models, and the result.
 
 Example (two small CNNs of one's own, compared by closed-form direct matching and linear CKA)::
 
@@ -39,27 +42,24 @@ from __future__ import annotations
 import csv
 import difflib
 import logging
-import math
 import os
 import sys
 import time
 import warnings
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 from torch import nn
 
-from .runtime import concurrency
 from .engine import methods as methods_
-from .engine.methods import fit_readouts, measure_readouts
+from .engine.own_models import B, OwnContext
 from .records.rows import CellRow
-from .stitching.layers import Inputs, LayerModel, capture, n_samples, take, to_device
+from .stitching.layers import Inputs, LayerModel, n_samples, take, to_device
 from .models.core import eval_mode
-from .stitching.stitch import IncompatibleCuts, Stitch
-from .stitching.fit import StitchConfig, fit_stitches
+from .stitching.fit import StitchConfig
 
 log = logging.getLogger(__name__)
 Row = Dict[str, Any]
@@ -377,10 +377,10 @@ def compare(model_a: nn.Module, model_b: nn.Module, data, *, layers_a: Sequence[
     per finished group on stderr (default: when stderr is a terminal). Each model runs on the
     device its parameters are on.
 
-    Measures and stitches go through the testbeds' own functions
-    (:func:`~stitchtest.engine.methods.measure_readouts`, :func:`~stitchtest.engine.methods.fit_readouts`):
-    a score that raises or is not finite, or a stitch that diverges, is a failed cell with its
-    reason, warned about at once.
+    Cells are computed by the testbeds' own engine (``method.evaluate_many`` group by group,
+    :func:`~stitchtest.engine.methods.each_group`): a score that raises or is not finite, a
+    stitch that diverges, or cuts no stitch connects is a failed cell with its reason, warned
+    about at once.
     """
     chosen = [_method(m) for m in methods]
     for arg, layers in (("layers_a", layers_a), ("layers_b", layers_b)):
@@ -388,44 +388,42 @@ def compare(model_a: nn.Module, model_b: nn.Module, data, *, layers_a: Sequence[
             raise ValueError(f"{arg}: expected a non-empty list of layer names, got {layers!r}")
     (x_train, y_train), (x_test, y_test) = _splits(data, test_data, test_fraction, seed)
     name_a, name_b = _names(model_a, model_b, names)
-    device_b = _device(model_b)
     t0 = time.perf_counter()
     with ExitStack() as stack:
         for model in dict.fromkeys([model_a, model_b]):  # the same model twice is frozen once
             stack.enter_context(frozen(model))
         a = LayerModel(model_a, layers_a, to_device(take(x_train, slice(0, 8)), _device(model_a)), output)
-        b = LayerModel(model_b, layers_b, to_device(take(x_train, slice(0, 8)), device_b), output)
+        b = LayerModel(model_b, layers_b, to_device(take(x_train, slice(0, 8)), _device(model_b)), output)
         _check_range(y_train, b.outputs, "data")
         _check_range(y_test, b.outputs, "test_data" if test_data is not None else "data (test split)")
         log.info("comparing %s (%d layers) with %s (%d layers) by %s on %d training and %d test samples",
                  name_a, len(layers_a), name_b, len(layers_b), ", ".join(m.string_id() for m in chosen),
                  n_samples(x_train), n_samples(x_test))
-        y_train, y_test = y_train.to(device_b), y_test.to(device_b)
-        (a_train, b_train), (a_test, b_test) = (capture([a, b], x, batch_size) for x in (x_train, x_test))
-        a_train, a_test = ({k: v.to(device_b) for k, v in t.items()} for t in (a_train, a_test))
-        tick = _Progress(len(chosen) * len(layers_a) * len(layers_b), progress)
+        ctx = OwnContext(a, b, (x_train, y_train), (x_test, y_test), stitch, batch_size,
+                         stitches=any(isinstance(m, methods_.StitchingMethod) for m in chosen))
+        cells = ctx.cells(layers_a, layers_b)
+        tick = _Progress(len(chosen) * len(cells), progress)
         records: List[CellRow] = []
         primary: Dict[str, str] = {}
         for method in chosen:
             mid = method.string_id()
             primary[mid] = method.primary
-            if isinstance(method, methods_.MeasureMethod):
-                cells = {}
-                for j in layers_b:
-                    cells.update({(i, j): measure_readouts(method.measure, a_test[i], b_test[j]) for i in layers_a})
-                    tick(len(layers_a), f"{mid} with B@{j}")
-            else:
-                cells = _stitch_cells(method.objective, b, layers_a, layers_b, a_train, a_test, b_train, b_test,
-                                      y_train, y_test, stitch, lambda n, j, mid=mid: tick(n, f"{mid} into B@{j}"))
+            readouts: Dict[Tuple[str, str], Dict[str, Any]] = {}
+            # the audit's own loop (Audit.cells): the method's groups, side by side where threads allow
+            for members, computed in methods_.each_group(ctx, cells, method.evaluate_many):
+                for n, r in zip(members, computed):
+                    # time is not a result: the same seed gives the same readouts
+                    readouts[cells[n].sender_cut, cells[n].receiver_cut] = {k: v for k, v in r.items() if k != "seconds"}
+                tick(len(members), f"{mid} into B@{cells[members[0]].receiver_cut}")
             new = [CellRow(key=f"compare|{mid}|{name_a}@{i}|{name_b}@{j}", testbed="compare", method=method.name,
-                           pair=f"{name_a}->{name_b}", seed=seed, sender_cut=i, receiver_cut=j, readouts=cells[i, j],
+                           pair=f"{name_a}->{name_b}", seed=seed, sender_cut=i, receiver_cut=j, readouts=readouts[i, j],
                            method_id=mid, sender=name_a, receiver=name_b, sender_depth=a.depth(i),
                            receiver_depth=b.depth(j))
                    for i in layers_a for j in layers_b]
             _warn_failures(mid, new)
             records += new
-    logits = b_test["logits"]
-    accuracy = float((logits.argmax(-1) == y_test).float().mean())
+    logits = ctx.trace(B, "test")["logits"]
+    accuracy = float((logits.argmax(-1) == ctx.data().y_test).float().mean())
     log.info("compared in %.1f s; %s alone: accuracy %.3f", time.perf_counter() - t0, name_b, accuracy)
     return Comparison(records, tuple(layers_a), tuple(layers_b), primary, 1.0 / logits.shape[-1], accuracy,
                       (name_a, name_b))
@@ -440,44 +438,3 @@ def _warn_failures(mid: str, records: Sequence[CellRow]) -> None:
                 f"{r.sender}@{r.sender_cut} -> {r.receiver}@{r.receiver_cut}")
     for why, cells in by_reason.items():
         warnings.warn(f"{mid}: {len(cells)} cell(s) NaN ({'; '.join(cells)}): {why}", RuntimeWarning, stacklevel=3)
-
-
-def _stitch_cells(objective, b: LayerModel, layers_a: Sequence[str], layers_b: Sequence[str], a_train, a_test,
-                  b_train, b_test, y_train, y_test, config: StitchConfig,
-                  tick: Callable[[int, str], None] = lambda n, j: None) -> Dict[Tuple[str, str], Dict[str, Any]]:
-    """Readouts of every (layer of A, layer of B) cell: the stitches into one layer of B train
-    together, ``config.group`` at a time, and groups run side by side where the device has
-    threads for them (:mod:`~stitchtest.runtime.concurrency`, as in the testbeds; one at a time
-    when B's rest is replayed through hooks, :class:`~stitchtest.stitching.layers.Replay`)."""
-    out: Dict[Tuple[str, str], Dict[str, Any]] = {}
-    groups: List[Tuple[str, List[str]]] = []
-    for j in layers_b:
-        try:
-            b.rest(j)  # every rest-of-network is traced here, before any thread starts
-        except IncompatibleCuts as err:  # B cannot be cut at j (untraceable, or a skip around it)
-            out.update({(i, j): {"failure": str(err)} for i in layers_a})
-            tick(len(layers_a), j)
-            continue
-        senders = []
-        for i in layers_a:
-            try:
-                Stitch(a_train[i].shape[1:], b_train[j].shape[1:], names=(f"A@{i}", f"B@{j}"))
-                senders.append(i)
-            except IncompatibleCuts as err:
-                out[i, j] = {"failure": str(err)}
-                tick(1, j)
-        groups += [(j, senders[k:k + config.group]) for k in range(0, len(senders), config.group)]
-
-    def run(group: Tuple[str, List[str]]) -> List[Dict[str, Any]]:
-        j, senders = group
-        fits = fit_stitches(objective, b, j, [a_train[i] for i in senders], y_train, b_train, config,
-                            [(f"A@{i}", f"B@{j}") for i in senders])
-        return [fit_readouts(fit, b, j, a_test[i], y_test, b_test) for i, fit in zip(senders, fits)]
-
-    device = y_train.device
-    n = 1 if config.compile or not b.thread_safe else concurrency.workers(config.concurrent_groups, device, len(groups))
-    for k, readouts in concurrency.completed(run, groups, n):
-        j, senders = groups[k]
-        out.update({(i, j): r for i, r in zip(senders, readouts)})
-        tick(len(senders), j)
-    return out

@@ -13,7 +13,10 @@ class Cell:
 
     The stitch is trained and scored on the receiver's data set and task; ``cue_p`` stamps the
     shortcut cue on that fraction of the stitch's training and test images (0 = clean).
-    ``robust`` asks for the robust accuracy of the stitched network too (costly).
+    ``robust`` asks for the robust accuracy of the stitched network too (costly). ``sender`` and
+    ``receiver`` are zoo ``ModelSpec`` objects, or whatever else a context's ``model`` takes that has a
+    ``key``, a ``string_id()`` and a ``data`` with a ``string_id()`` (compare's
+    :class:`~stitchtest.engine.own_models.OwnModel`).
     """
 
     sender: ModelSpec

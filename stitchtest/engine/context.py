@@ -23,13 +23,18 @@ id with its files' fingerprint, task, cue rate, kind and seed).
 
 Threads. Several groups of cells may be computed at once (:mod:`~stitchtest.runtime.concurrency`), so
 every cache here is read and filled under one lock; a trace being computed holds it.
+
+The interface. :class:`CellContext` is what a method asks of its context, and all it may ask: the
+testbeds' :class:`Context` (zoo models, data views) and :func:`stitchtest.compare`'s
+:class:`~stitchtest.engine.own_models.OwnContext` (a researcher's own two models on their data)
+both offer it, so one :class:`~stitchtest.engine.methods.Method` computes the cells of either.
 """
 from __future__ import annotations
 
 import math
 import threading
 from collections import OrderedDict
-from typing import Dict, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Optional, Protocol, Sequence, Tuple, Union
 
 import torch
 
@@ -46,6 +51,47 @@ from ..models.zoo import ModelSpec, Zoo
 Where = Union[Cell, DataView]
 
 
+class CellContext(Protocol):
+    """What :mod:`~stitchtest.engine.methods` (and :func:`~stitchtest.engine.methods.each_group`) use
+    of a context; a new context (another executor, another kind of model) implements exactly this.
+
+    A cell's ``sender`` and ``receiver`` are whatever the context's :meth:`model` takes (a
+    ``ModelSpec`` here); a method reads only their ``string_id()`` (stitch names) and ``key``
+    (grouping) itself, and ``eps`` for robust cells.
+    """
+
+    #: how stitches are trained, and how many groups run at once (``group``, ``concurrent_groups``, ``compile``)
+    stitch: StitchConfig
+    #: PGD budget of robust readouts (only cells with ``robust=True`` read these and :meth:`robust_accuracy`)
+    robust_eps: Optional[float]
+    robust_steps: int
+
+    @property
+    def device(self) -> torch.device:
+        """Where the receivers run: how many groups fit at once (:func:`~stitchtest.runtime.concurrency.workers`)."""
+
+    @property
+    def thread_safe(self) -> bool:
+        """Whether groups may be computed side by side in threads at all."""
+
+    def data(self, where: Any) -> Dataset:
+        """The cell's samples: ``x_train``, ``y_train``, ``x_test``, ``y_test`` (labels on :attr:`device`)."""
+
+    def data_key(self, cell: Cell) -> tuple:
+        """Equal for cells that see the same samples: with the receiver and its cut, a group's key."""
+
+    def model(self, spec: Any) -> CutModel:
+        """A frozen network with ``cuts``, ``spatial_cuts`` and ``trace`` (:class:`~stitchtest.models.CutModel`
+        or :class:`~stitchtest.stitching.layers.LayerModel`): the receiver a stitch is fitted into."""
+
+    def pair(self, cell: Cell, split: str) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+        """The sender's activations at its cut, and the receiver's activations at every cut and
+        ``logits``, on ``split`` (``train`` or ``test``), on :attr:`device`."""
+
+    def robust_accuracy(self, spec: Any, cell: Cell, eps: float) -> float:
+        """The receiver's own robust accuracy on the cell's test samples (robust cells only)."""
+
+
 def trace_bytes(model: CutModel, input_shape: Sequence[int], n_images: int,
                 dtype: torch.dtype = torch.float32) -> int:
     """Bytes of ``model``'s activations at every cut for ``n_images`` inputs (the cache formula)."""
@@ -58,6 +104,10 @@ def _nbytes(trace: Dict[str, torch.Tensor]) -> int:
 
 
 class Context:
+    """The testbeds' :class:`CellContext`: zoo models by ``ModelSpec``, data by :class:`DataView`."""
+
+    thread_safe = True  # its models are frozen copies without hooks: groups may run side by side
+
     def __init__(self, zoo: Zoo, stitch: StitchConfig = StitchConfig(), robust_eps: Optional[float] = None,
                  robust_steps: int = 10, cache_bytes: int = 2 * 2**30, cache_dtype: torch.dtype = torch.float32):
         self.zoo = zoo

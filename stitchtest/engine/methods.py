@@ -21,12 +21,12 @@ import torch
 from ..runtime import concurrency
 from ..models.attacks import robust_accuracy
 from .cells import Cell
-from .context import Context
+from .context import CellContext, Context
 from ..measures.core import MEASURES, FunctionMeasure, Measure
 from ..stitching.objectives import OBJECTIVES, Objective
 from ..stitching.readouts import stitch_distance, stitch_readouts
 from ..runtime.registry import RegistryError, import_path
-from ..stitching.stitch import StitchedNetwork
+from ..stitching.stitch import IncompatibleCuts, StitchedNetwork, form
 from ..stitching.fit import FitResult, fit_stitches
 
 Readouts = Dict[str, Union[float, str]]
@@ -49,10 +49,10 @@ class Method:
     kind: str = ""  # a :class:`Kind`
     primary: str = ""
 
-    def evaluate(self, ctx: Context, cell: Cell) -> Readouts:
+    def evaluate(self, ctx: CellContext, cell: Cell) -> Readouts:
         return self.evaluate_many(ctx, [cell])[0]
 
-    def evaluate_many(self, ctx: Context, cells: Sequence[Cell]) -> List[Readouts]:
+    def evaluate_many(self, ctx: CellContext, cells: Sequence[Cell]) -> List[Readouts]:
         """Readouts for several cells; a method that can share work between cells overrides this."""
         return [self.evaluate(ctx, c) for c in cells]
 
@@ -60,35 +60,41 @@ class Method:
         raise NotImplementedError
 
 
-def group_key(cell: Cell) -> tuple:
-    """Cells with equal keys stitch into the same receiver cut on the same data: they can train together."""
-    return cell.receiver.key, cell.receiver_cut, Context.data_key(cell)
+def group_key(cell: Cell, ctx: CellContext = Context) -> tuple:
+    """Cells with equal keys stitch into the same receiver cut on the same data: they can train
+    together (``ctx`` says which data a cell sees; the testbeds' :class:`Context` by default)."""
+    return cell.receiver.key, cell.receiver_cut, ctx.data_key(cell)
 
 
-def groups(cells: Sequence[Cell], size: int) -> List[List[int]]:
+def groups(cells: Sequence[Cell], size: int, ctx: CellContext = Context) -> List[List[int]]:
     """Indices of ``cells`` in groups of at most ``size`` with one :func:`group_key`, in first-seen order."""
     by_key: Dict[tuple, List[int]] = {}
     for n, cell in enumerate(cells):
-        by_key.setdefault(group_key(cell), []).append(n)
+        by_key.setdefault(group_key(cell, ctx), []).append(n)
     return [members[i:i + size] for members in by_key.values() for i in range(0, len(members), size)]
 
 
-def each_group(ctx: Context, cells: Sequence[Cell], evaluate_group: Callable[[Context, List[Cell]], List[Readouts]]
+def each_group(ctx: CellContext, cells: Sequence[Cell],
+               evaluate_group: Callable[[CellContext, List[Cell]], List[Readouts]]
                ) -> Iterator[Tuple[List[int], List[Readouts]]]:
     """``(indices into cells, their readouts)`` for each :func:`groups` group, as each finishes.
 
     Several groups are computed at once when the context allows it (``StitchConfig.concurrent_groups``,
-    :mod:`~stitchtest.runtime.concurrency`); the caller consumes the results in its own thread.
+    :mod:`~stitchtest.runtime.concurrency`, and ``ctx.thread_safe``); the caller consumes the
+    results in its own thread. The audit (:meth:`~stitchtest.audit.core.Audit.cells`) and
+    :func:`stitchtest.compare` both compute their cells through here.
     """
-    chunks = groups(cells, ctx.stitch.group)
-    # torch.compile's tracing is not thread-safe: compiled suffixes train one group at a time
-    n = 1 if ctx.stitch.compile else concurrency.workers(ctx.stitch.concurrent_groups, ctx.device, len(chunks))
+    chunks = groups(cells, ctx.stitch.group, ctx)
+    # torch.compile's tracing is not thread-safe: compiled suffixes train one group at a time; nor
+    # are models whose rest runs through hooks on the shared module (compare's replayed receivers)
+    n = (1 if ctx.stitch.compile or not ctx.thread_safe
+         else concurrency.workers(ctx.stitch.concurrent_groups, ctx.device, len(chunks)))
     for k, readouts in concurrency.completed(lambda members: evaluate_group(ctx, [cells[i] for i in members]), chunks, n):
         yield chunks[k], readouts
 
 
-def by_group(ctx: Context, cells: Sequence[Cell],
-             evaluate_group: Callable[[Context, List[Cell]], List[Readouts]]) -> List[Readouts]:
+def by_group(ctx: CellContext, cells: Sequence[Cell],
+             evaluate_group: Callable[[CellContext, List[Cell]], List[Readouts]]) -> List[Readouts]:
     """Readouts for ``cells`` in their order, computed group by group (:func:`each_group`)."""
     out: List[Readouts] = [{} for _ in cells]
     for members, readouts in each_group(ctx, cells, evaluate_group):
@@ -101,7 +107,9 @@ class StitchingMethod(Method):
     """Train a stitch with ``objective``; read out the stitched network on test images.
 
     Cells that share a receiver cut and data view (:func:`group_key`) are trained together in
-    one pass (:func:`~stitchtest.stitching.fit_stitches`); each still gets its own readouts.
+    one pass (:func:`~stitchtest.stitching.fit_stitches`); each still gets its own readouts. A cell
+    no stitch can make (shapes of different kinds, or a receiver that cannot be cut there: a
+    skip connection around the layer) is a failed cell with the reason; the rest of its group trains.
     """
 
     kind = Kind.OBJECTIVE
@@ -114,23 +122,40 @@ class StitchingMethod(Method):
     def string_id(self) -> str:
         return self.objective.string_id()
 
-    def evaluate_many(self, ctx: Context, cells: Sequence[Cell]) -> List[Readouts]:
+    def evaluate_many(self, ctx: CellContext, cells: Sequence[Cell]) -> List[Readouts]:
         return by_group(ctx, cells, self._evaluate_group)
 
-    def _evaluate_group(self, ctx: Context, cells: Sequence[Cell]) -> List[Readouts]:
+    def _evaluate_group(self, ctx: CellContext, cells: Sequence[Cell]) -> List[Readouts]:
         start = time.perf_counter()
         first = cells[0]
         ds = ctx.data(first)
         receiver = ctx.model(first.receiver)
         _, t_train = ctx.pair(first, "train")
+        target = t_train[first.receiver_cut]
         names = [(f"{c.sender.string_id()}@{c.sender_cut}", f"{c.receiver.string_id()}@{c.receiver_cut}")
                  for c in cells]
-        fits = fit_stitches(self.objective, receiver, first.receiver_cut, [ctx.pair(c, "train")[0] for c in cells],
-                            ds.y_train, t_train, ctx.stitch, names)
-        fit_seconds = (time.perf_counter() - start) / len(cells)  # shared: split evenly
-        return [self._readouts(ctx, c, fit, fit_seconds) for c, fit in zip(cells, fits)]
+        senders = [ctx.pair(c, "train")[0] for c in cells]
+        out: List[Readouts] = [{} for _ in cells]
+        ok = []
+        for n, (a, name) in enumerate(zip(senders, names)):
+            try:
+                form(a.shape[1:], target.shape[1:], bn=ctx.stitch.bn, names=name)
+                ok.append(n)
+            except IncompatibleCuts as err:  # shapes no stitch connects: this cell fails, the others train
+                out[n] = {"failure": str(err)}
+        try:
+            fits = fit_stitches(self.objective, receiver, first.receiver_cut, [senders[n] for n in ok],
+                                ds.y_train, t_train, ctx.stitch, [names[n] for n in ok]) if ok else []
+            fit_seconds = (time.perf_counter() - start) / len(cells)  # shared: split evenly
+            for n, fit in zip(ok, fits):
+                out[n] = self._readouts(ctx, cells[n], fit, fit_seconds)
+        except IncompatibleCuts as err:  # the receiver cannot be cut there (no rest of the network from it)
+            for n in ok:
+                out[n] = {"failure": str(err)}
+        seconds = (time.perf_counter() - start) / len(cells)
+        return [r if "seconds" in r else {**r, "seconds": seconds} for r in out]
 
-    def _readouts(self, ctx: Context, cell: Cell, fit: FitResult, seconds: float) -> Readouts:
+    def _readouts(self, ctx: CellContext, cell: Cell, fit: FitResult, seconds: float) -> Readouts:
         start = time.perf_counter()
         if fit.failure:
             return {"failure": fit.failure, "seconds": seconds}
@@ -161,7 +186,7 @@ class MeasureMethod(Method):
     def string_id(self) -> str:
         return self.measure.string_id()
 
-    def evaluate(self, ctx: Context, cell: Cell) -> Readouts:
+    def evaluate(self, ctx: CellContext, cell: Cell) -> Readouts:
         """A score that raises or is not finite is this cell's failure, with its reason (as a
         non-finite stitch loss is): a NaN must never read as a similarity, nor a fault as a pass."""
         start = time.perf_counter()
@@ -173,8 +198,8 @@ class MeasureMethod(Method):
 
 def measure_readouts(measure: Measure, a: torch.Tensor, b: torch.Tensor) -> Readouts:
     """``{"score": ...}``, or the cell's ``failure`` when the score raises or is not finite (as a
-    non-finite stitch loss is): a NaN must never read as a similarity, nor a fault as a pass. The
-    one path for the testbeds (:meth:`MeasureMethod.evaluate`) and :func:`stitchtest.compare`."""
+    non-finite stitch loss is): a NaN must never read as a similarity, nor a fault as a pass
+    (:meth:`MeasureMethod.evaluate`, for the testbeds and :func:`stitchtest.compare` alike)."""
     try:
         score = float(measure.score(a.float(), b.float()))
     except (MemoryError, torch.OutOfMemoryError):
@@ -188,8 +213,8 @@ def measure_readouts(measure: Measure, a: torch.Tensor, b: torch.Tensor) -> Read
 
 def fit_readouts(fit: FitResult, receiver, cut: str, a_test: torch.Tensor, y_test: torch.Tensor,
                  t_test: Dict[str, torch.Tensor]) -> Readouts:
-    """A fitted stitch's readouts on held-out data (or its ``failure``): the one path for the
-    testbeds (:meth:`StitchingMethod._readouts`) and :func:`stitchtest.compare`."""
+    """A fitted stitch's readouts on held-out data (or its ``failure``), as
+    :meth:`StitchingMethod._readouts` records them for the testbeds and :func:`stitchtest.compare`."""
     if fit.failure:
         return {"failure": fit.failure}
     r: Readouts = stitch_readouts(fit.stitch, receiver, cut, a_test, y_test, t_test)

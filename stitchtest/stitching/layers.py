@@ -127,6 +127,7 @@ class LayerModel(nn.Module):
         self._cuts = tuple(order) + (LOGITS,)
         self.outputs = logits.shape[-1] if logits.dim() > 1 else 1  # the width of the class scores
         self._suffixes: Dict[str, nn.Module] = {}
+        self._uncut: Dict[str, str] = {}  # layer -> why the rest of the network cannot start there
 
     @property
     def cuts(self) -> Tuple[str, ...]:
@@ -177,13 +178,20 @@ class LayerModel(nn.Module):
     def rest(self, start: str) -> nn.Module:
         """The network after the cut ``start`` (built once; fx tracing patches torch globally while
         it runs, so build every one a multi-threaded caller needs before it starts threads): a
-        ``torch.fx`` graph, or a checked :class:`Replay` where fx cannot trace the model."""
+        ``torch.fx`` graph, or a checked :class:`Replay` where fx cannot trace the model. A layer that
+        does not cut the model is :class:`IncompatibleCuts`, remembered, so asking again traces nothing."""
+        if start in self._uncut:  # known not to cut: said again, never traced again (threads may ask)
+            raise IncompatibleCuts(self._uncut[start])
         if start not in self._suffixes:
             later = self.spatial_cuts[self.spatial_cuts.index(start) + 1:]
             try:
-                self._suffixes[start] = rest_of_network(self.model, start, later, self.output)
-            except Untraceable as err:
-                self._suffixes[start] = Replay.checked(self, start, later, err)
+                try:
+                    self._suffixes[start] = rest_of_network(self.model, start, later, self.output)
+                except Untraceable as err:
+                    self._suffixes[start] = Replay.checked(self, start, later, err)
+            except IncompatibleCuts as err:
+                self._uncut[start] = str(err)
+                raise
         return self._suffixes[start]
 
 

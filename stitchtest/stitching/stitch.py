@@ -39,6 +39,33 @@ def _ratio(sender: int, receiver: int) -> Tuple[str, int]:
     return ("down" if sender > receiver else "up"), k
 
 
+def form(sender_shape: Sequence[int], receiver_shape: Sequence[int], *, bn: bool = False,
+         names: Tuple[str, str] = ("sender", "receiver")) -> Tuple[str, int]:
+    """The stitch's form (``flat``, ``tokens``, ``same``, ``down`` or ``up``) and scale factor for two
+    per-sample shapes, or :class:`IncompatibleCuts` saying why no stitch connects them. Pure (no
+    parameters drawn), so a cell's shapes are checked before any stitch is built."""
+    s, r = tuple(sender_shape), tuple(receiver_shape)
+    if len(s) != len(r) or len(s) not in (1, 2, 3):
+        raise IncompatibleCuts(f"cannot stitch {names[0]} {s} into {names[1]} {r}: "
+                               "both cuts must be flat (D,), both tokens (T, D), or both spatial (C, H, W)")
+    if len(s) == 1:
+        return "flat", 1
+    if len(s) == 2:
+        if s[0] != r[0]:
+            raise IncompatibleCuts(f"cannot stitch {names[0]} {s} into {names[1]} {r}: "
+                                   "token cuts need the same number of tokens")
+        if bn:
+            raise IncompatibleCuts(f"cannot stitch {names[0]} {s} into {names[1]} {r}: "
+                                   "no BatchNorm stitch for token cuts (features are the last axis)")
+        return "tokens", 1
+    if s[1] * r[2] != s[2] * r[1]:
+        raise IncompatibleCuts(f"cannot stitch {names[0]} {s} into {names[1]} {r}: aspect ratios differ")
+    try:
+        return _ratio(s[1], r[1])
+    except ValueError as err:
+        raise IncompatibleCuts(f"cannot stitch {names[0]} {s} into {names[1]} {r}: {err}") from None
+
+
 class Stitch(nn.Module):
     """Affine map from activations of shape ``sender_shape`` to ``receiver_shape`` (per sample)."""
 
@@ -47,28 +74,10 @@ class Stitch(nn.Module):
         super().__init__()
         self.sender_shape, self.receiver_shape = tuple(sender_shape), tuple(receiver_shape)
         s, r = self.sender_shape, self.receiver_shape
-        if len(s) != len(r) or len(s) not in (1, 2, 3):
-            raise IncompatibleCuts(f"cannot stitch {names[0]} {s} into {names[1]} {r}: "
-                                   "both cuts must be flat (D,), both tokens (T, D), or both spatial (C, H, W)")
-        if len(s) == 1:
-            self.mode, self.k = "flat", 1
-            self.map: nn.Module = nn.Linear(s[0], r[0])
-        elif len(s) == 2:
-            if s[0] != r[0]:
-                raise IncompatibleCuts(f"cannot stitch {names[0]} {s} into {names[1]} {r}: "
-                                       "token cuts need the same number of tokens")
-            if bn_before or bn_after:
-                raise IncompatibleCuts(f"cannot stitch {names[0]} {s} into {names[1]} {r}: "
-                                       "no BatchNorm stitch for token cuts (features are the last axis)")
-            self.mode, self.k = "tokens", 1
-            self.map = nn.Linear(s[1], r[1])  # applies over the last axis, token by token
+        self.mode, self.k = form(s, r, bn=bn_before or bn_after, names=names)
+        if self.mode in ("flat", "tokens"):
+            self.map: nn.Module = nn.Linear(s[-1], r[-1])  # tokens: applies over the last axis, token by token
         else:
-            if s[1] * r[2] != s[2] * r[1]:
-                raise IncompatibleCuts(f"cannot stitch {names[0]} {s} into {names[1]} {r}: aspect ratios differ")
-            try:
-                self.mode, self.k = _ratio(s[1], r[1])
-            except ValueError as err:
-                raise IncompatibleCuts(f"cannot stitch {names[0]} {s} into {names[1]} {r}: {err}") from None
             kernel = self.k if self.mode == "down" else 1
             self.map = nn.Conv2d(s[0], r[0], kernel_size=kernel, stride=kernel)
         norm = nn.BatchNorm1d if len(s) == 1 else nn.BatchNorm2d
