@@ -3,7 +3,10 @@
 The sender is frozen, so its activations at the cut are computed once (by the caller) and each
 step costs only stitch + receiver suffix. The stitch starts from the least-squares solution
 (docs/lab/facts.md#f1: random initialisation with a small budget leaves stitches under-trained and
-the matrices noise), then Adam with a cosine schedule runs ``steps`` steps on the objective.
+the matrices noise), then Adam runs ``steps`` steps on the objective. The budget, batch and rate
+are the run's (:class:`StitchConfig`); the objective says how its own stitch trains
+(:func:`optimiser`: weight decay and schedule, and how many images the start sees), because the
+sources trained theirs differently (FuLA's authors: L2 1e-4 and a step schedule).
 Stitches into the same receiver cut train together (:func:`fit_stitches`), sharing one pass of
 the frozen suffix per step.
 """
@@ -161,16 +164,37 @@ def _batches(objective: Objective, trace, cut: str, h: torch.Tensor, k: int, y: 
                   receiver_logits=receiver_logits, receiver_acts=receiver_acts) for n in range(k)]
 
 
-def new_stitch(a: torch.Tensor, target: torch.Tensor, config: StitchConfig, names=("sender", "receiver")) -> Stitch:
-    """A stitch from activations ``a`` to ``target``: least-squares or PyTorch-default initialised."""
+def new_stitch(a: torch.Tensor, target: torch.Tensor, config: StitchConfig, names=("sender", "receiver"),
+               images: Optional[int] = None) -> Stitch:
+    """A stitch from activations ``a`` to ``target``: least-squares or PyTorch-default initialised.
+
+    ``images`` fits the least-squares start on that many training images, drawn by ``config.seed``
+    (the FuLA authors' K_init from their shuffled ``train_init`` loader); None fits on all."""
     with concurrency.seeded(config.seed):
         stitch = Stitch(a.shape[1:], target.shape[1:], bn_before=config.bn, bn_after=config.bn, names=names)
     stitch = stitch.to(a.device)
     if a.dim() == 4:
         stitch = stitch.to(memory_format=torch.channels_last)
     if config.init == "least_squares":
+        if images is not None and images < len(a):
+            pick = torch.randperm(len(a), generator=torch.Generator().manual_seed(config.seed))[:images].to(a.device)
+            a, target = a[pick], target[pick]
         stitch.fit_least_squares(a, target)
     return stitch
+
+
+def optimiser(objective: Objective, params, config: StitchConfig):
+    """Adam at ``config.lr`` with the objective's weight decay (coupled L2, as ``torch.optim.Adam``),
+    and its learning-rate schedule over ``config.steps``: ``"cosine"`` anneals to 0, ``"step"``
+    multiplies by 0.1 at 1/3 and 2/3 of the budget (FuLA's authors: training/schedulers.py::step_scheduler)."""
+    opt = torch.optim.Adam(params, lr=config.lr, weight_decay=objective.weight_decay)
+    if objective.schedule == "step":
+        sched = torch.optim.lr_scheduler.MultiStepLR(opt, [config.steps // 3, 2 * config.steps // 3], gamma=0.1)
+    elif objective.schedule == "cosine":
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, config.steps))
+    else:
+        raise ValueError(f"{objective.name}: unknown schedule {objective.schedule!r}; expected 'cosine' or 'step'")
+    return opt, sched
 
 
 def fit_stitch(objective: Objective, receiver: CutModel, receiver_cut: str, a: torch.Tensor, y: torch.Tensor,
@@ -195,15 +219,15 @@ def fit_stitches(objective: Objective, receiver: CutModel, receiver_cut: str, se
     which is what keeps a GPU busy. A stitch whose loss turns non-finite stops alone.
     """
     names = names or [("sender", "receiver")] * len(senders)
-    results = [FitResult(new_stitch(a, targets[receiver_cut], config, n)) for a, n in zip(senders, names)]
+    results = [FitResult(new_stitch(a, targets[receiver_cut], config, n, objective.init_images))
+               for a, n in zip(senders, names)]
     if objective.closed_form or not results:
         return results
     device = senders[0].device
     for r in results:
         r.start = copy.deepcopy(r.stitch)
     stitches = [r.stitch for r in results]
-    opt = torch.optim.Adam([p for s in stitches for p in s.parameters()], lr=config.lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, config.steps))
+    opt, sched = optimiser(objective, [p for s in stitches for p in s.parameters()], config)
     gen = torch.Generator().manual_seed(config.seed)
     hints = objective.hint_cuts(receiver, receiver_cut)
     trace = torch.compile(receiver.trace) if config.compile else receiver.trace

@@ -13,6 +13,9 @@ readout                     meaning                                             
 ``relative_accuracy``       accuracy / receiver_accuracy                                 higher
 ``penalty``                 receiver_accuracy - accuracy (stitching penalty)             lower
 ``agreement``               fraction of images where stitched and receiver argmax agree  higher
+``agreement_prob``          the FuLA authors' soft agreement, mean per image of          higher
+                            sum_c p_S(c) p_B(c) / max(||p_S||^2, ||p_B||^2) (what their
+                            figures plot: :func:`agreement_prob`)
 ``kl``                      KL(receiver softmax || stitched softmax), mean per image     lower
 ``latent_error@CUT``        ||h - g||^2 / ||g||^2 at receiver cut CUT (stitch cut and    lower
                             every spatial cut after it)
@@ -41,7 +44,7 @@ from .objectives import downstream
 from .stitch import Stitch
 
 #: +1 if a higher value means more similar, -1 if lower does (for checks and reports).
-DIRECTION = {"accuracy": 1, "relative_accuracy": 1, "penalty": -1, "agreement": 1, "kl": -1,
+DIRECTION = {"accuracy": 1, "relative_accuracy": 1, "penalty": -1, "agreement": 1, "agreement_prob": 1, "kl": -1,
              "latent_error": -1, "robust_accuracy": 1, "robust_gap": -1, "fit_r2": 1, "score": 1, "cut_mse": -1}
 
 
@@ -58,6 +61,16 @@ def stitched_trace(stitch: Stitch, receiver: CutModel, cut: str, a: torch.Tensor
         return {cut: h, **receiver.trace(h, cut)}
 
     return concat_batches(run, a, batch_size)
+
+
+def agreement_prob(logits_a: torch.Tensor, logits_b: torch.Tensor) -> float:
+    """The FuLA authors' soft agreement (evaluation/metrics.py::agreement with soft_normalization=True,
+    athaioan/invariance-aware-stitching; their figures plot it as ``agreement_prob``), as a fraction
+    (theirs is in percent): per image ``p_a . p_b / max(p_a . p_a, p_b . p_b)`` of the softmaxes, averaged.
+    1 only where both give the same distribution. Their hard ``agreement_ratio`` is a different thing
+    (both right or both wrong), not this module's ``agreement`` (same argmax)."""
+    p, q = F.softmax(logits_a.double(), 1), F.softmax(logits_b.double(), 1)
+    return ((p * q).sum(1) / torch.maximum((p * p).sum(1), (q * q).sum(1))).mean().item()
 
 
 def latent_errors(stitched: Dict[str, torch.Tensor], target: Dict[str, torch.Tensor], cuts) -> Dict[str, float]:
@@ -86,6 +99,7 @@ def stitch_readouts(stitch: Stitch, receiver: CutModel, cut: str, a_test: torch.
         "relative_accuracy": acc / ref_acc if ref_acc > 0 else 0.0,
         "penalty": ref_acc - acc,
         "agreement": (logits.argmax(1) == ref.argmax(1)).double().mean().item(),
+        "agreement_prob": agreement_prob(logits, ref),
         "kl": F.kl_div(F.log_softmax(logits.double(), 1), F.log_softmax(ref.double(), 1), log_target=True,
                        reduction="batchmean").item(),
     }
