@@ -5,7 +5,8 @@ width 8, 64 images a step) and prints held-out readouts per budget, averaged ove
 stitched network's test accuracy, its hard and soft agreement with the receiver (``agreement``,
 the authors' ``agreement_prob``) and FuLA's own distance on the test images (the mean over hint
 cuts of ``sqrt(latent_error@cut)``, i.e. their ratio). Each budget is a complete run: the authors'
-step schedule (x0.1 at 1/3 and 2/3) is laid over that budget, as it would be by ``--stitch-steps``.
+step schedule (x0.1 at 1/3 and 2/3) is laid over that budget, and the objective's own minimum
+budget (``epochs``: 30 for ``fula``) is switched off so the steps are exactly the budget's.
 
     python benchmarks/fula_convergence.py [--budgets 0,50,100,200,400,800] [--objective fula] [--pairs 2]
 
@@ -14,6 +15,7 @@ The figures are recorded in docs/lab/fula-convergence.md.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import statistics
 import time
@@ -28,6 +30,7 @@ from stitchtest.engine.cells import Cell
 from stitchtest.engine.context import Context
 from stitchtest.models.zoo import Zoo
 from stitchtest.stitching import StitchConfig
+from stitchtest.stitching.objectives import OBJECTIVES
 
 #: diagonal shallow and deep, deep -> shallow, shallow -> deep (sender cut, receiver cut)
 CUTS = (("layer1.0", "layer1.0"), ("layer3.0", "layer3.0"), ("layer4.0", "layer1.0"), ("layer1.0", "layer3.0"))
@@ -51,7 +54,7 @@ def main() -> None:
     zoo = Zoo()
     cells = [Cell(scale.spec(data, seed=2 * k), i, scale.spec(data, seed=2 * k + 1), j)
              for k in range(args.pairs) for i, j in CUTS]
-    method = methods.get(args.objective)
+    method = methods.wrap(dataclasses.replace(OBJECTIVES.get(args.objective)(), epochs=None))
     rows, per_cell = [], []
     for steps in (int(s) for s in args.budgets.split(",")):
         ctx = Context(zoo, StitchConfig(steps=steps, batch_size=scale.batch_size))

@@ -156,9 +156,11 @@ def test_the_fula_objectives_equal_the_authors_loss(stitch_layer_index):
 
 def test_fula_trains_as_its_authors_configs_say():
     """Adam L2 1e-4 (configs: wd 1.0e-4), the step schedule (schedulers.py::step_scheduler), pinv on 500
-    images (K_init); ``dm_hint`` trains the same way, at the stitch cut only (hint.yaml)."""
+    images (K_init), 30 epochs (CIFAR-10 configs); ``dm_hint`` trains the same way, at the stitch cut only
+    (hint.yaml)."""
     for objective in (FuLA(), FuLAKL(), DMHint()):
-        assert (objective.weight_decay, objective.schedule, objective.init_images) == (1e-4, "step", 500)
+        assert (objective.weight_decay, objective.schedule, objective.init_images, objective.epochs) == (
+            1e-4, "step", 500, 30)
         assert objective.distance == "ratio" and objective.output_weight == 0
     assert DMHint().hints == "stitch" and FuLA().hints == "all" and not FuLA().soft and FuLAKL().soft
     assert len({FuLA().string_id(), FuLAKL().string_id(), DMHint().string_id()}) == 3

@@ -14,7 +14,7 @@ from stitchtest.stitching.objectives import DM, OBJECTIVES, SLM, TLM, DMHint, Fu
 from stitchtest.runtime.registry import RegistryError
 from stitchtest.stitching.stitch import Stitch
 from stitchtest.stitching import StitchConfig, fit_stitch, fit_stitches, new_stitch, stitched_batch
-from stitchtest.stitching.fit import optimiser
+from stitchtest.stitching.fit import budget, optimiser
 from stitchtest.models.training import calibrate_batchnorm
 
 OBJECTIVE_TABLE = [TLM(), SLM(), SLM(temperature=4.0), DM(sgd=True), FuLA(), FuLAKL(), DMHint(),
@@ -101,7 +101,7 @@ def test_each_objective_brings_its_weight_decay_and_schedule():
     rates = {}
     for objective in (FuLA(), TLM()):
         p = torch.nn.Parameter(torch.zeros(3))
-        opt, sched = optimiser(objective, [p], config)
+        opt, sched = optimiser(objective, [p], config, config.steps)
         assert opt.param_groups[0]["weight_decay"] == objective.weight_decay
         rates[objective.name] = []
         for _ in range(config.steps):
@@ -112,6 +112,20 @@ def test_each_objective_brings_its_weight_decay_and_schedule():
     assert rates["tlm"][0] == 1e-3 and rates["tlm"][15] == pytest.approx(5e-4) and rates["tlm"][-1] < 1e-5
     with pytest.raises(ValueError, match="schedule"):
         FuLA(schedule="linear")
+
+
+def test_fula_trains_thirty_epochs_at_least(receiver_and_data):
+    """The authors' 30 epochs (last partial batch dropped) when the run's steps are fewer; the run's
+    steps when they are more, or when the objective sets no epochs."""
+    assert budget(FuLA(), StitchConfig(steps=200, batch_size=64), 1400) == 30 * 21
+    assert budget(FuLA(), StitchConfig(steps=1000, batch_size=64), 1400) == 1000
+    assert budget(FuLA(epochs=None), StitchConfig(steps=200, batch_size=64), 1400) == 200
+    assert budget(TLM(), StitchConfig(steps=200, batch_size=64), 1400) == 200
+    assert budget(FuLA(), StitchConfig(steps=5, batch_size=64), 10) == 30  # fewer images than a batch: one a pass
+    model, x, y = receiver_and_data
+    targets = model.trace(x)
+    fit = fit_stitch(FuLA(), model, "layer2.0", targets["layer1.0"], y, targets, StitchConfig(steps=3, batch_size=32))
+    assert len(fit.losses) == 30 * (64 // 32)
 
 
 def test_the_least_squares_start_sees_init_images(receiver_and_data):

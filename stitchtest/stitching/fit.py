@@ -183,15 +183,24 @@ def new_stitch(a: torch.Tensor, target: torch.Tensor, config: StitchConfig, name
     return stitch
 
 
-def optimiser(objective: Objective, params, config: StitchConfig):
+def budget(objective: Objective, config: StitchConfig, n: int) -> int:
+    """Steps a stitch trains on ``n`` training images: the run's ``config.steps``, or the objective's
+    ``epochs`` over batches of ``config.batch_size`` (the last partial batch dropped, as the FuLA
+    authors' loader does), whichever is more."""
+    if not objective.epochs:
+        return config.steps
+    return max(config.steps, objective.epochs * max(1, n // config.batch_size))
+
+
+def optimiser(objective: Objective, params, config: StitchConfig, steps: int):
     """Adam at ``config.lr`` with the objective's weight decay (coupled L2, as ``torch.optim.Adam``),
-    and its learning-rate schedule over ``config.steps``: ``"cosine"`` anneals to 0, ``"step"``
-    multiplies by 0.1 at 1/3 and 2/3 of the budget (FuLA's authors: training/schedulers.py::step_scheduler)."""
+    and its learning-rate schedule over ``steps``: ``"cosine"`` anneals to 0, ``"step"`` multiplies by
+    0.1 at 1/3 and 2/3 of the budget (FuLA's authors: training/schedulers.py::step_scheduler)."""
     opt = torch.optim.Adam(params, lr=config.lr, weight_decay=objective.weight_decay)
     if objective.schedule == "step":
-        sched = torch.optim.lr_scheduler.MultiStepLR(opt, [config.steps // 3, 2 * config.steps // 3], gamma=0.1)
+        sched = torch.optim.lr_scheduler.MultiStepLR(opt, [steps // 3, 2 * steps // 3], gamma=0.1)
     elif objective.schedule == "cosine":
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, config.steps))
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, steps))
     else:
         raise ValueError(f"{objective.name}: unknown schedule {objective.schedule!r}; expected 'cosine' or 'step'")
     return opt, sched
@@ -227,15 +236,16 @@ def fit_stitches(objective: Objective, receiver: CutModel, receiver_cut: str, se
     for r in results:
         r.start = copy.deepcopy(r.stitch)
     stitches = [r.stitch for r in results]
-    opt, sched = optimiser(objective, [p for s in stitches for p in s.parameters()], config)
+    n = len(senders[0])
+    steps = budget(objective, config, n)
+    opt, sched = optimiser(objective, [p for s in stitches for p in s.parameters()], config, steps)
     gen = torch.Generator().manual_seed(config.seed)
     hints = objective.hint_cuts(receiver, receiver_cut)
     trace = torch.compile(receiver.trace) if config.compile else receiver.trace
     active = list(range(len(stitches)))
-    n = len(senders[0])
     for s in stitches:
         s.train()
-    for step in range(config.steps):
+    for step in range(steps):
         idx = torch.randint(0, n, (min(config.batch_size, n),), generator=gen).to(device)
         # the stitches run in fp32 whatever the precision: a least-squares stitch with a large fan-in
         # (a strided conv from stem into layer4.0) does not survive bf16, and its SGD then collapsed
@@ -260,7 +270,7 @@ def fit_stitches(objective: Objective, receiver: CutModel, receiver_cut: str, se
         if len(terms[0]) > 1:
             if step == 0:
                 record_terms(results, active, stitches, terms, "start", range(len(active)))
-            ends = range(len(active)) if step == config.steps - 1 else [p for p, k in enumerate(active) if k in stopping]
+            ends = range(len(active)) if step == steps - 1 else [p for p, k in enumerate(active) if k in stopping]
             if ends:
                 record_terms(results, active, stitches, terms, "end", ends)
         opt.zero_grad(set_to_none=True)
