@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from stitchtest.instruments.deletion import delete_components
-from stitchtest.instruments.synthetic import PCDeleted
+from stitchtest.instruments.synthetic import PCDeleted, PCKept
 
 VARIANCES = np.array([100.0, 25.0, 4.0, 1.0, 0.25, 0.04])
 
@@ -60,8 +60,8 @@ def test_lowest_is_ding_et_al_s_deletion():
     np.testing.assert_allclose(centred @ centred.T, deleted_rep.T @ deleted_rep, atol=1e-8)
 
 
-def test_highest_is_the_testbeds_edit_today():
-    """The interventions testbed (PCDeleted) deletes the top components: the direction Ding et al. did not test."""
+def test_highest_is_the_specificity_yardsticks_edit():
+    """PCDeleted (the specificity check's yardstick) deletes the top components: the direction Ding et al. did not test."""
     x = data(400, seed=3)
     for k in (1, 2, 4):
         edited = PCDeleted(k).edit(torch.tensor(x), torch.tensor(x)).numpy()
@@ -81,3 +81,18 @@ def test_a_basis_from_other_samples_and_bad_arguments():
         delete_components(test, 7)
     with pytest.raises(ValueError, match="basis"):
         delete_components(test, 1, basis=train[:, :3])
+
+
+def test_the_testbeds_ding_edit_deletes_the_lowest_components():
+    """PCKept(kept=m), the interventions testbed's sensitivity edit since issue #29, is
+    delete_components(which="lowest") of all but the top m directions of the training activations."""
+    train, test = data(seed=1), data(n=300, seed=2)
+    for kept in (1, 3, 5):
+        edited = PCKept(kept).edit(torch.tensor(test), torch.tensor(train)).numpy()
+        np.testing.assert_allclose(edited, delete_components(test, 6 - kept, "lowest", basis=train), atol=1e-9)
+    # what it keeps is nearly all the variance: the lowest directions hold little of it
+    t = torch.tensor(train)
+    assert total_variance(PCKept(4).edit(t, t).numpy()) / total_variance(train) > 0.99
+    np.testing.assert_array_equal(PCKept(None).edit(torch.tensor(test), torch.tensor(train)).numpy(), test)
+    with pytest.raises(ValueError):
+        PCKept(0)

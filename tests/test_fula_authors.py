@@ -6,7 +6,8 @@ compute_functional_loss), unchanged except that the ``plot`` branch (matplotlib 
 to the working directory) is left out; the explained-variance list it plots is kept, unused, as
 in their code.
 
-How today's ``fula`` objective differs (measured below, on random post-ReLU batches): it sums
+How the project's ``fula`` objective differed before issue #29 (``FuLA(distance="nmse")`` now;
+measured below, on random post-ReLU batches): it sums
 ``w_k * nmse(h_k, g_k)`` with uniform ``w_k = 1/L``, i.e. ``mean_k r_k^2`` where
 ``r_k = ||h_k - g_k||_F / ||g_k||_F``; the authors take ``mean_k r_k``. The ratio of the two is
 ``mean(r^2) / mean(r)``: not a constant but ``r`` itself when all layers are equally far off --
@@ -19,7 +20,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from stitchtest.stitching.objectives import FULA_AUTHORS_COMMIT, Batch, FuLA, functional_loss, soft_target_loss
+from stitchtest.stitching.readouts import agreement_prob
+
+from stitchtest.stitching.objectives import (FULA_AUTHORS_COMMIT, Batch, DMHint, FuLA, FuLAKL, functional_loss,
+                                            soft_target_loss)
 
 
 # ---------------------------------------------------------------- transcribed from the authors' code
@@ -86,6 +90,18 @@ def compute_functional_loss(stitch_activations, end_activations,
     # (their `if plot is not None:` branch, which only draws the two lists, is left out)
 
     return torch.stack(functional_loss), torch.stack(functional_loss).mean()
+
+
+# evaluation/metrics.py::agreement, its soft half (the hard half and the shape guard left out)
+def soft_agreement(output_a, output_b, soft_normalization=True):
+    output_a, output_b = F.softmax(output_a, dim=1), F.softmax(output_b, dim=1)
+    batch_size = output_a.size(0)
+    soft_agreement = (output_a * output_b).sum(dim=1)
+    if soft_normalization:
+        soft_agreement_optimal = torch.max((output_b * output_b).sum(dim=1), (output_a * output_a).sum(dim=1))
+        soft_agreement = (soft_agreement / soft_agreement_optimal)
+    soft_agreement = soft_agreement.sum()
+    return soft_agreement * 100.0 / batch_size
 # ---------------------------------------------------------------- end of the transcription
 
 # R1111-like hooked block outputs (the stem, then one block per stage), batch 32
@@ -118,6 +134,38 @@ def test_functional_loss_equals_the_authors(stitch_layer_index, soft):
     torch.testing.assert_close(ours, theirs, rtol=1e-6, atol=0)
 
 
+@pytest.mark.parametrize("stitch_layer_index", [1, 3, 5])
+def test_the_fula_objectives_equal_the_authors_loss(stitch_layer_index):
+    """``fula`` is their compute_functional_loss, ``fula_kl`` the same with fula_soft=True, and
+    ``dm_hint`` their compute_hint_loss (losses.py), on random post-ReLU tensors."""
+    stitched, end = hooked(stitch_layer_index, noise=0.5)
+    g = torch.Generator().manual_seed(7)
+    logit, end_logit = torch.randn(32, 10, generator=g), torch.randn(32, 10, generator=g)
+    keys = list(stitched)[stitch_layer_index - 1:]  # the stitch cut (their index + 1 == stitch_layer_index) on
+    batch = Batch(labels=torch.zeros(32, dtype=torch.long), stitched_logits=logit,
+                  stitched_acts={k: stitched[k] for k in keys}, receiver_logits=end_logit,
+                  receiver_acts={k: end[k] for k in keys})
+    cut = keys[0]
+    for soft, objective in ((False, FuLA()), (True, FuLAKL())):
+        _, theirs = compute_functional_loss(stitched, end, stitched[cut], end[cut], logit, end_logit,
+                                            stitch_layer_index, fula_soft=soft)
+        torch.testing.assert_close(objective.loss(batch), theirs, rtol=1e-6, atol=0)
+    hint = Batch(batch.labels, logit, {cut: stitched[cut]}, receiver_acts={cut: end[cut]})
+    torch.testing.assert_close(DMHint().loss(hint), torch.norm(stitched[cut] - end[cut], "fro") / torch.norm(end[cut], "fro"))
+
+
+def test_fula_trains_as_its_authors_configs_say():
+    """Adam L2 1e-4 (configs: wd 1.0e-4), the step schedule (schedulers.py::step_scheduler), pinv on 500
+    images (K_init), 30 epochs (CIFAR-10 configs); ``dm_hint`` trains the same way, at the stitch cut only
+    (hint.yaml)."""
+    for objective in (FuLA(), FuLAKL(), DMHint()):
+        assert (objective.weight_decay, objective.schedule, objective.init_images, objective.epochs) == (
+            1e-4, "step", 500, 30)
+        assert objective.distance == "ratio" and objective.output_weight == 0
+    assert DMHint().hints == "stitch" and FuLA().hints == "all" and not FuLA().soft and FuLAKL().soft
+    assert len({FuLA().string_id(), FuLAKL().string_id(), DMHint().string_id()}) == 3
+
+
 def test_soft_target_loss_equals_the_authors():
     g = torch.Generator().manual_seed(3)
     logit, end_logit = torch.randn(64, 10, generator=g), 3 * torch.randn(64, 10, generator=g)
@@ -132,13 +180,13 @@ def test_the_transcription_names_the_commit_read():
 
 
 @pytest.mark.parametrize("noise,ratio", [(0.05, 0.05), (0.3, 0.29), (1.0, 0.93), (4.0, 3.8)])
-def test_todays_fula_is_the_mean_square_of_the_authors_ratios(noise, ratio):
-    """Today's ``fula`` (nmse, uniform weights) = mean_k r_k^2; the authors' = mean_k r_k. On random
+def test_the_old_fula_is_the_mean_square_of_the_authors_ratios(noise, ratio):
+    """The old ``fula`` (nmse, uniform weights) = mean_k r_k^2; the authors' = mean_k r_k. On random
     post-ReLU batches with every layer ``noise`` apart, their ratio is about r itself."""
     stitched, end = hooked(0, noise)
     hs, gs = list(stitched.values()), list(end.values())
     r = torch.stack([torch.norm(h - g) / torch.norm(g) for h, g in zip(hs, gs)])
-    todays = FuLA().loss(Batch(labels=torch.zeros(32, dtype=torch.long), stitched_logits=torch.zeros(32, 10),
+    todays = FuLA(distance="nmse").loss(Batch(labels=torch.zeros(32, dtype=torch.long), stitched_logits=torch.zeros(32, 10),
                                stitched_acts=stitched, receiver_acts=end))
     authors = functional_loss(hs, gs)
     torch.testing.assert_close(todays, r.pow(2).mean())
@@ -155,8 +203,18 @@ def test_the_two_losses_order_layers_differently():
     stitched_a[keys[0]] = end[keys[0]] * 3.0
     stitched_b = {k: end[k] * 1.5 for k in keys}
     hs_a, hs_b, gs = list(stitched_a.values()), list(stitched_b.values()), list(end.values())
-    ours = [FuLA().loss(Batch(torch.zeros(32, dtype=torch.long), torch.zeros(32, 10), s, receiver_acts=end))
+    ours = [FuLA(distance="nmse").loss(Batch(torch.zeros(32, dtype=torch.long), torch.zeros(32, 10), s,
+                                             receiver_acts=end))
             for s in (stitched_a, stitched_b)]
     theirs = [functional_loss(h, gs) for h in (hs_a, hs_b)]
     assert theirs[0] < theirs[1]  # 2/5 = 0.4 < 0.5
     assert ours[0] > ours[1]  # 4/5 = 0.8 > 0.25
+
+
+def test_agreement_prob_is_the_authors_soft_agreement():
+    """The readout their figures plot, as a fraction: 1 for the same outputs, theirs / 100 otherwise."""
+    g = torch.Generator().manual_seed(5)
+    a, b = torch.randn(200, 10, generator=g), 2 * torch.randn(200, 10, generator=g)
+    assert agreement_prob(a, a) == pytest.approx(1.0)
+    assert agreement_prob(a, b) == pytest.approx(soft_agreement(a, b).item() / 100, rel=1e-5)
+    assert agreement_prob(a, b) < 0.9

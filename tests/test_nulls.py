@@ -11,8 +11,8 @@ from stitchtest.engine.context import Context
 from stitchtest.data import DataSpec
 from stitchtest.measures import SVCCA, FunctionMeasure, LinearCKA, MutualKNN, Procrustes
 from stitchtest.engine.methods import get
-from stitchtest.instruments.nulls import (Calibrated, CalibratedStitch, PermutationNull, null_accuracies, p_value,
-                                          significant_share)
+from stitchtest.instruments.nulls import (Calibrated, CalibratedStitch, PermutationNull, gated, null_accuracies,
+                                          p_value, significant_share, threshold)
 from stitchtest.stitching import StitchConfig
 from stitchtest.models.zoo import ModelSpec, Zoo
 
@@ -79,6 +79,55 @@ def test_p_value_and_readouts():
         PermutationNull(3).readouts(0.9, np.array([0.1]))
     assert significant_share([0.01, 0.5, float("nan"), 0.05]) == pytest.approx(2 / 3)
     assert math.isnan(significant_share([]))
+
+
+# ------------------------ transcribed from mlbio-epfl/Aristotelian @785054b, aristotelian/metrics/aggregation.py
+def tau_order_statistic(null_samples, quantile, *, obs=None):
+    arr = np.asarray(null_samples, dtype=float)
+    if obs is not None:
+        arr = np.append(arr, float(obs))
+    arr = np.sort(arr)
+    m = arr.size
+    if m == 0:
+        raise ValueError("null_samples must be non-empty")
+    rank = min(max(int(np.ceil(float(quantile) * m)), 1), m)
+    return float(arr[rank - 1])
+
+
+def gated_rescaled(T_obs, *, tau_alpha, s_max, EPS=1e-12):
+    if s_max is None:
+        return float(max(T_obs - tau_alpha, 0.0))
+    if T_obs <= tau_alpha:
+        return 0.0
+    if s_max <= tau_alpha:
+        return 1.0
+    denom = s_max - tau_alpha
+    if abs(denom) <= EPS:
+        return 1.0
+    return float(min((T_obs - tau_alpha) / denom, 1.0))
+# ------------------------ end of the transcription (their EPS is utils.EPS; only its use at s_max = tau matters)
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("b", [19, 50])
+def test_tau_and_gated_score_equal_grogers_code(seed, b):
+    """tau: their exact cutoff at 1 - alpha of the null with the observed score appended (calibration.py
+    calls tau_order_statistic(null, quantile, obs=raw)); gated = (s - tau) / (1 - tau), 0 below tau;
+    p = (1 + #null >= s) / (N + 1), their add-one estimator."""
+    rng = np.random.default_rng(seed)
+    null = rng.uniform(0.2, 0.6, b)
+    for score in (0.1, float(np.quantile(null, 0.9)), 0.61, 0.95):
+        tau = tau_order_statistic(null, 0.95, obs=score)
+        assert threshold(score, null) == tau
+        assert gated(score, tau) == pytest.approx(gated_rescaled(score, tau_alpha=tau, s_max=1.0))
+        r = PermutationNull(b).readouts(score, null)
+        assert (r["tau"], r["gated"]) == (pytest.approx(tau), pytest.approx(gated(score, tau)))
+        assert r["p_value"] == pytest.approx((np.sum(null >= score) + 1) / (b + 1))
+    # a score above every null value: tau is the 19th of 20 values (B = 19), the null's largest
+    if b == 19:
+        assert threshold(0.95, null) == null.max()
+        assert PermutationNull(b).readouts(0.95, null)["gated"] == pytest.approx((0.95 - null.max()) / (1 - null.max()))
+    assert PermutationNull(b).readouts(0.1, null)["gated"] == 0.0  # at or below tau: 0
 
 
 @pytest.mark.parametrize("bad", [0, -1, 2.5, True])

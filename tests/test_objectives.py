@@ -10,14 +10,15 @@ import torch.nn.functional as F
 
 from stitchtest.engine import methods
 from stitchtest.models import build
-from stitchtest.stitching.objectives import DM, OBJECTIVES, SLM, TLM, FuLA, FuLAKL, Objective, nmse, soft_kl
+from stitchtest.stitching.objectives import DM, OBJECTIVES, SLM, TLM, DMHint, FuLA, FuLAKL, Objective, nmse, soft_kl
 from stitchtest.runtime.registry import RegistryError
 from stitchtest.stitching.stitch import Stitch
 from stitchtest.stitching import StitchConfig, fit_stitch, fit_stitches, new_stitch, stitched_batch
+from stitchtest.stitching.fit import budget, optimiser
 from stitchtest.models.training import calibrate_batchnorm
 
-OBJECTIVE_TABLE = [TLM(), SLM(), SLM(temperature=4.0), DM(sgd=True), FuLA(), FuLAKL(),
-                   FuLA(weights="linear", hints=2)]
+OBJECTIVE_TABLE = [TLM(), SLM(), SLM(temperature=4.0), DM(sgd=True), FuLA(), FuLAKL(), DMHint(),
+                   FuLA(weights="linear", hints=2), FuLA(distance="nmse")]
 
 
 @pytest.fixture(scope="module")
@@ -83,10 +84,64 @@ def test_fula_hints_and_weights(receiver_and_data):
 def test_training_reduces_the_loss_from_a_random_init(receiver_and_data):
     model, x, y = receiver_and_data
     targets = model.trace(x)
-    fit = fit_stitch(FuLA(), model, "layer2.0", targets["layer2.0"], y, targets,
-                     StitchConfig(steps=60, batch_size=32, lr=1e-2, init="random"))
-    assert fit.failure is None and len(fit.losses) == 60
-    assert sum(fit.losses[-10:]) < 0.5 * sum(fit.losses[:10])
+    config = StitchConfig(steps=60, batch_size=32, lr=1e-2, init="random")
+    old = fit_stitch(FuLA(distance="nmse", schedule="cosine", weight_decay=0.0), model, "layer2.0",
+                     targets["layer2.0"], y, targets, config)
+    assert old.failure is None and len(old.losses) == 60
+    assert sum(old.losses[-10:]) < 0.5 * sum(old.losses[:10])
+    # the authors' ratio, whose rate drops x0.1 at steps 20 and 40: still down by a quarter
+    fit = fit_stitch(FuLA(), model, "layer2.0", targets["layer2.0"], y, targets, config)
+    assert fit.failure is None and sum(fit.losses[-10:]) < 0.75 * sum(fit.losses[:10])
+
+
+def test_each_objective_brings_its_weight_decay_and_schedule():
+    """FuLA's authors: Adam L2 1e-4, rate x0.1 at 1/3 and 2/3 of the budget; the others keep
+    plain Adam annealed by a cosine to 0."""
+    config = StitchConfig(steps=30)
+    rates = {}
+    for objective in (FuLA(), TLM()):
+        p = torch.nn.Parameter(torch.zeros(3))
+        opt, sched = optimiser(objective, [p], config, config.steps)
+        assert opt.param_groups[0]["weight_decay"] == objective.weight_decay
+        rates[objective.name] = []
+        for _ in range(config.steps):
+            rates[objective.name].append(opt.param_groups[0]["lr"])
+            opt.step(), sched.step()
+    assert FuLA().weight_decay == 1e-4 and TLM().weight_decay == 0
+    assert rates["fula"] == pytest.approx([1e-3] * 10 + [1e-4] * 10 + [1e-5] * 10)
+    assert rates["tlm"][0] == 1e-3 and rates["tlm"][15] == pytest.approx(5e-4) and rates["tlm"][-1] < 1e-5
+    with pytest.raises(ValueError, match="schedule"):
+        FuLA(schedule="linear")
+
+
+def test_fula_trains_thirty_epochs_at_least(receiver_and_data):
+    """The authors' 30 epochs (last partial batch dropped) when the run's steps are fewer; the run's
+    steps when they are more, or when the objective sets no epochs."""
+    assert budget(FuLA(), StitchConfig(steps=200, batch_size=64), 1400) == 30 * 21
+    assert budget(FuLA(), StitchConfig(steps=1000, batch_size=64), 1400) == 1000
+    assert budget(FuLA(epochs=None), StitchConfig(steps=200, batch_size=64), 1400) == 200
+    assert budget(TLM(), StitchConfig(steps=200, batch_size=64), 1400) == 200
+    assert budget(FuLA(), StitchConfig(steps=5, batch_size=64), 10) == 30  # fewer images than a batch: one a pass
+    model, x, y = receiver_and_data
+    targets = model.trace(x)
+    fit = fit_stitch(FuLA(), model, "layer2.0", targets["layer1.0"], y, targets, StitchConfig(steps=3, batch_size=32))
+    assert len(fit.losses) == 30 * (64 // 32)
+
+
+def test_the_least_squares_start_sees_init_images(receiver_and_data):
+    """``images=n`` fits the start on n training images drawn by the seed (the authors' K_init 500),
+    not on all of them; more images than there are means all."""
+    model, x, y = receiver_and_data
+    targets = model.trace(x)
+    a, b = targets["layer1.0"], targets["layer2.0"]
+    config = StitchConfig()
+    pick = torch.randperm(len(a), generator=torch.Generator().manual_seed(config.seed))[:20]
+    some = new_stitch(a, b, config, images=20)
+    by_hand = Stitch(a.shape[1:], b.shape[1:]).fit_least_squares(a[pick], b[pick])
+    every = new_stitch(a, b, config)
+    torch.testing.assert_close(some.map.weight, by_hand.map.weight)
+    assert not torch.allclose(some.map.weight, every.map.weight)
+    torch.testing.assert_close(new_stitch(a, b, config, images=10_000).map.weight, every.map.weight)
 
 
 def test_closed_form_dm_takes_no_steps(receiver_and_data):
@@ -180,18 +235,21 @@ def fula_batch(receiver_and_data, noise=0.3, cut="layer2.0"):
     return stitched_batch(FuLAKL(), model, cut, stitch(targets[cut]), y, targets), stitch, model, targets, y
 
 
-def test_fula_is_hints_only_and_fula_kl_adds_the_output_kl(receiver_and_data):
-    """The paper's FuLA has no output term; fula_kl is exactly FuLA plus T^2 KL on the logits."""
+def test_fula_is_hints_only_and_fula_kl_puts_the_output_kl_inside_the_mean(receiver_and_data):
+    """The authors' FuLA has no output term; fula_kl (their fula_soft) adds their KL as one more term
+    of the mean; output_weight adds the old T^2 KL outside it (the old fula_kl, distance="nmse")."""
     batch, *_ = fula_batch(receiver_and_data)
-    hints = sum(w * nmse(batch.stitched_acts[c], batch.receiver_acts[c])
-                for w, c in zip(FuLA().depth_weights(3), batch.stitched_acts))
-    assert FuLA().output_weight == 0 and not FuLA().needs_receiver_logits
-    assert FuLA().loss(batch).item() == pytest.approx(hints.item(), rel=1e-6)
+    ratios = [torch.norm(batch.stitched_acts[c] - batch.receiver_acts[c]) / torch.norm(batch.receiver_acts[c])
+              for c in batch.stitched_acts]
+    assert FuLA().output_weight == 0 and not FuLA().needs_receiver_logits and FuLAKL().needs_receiver_logits
+    assert FuLA().loss(batch).item() == pytest.approx(sum(ratios).item() / 3, rel=1e-6)
     kl = soft_kl(batch.stitched_logits, batch.receiver_logits)
     assert kl.item() > 1e-4  # a perturbed stitch changes the outputs
-    assert FuLAKL().loss(batch).item() == pytest.approx(hints.item() + kl.item(), rel=1e-6)
+    assert FuLAKL().loss(batch).item() == pytest.approx((sum(ratios).item() + kl.item()) / 4, rel=1e-5)
     assert FuLAKL().string_id() != FuLA().string_id() and OBJECTIVES.get("fula_kl") is FuLAKL
-    assert FuLA(output_weight=1.0).loss(batch).item() == pytest.approx(FuLAKL().loss(batch).item())
+    squares = sum(nmse(batch.stitched_acts[c], batch.receiver_acts[c]) for c in batch.stitched_acts) / 3
+    old = FuLA(distance="nmse", output_weight=1.0)
+    assert old.loss(batch).item() == pytest.approx(squares.item() + kl.item(), rel=1e-5)
 
 
 def test_terms_sum_to_the_loss(receiver_and_data):
@@ -201,6 +259,7 @@ def test_terms_sum_to_the_loss(receiver_and_data):
         assert sum(terms.values()).item() == pytest.approx(objective.loss(batch).item(), rel=1e-6)
     assert set(FuLA().terms(batch)) == {"hint@layer2.0", "hint@layer3.0", "hint@layer4.0"}
     assert set(FuLAKL().terms(batch)) == {"hint@layer2.0", "hint@layer3.0", "hint@layer4.0", "output"}
+    assert set(FuLA(output_weight=1.0).terms(batch)) == {"hint@layer2.0", "hint@layer3.0", "hint@layer4.0", "output_kl"}
     assert set(TLM().terms(batch)) == {"loss"}
 
 
@@ -222,7 +281,7 @@ def test_gradient_shares_are_each_terms_gradient_norm_over_their_sum(receiver_an
         assert grouped[0].diagnostics[key] == pytest.approx(value, rel=1e-4, abs=1e-7)
 
     # by hand, at step 0: the least-squares stitch on the first batch of the training stream
-    stitch = new_stitch(a, targets["layer2.0"], config)
+    stitch = new_stitch(a, targets["layer2.0"], config, images=FuLAKL().init_images)
     idx = torch.randint(0, len(a), (64,), generator=torch.Generator().manual_seed(config.seed))
     stitch.train()
     terms = FuLAKL().terms(stitched_batch(FuLAKL(), model, "layer2.0", stitch(a[idx]), y, targets, idx))

@@ -41,7 +41,7 @@ def test_on_synthetic_sender_swaps_only_the_sender():
     y = torch.arange(120) % 4
     ctx = SimpleNamespace(pair=lambda cell, split: (image_sender, {"cut": receiver}), data_key=lambda cell: "d",
                           data=lambda cell: SimpleNamespace(y_train=y, y_test=y, num_classes=4))
-    cell = SimpleNamespace(receiver_cut="cut")
+    cell = SimpleNamespace(receiver_cut="cut", sender=SimpleNamespace(key="a"), sender_cut="cut")
     base = MeasureMethod(LinearCKA())
     swapped = OnSyntheticSender(base, ClusteredNoise(noise=0.1))
     assert (swapped.name, swapped.kind, swapped.primary) == ("linear_cka", "measure", "score")

@@ -3,10 +3,11 @@
 Ding et al.'s code (js-d/sim_metric, experiments/pca_deletion/compute_dists.py) keeps the top
 ``dims_kept`` principal components of a representation, i.e. deletes the *lowest*-variance ones,
 and compares the result with other seeds' representations: their point is that CKA barely moves
-when low-variance directions that the network's function uses are gone. The interventions
-testbed (:class:`stitchtest.instruments.synthetic.PCDeleted`) deletes the *top* ``k`` instead, an edit every
-measure sees. :func:`delete_components` does both, so the testbed can switch direction when its
-claim is rewritten (docs/lab/ding-deletion.md); until then nothing calls it.
+when low-variance directions that the network's function uses are gone. The interventions testbed's
+sensitivity check runs their design (:class:`stitchtest.instruments.synthetic.PCKept`, tested equal to
+``which="lowest"`` here); its specificity yardstick still deletes the *top* ``k``
+(:class:`~stitchtest.instruments.synthetic.PCDeleted`, equal to ``which="highest"``), an edit every measure
+sees. :func:`delete_components` is the numpy reference of both (docs/lab/ding-deletion.md).
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def delete_components(x: np.ndarray, k: int, which: str = "lowest", basis: np.nd
       ``mu + ((x - mu) V_keep) V_keep^T`` -- their code's ``u[:, :dims_kept].T @ rep``, here in the
       original coordinates and without their rescaling by ``768 / dims_kept`` (a stitch is not
       scale-invariant, the measures they score are);
-    * ``which="highest"`` (the testbed today): ``x - ((x - mu) V_k) V_k^T``, exactly
+    * ``which="highest"`` (the specificity yardstick's edit): ``x - ((x - mu) V_k) V_k^T``, exactly
       :meth:`stitchtest.instruments.synthetic.PCDeleted.edit`.
 
     ``k = 0`` returns ``x`` unchanged (as float64).

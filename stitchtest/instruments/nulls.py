@@ -7,12 +7,18 @@ image each row of one representation belongs to (the rows of ``y``, ``B`` times)
 again. The shuffled pairs keep both representations' own geometry and lose only their
 correspondence, so
 
-* ``calibrated = score - null_mean`` (the raw score minus the mean of the null scores; 0 = no
-  more alike than unrelated images, and the same zero for every measure). The Aristotelian-view
-  paper calibrates against such a null too; this harness reports the plain difference, and the
-  null's mean, spread and 95th percentile beside it, so any other normalisation can be read off;
+* ``gated``, the calibrated score as Groger et al.'s code defines it (mlbio-epfl/Aristotelian,
+  aristotelian/metrics/calibration.py::compute_calibration_stats): the threshold ``tau`` is the
+  null's (1 - alpha) quantile, taken as their exact permutation cutoff (aggregation.py::
+  tau_order_statistic: the ceil((1 - alpha) m)-th smallest of the null *with the observed score
+  appended*, m = B + 1), and ``gated = (score - tau) / (s_max - tau)`` clipped to [0, 1], 0 at or
+  below ``tau`` (aggregation.py::gated_rescaled; ``s_max = 1``, the top of every built-in measure and
+  of an accuracy);
+* ``calibrated = score - null_mean`` (the raw score minus the mean of the null scores; their
+  ``null_centered``), with the null's mean, spread and 95th percentile beside it;
 * ``p_value = (1 + #(null >= score)) / (B + 1)``, the one-sided permutation p-value (never 0:
-  the observed pairing is one of the permutations), so ``B = 50`` resolves p down to 0.02.
+  the observed pairing is one of the permutations; their add-one estimator), so ``B = 50``
+  resolves p down to 0.02.
 
 :class:`Calibrated` wraps a measure as a method with these readouts; its id carries the null's
 configuration, so calibrated cells never mix with raw ones in results or baselines.
@@ -77,10 +83,30 @@ class PermutationNull:
         null = np.asarray(null, dtype=float)
         if null.size != self.permutations:
             raise ValueError(f"expected {self.permutations} null scores, got {null.size}")
+        tau = threshold(score, null)
         return {"score": float(score), "null_mean": float(null.mean()), "null_std": float(null.std(ddof=1))
                 if null.size > 1 else 0.0, "null_q95": float(np.quantile(null, 0.95)),
-                "calibrated": float(score - null.mean()), "p_value": p_value(score, null),
-                "permutations": float(self.permutations)}
+                "calibrated": float(score - null.mean()), "tau": tau, "gated": gated(score, tau),
+                "p_value": p_value(score, null), "permutations": float(self.permutations)}
+
+
+def threshold(score: float, null: np.ndarray, alpha: float = ALPHA) -> float:
+    """Groger et al.'s ``tau``: the exact permutation cutoff at ``1 - alpha``, the ``ceil((1 - alpha) m)``-th
+    smallest of the null with the observed score appended (``m = len(null) + 1``; mlbio-epfl/Aristotelian,
+    aristotelian/metrics/aggregation.py::tau_order_statistic, called with ``obs=raw``)."""
+    values = np.sort(np.append(np.asarray(null, dtype=float), float(score)))
+    rank = min(max(int(np.ceil((1 - alpha) * values.size)), 1), values.size)
+    return float(values[rank - 1])
+
+
+def gated(score: float, tau: float, s_max: float = 1.0) -> float:
+    """Groger et al.'s calibrated score ``(score - tau) / (s_max - tau)``, 0 at or below ``tau``, at most 1
+    (aristotelian/metrics/aggregation.py::gated_rescaled)."""
+    if score <= tau:
+        return 0.0
+    if s_max <= tau or abs(s_max - tau) <= 1e-12:
+        return 1.0
+    return float(min((score - tau) / (s_max - tau), 1.0))
 
 
 def p_value(score: float, null: np.ndarray) -> float:

@@ -7,8 +7,9 @@ class plus independent noise per image, shaped like the activations of a real cu
 same stitch (a 1x1 convolution between equal shapes) connects it. It needs no training.
 
 :class:`OnSyntheticSender` runs any method with the sender's activations replaced by the synthetic
-ones (the receiver's trace, data and labels stay as they are). :class:`PCDeleted` is the other kind:
-the sender's own activations with their top principal components deleted, a graded intervention. It keeps the method's name, kind and
+ones (the receiver's trace, data and labels stay as they are). :class:`PCDeleted` and :class:`PCKept` are the
+other kind: the sender's own activations with their top (resp. all but their top) principal components
+deleted, graded interventions. It keeps the method's name, kind and
 primary readout, so checks, expectations and rankings treat it as that method; its id names the
 synthetic sender, so its cells never mix with real ones.
 """
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from collections import OrderedDict
-from typing import Any, Dict, List, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 
@@ -121,6 +122,60 @@ class PCDeleted:
                 "disagreement": (pred != own_pred.to(pred.device)).double().mean().item()}
 
 
+@dataclass(frozen=True)
+class PCKept:
+    """The cell's sender activations with all but their top ``kept`` principal components deleted:
+    Ding, Denain & Steinhardt's direction (js-d/sim_metric, experiments/pca_deletion/compute_dists.py
+    keeps ``u[:, :dims_kept]``, so the *lowest*-variance components go; docs/lab/ding-deletion.md).
+    ``mu + ((h - mu) V_m) V_m^T`` with the mean and top ``m = kept`` directions of the training
+    images' activations (:func:`stitchtest.instruments.deletion.delete_components` with
+    ``which="lowest"``, in torch); ``kept=None`` is no edit.
+
+    Compared, as in their code, with *another* seed's unedited representation (the cell's receiver),
+    so the functional change is the sender's own: ``edited_accuracy`` (the sender run from its cut on
+    the edited test activations), ``functional_change`` (its accuracy minus that) and
+    ``disagreement`` (the share of test images whose label the edit changes)."""
+
+    kept: Optional[int] = None
+
+    name = "pc_kept"
+
+    def __post_init__(self) -> None:
+        if self.kept is not None and (isinstance(self.kept, bool) or not isinstance(self.kept, int) or self.kept < 1):
+            raise ValueError(f"pc_kept needs a whole number kept >= 1 (or None), got {self.kept!r}")
+
+    def string_id(self) -> str:
+        return string_id(self)
+
+    def edit(self, a: torch.Tensor, train: torch.Tensor, key: tuple = ()) -> torch.Tensor:
+        if self.kept is None:
+            return a
+        mu, vt = _principal(train, key)
+        if self.kept > vt.shape[0]:
+            raise ValueError(f"pc_kept(kept={self.kept}): at most {vt.shape[0]} directions at this cut")
+        v = vt[: self.kept].T
+        x = a.reshape(len(a), -1).double()
+        edited = mu + ((x - mu) @ v) @ v.T
+        return edited.reshape(a.shape).to(a.dtype).contiguous(memory_format=torch.channels_last) \
+            if a.dim() == 4 else edited.reshape(a.shape).to(a.dtype)
+
+    def make(self, ctx: Any, cell: Cell, split: str, a: torch.Tensor) -> torch.Tensor:
+        key = (cell.sender.key, cell.sender_cut, ctx.data_key(cell))
+        return self.edit(a, ctx.pair(cell, "train")[0], key)
+
+    @torch.no_grad()
+    def readouts(self, ctx: Any, cell: Cell, edited_test: torch.Tensor) -> Dict[str, float]:
+        """What the edit does to the sender's own function."""
+        sender, ds = ctx.model(cell.sender), ctx.data(cell)
+        a, _ = ctx.pair(cell, "test")
+        own_pred = sender.trace(a.float(), cell.sender_cut)["logits"].argmax(1)
+        pred = sender.trace(edited_test.float(), cell.sender_cut)["logits"].argmax(1)
+        own = (own_pred == ds.y_test.to(own_pred.device)).double().mean().item()
+        edited = (pred == ds.y_test.to(pred.device)).double().mean().item()
+        return {"edited_accuracy": edited, "functional_change": own - edited,
+                "disagreement": (pred != own_pred).double().mean().item()}
+
+
 _PRINCIPAL: "OrderedDict[tuple, Tuple[torch.Tensor, torch.Tensor]]" = OrderedDict()
 _KEPT = 256  # directions kept per basis: deletions up to k = 256
 
@@ -155,7 +210,8 @@ class _SenderSwap:
 
     def pair(self, cell: Cell, split: str):
         a, trace = self._ctx.pair(cell, split)
-        key = (self._ctx.data_key(cell), split, tuple(a.shape[1:]))
+        # an edit of the sender's own activations differs per sender model and cut
+        key = (cell.sender.key, cell.sender_cut, self._ctx.data_key(cell), split, tuple(a.shape[1:]))
         if key not in self._made:
             self._made[key] = self._sender.make(self._ctx, cell, split, a)
         return self._made[key], trace
@@ -164,7 +220,7 @@ class _SenderSwap:
 class OnSyntheticSender(Method):
     """``method`` with every cell's sender replaced by ``sender`` (at the shape of the cell's sender cut)."""
 
-    def __init__(self, method: Method, sender: Union[ClusteredNoise, PCDeleted] = ClusteredNoise()):
+    def __init__(self, method: Method, sender: Union[ClusteredNoise, PCDeleted, PCKept] = ClusteredNoise()):
         self.method, self.sender = method, sender
         self.name, self.kind, self.primary = method.name, method.kind, method.primary
 

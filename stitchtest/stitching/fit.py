@@ -3,7 +3,10 @@
 The sender is frozen, so its activations at the cut are computed once (by the caller) and each
 step costs only stitch + receiver suffix. The stitch starts from the least-squares solution
 (docs/lab/facts.md#f1: random initialisation with a small budget leaves stitches under-trained and
-the matrices noise), then Adam with a cosine schedule runs ``steps`` steps on the objective.
+the matrices noise), then Adam runs ``steps`` steps on the objective. The budget, batch and rate
+are the run's (:class:`StitchConfig`); the objective says how its own stitch trains
+(:func:`optimiser`: weight decay and schedule, and how many images the start sees), because the
+sources trained theirs differently (FuLA's authors: L2 1e-4 and a step schedule).
 Stitches into the same receiver cut train together (:func:`fit_stitches`), sharing one pass of
 the frozen suffix per step.
 """
@@ -161,16 +164,46 @@ def _batches(objective: Objective, trace, cut: str, h: torch.Tensor, k: int, y: 
                   receiver_logits=receiver_logits, receiver_acts=receiver_acts) for n in range(k)]
 
 
-def new_stitch(a: torch.Tensor, target: torch.Tensor, config: StitchConfig, names=("sender", "receiver")) -> Stitch:
-    """A stitch from activations ``a`` to ``target``: least-squares or PyTorch-default initialised."""
+def new_stitch(a: torch.Tensor, target: torch.Tensor, config: StitchConfig, names=("sender", "receiver"),
+               images: Optional[int] = None) -> Stitch:
+    """A stitch from activations ``a`` to ``target``: least-squares or PyTorch-default initialised.
+
+    ``images`` fits the least-squares start on that many training images, drawn by ``config.seed``
+    (the FuLA authors' K_init from their shuffled ``train_init`` loader); None fits on all."""
     with concurrency.seeded(config.seed):
         stitch = Stitch(a.shape[1:], target.shape[1:], bn_before=config.bn, bn_after=config.bn, names=names)
     stitch = stitch.to(a.device)
     if a.dim() == 4:
         stitch = stitch.to(memory_format=torch.channels_last)
     if config.init == "least_squares":
+        if images is not None and images < len(a):
+            pick = torch.randperm(len(a), generator=torch.Generator().manual_seed(config.seed))[:images].to(a.device)
+            a, target = a[pick], target[pick]
         stitch.fit_least_squares(a, target)
     return stitch
+
+
+def budget(objective: Objective, config: StitchConfig, n: int) -> int:
+    """Steps a stitch trains on ``n`` training images: the run's ``config.steps``, or the objective's
+    ``epochs`` over batches of ``config.batch_size`` (the last partial batch dropped, as the FuLA
+    authors' loader does), whichever is more."""
+    if not objective.epochs:
+        return config.steps
+    return max(config.steps, objective.epochs * max(1, n // config.batch_size))
+
+
+def optimiser(objective: Objective, params, config: StitchConfig, steps: int):
+    """Adam at ``config.lr`` with the objective's weight decay (coupled L2, as ``torch.optim.Adam``),
+    and its learning-rate schedule over ``steps``: ``"cosine"`` anneals to 0, ``"step"`` multiplies by
+    0.1 at 1/3 and 2/3 of the budget (FuLA's authors: training/schedulers.py::step_scheduler)."""
+    opt = torch.optim.Adam(params, lr=config.lr, weight_decay=objective.weight_decay)
+    if objective.schedule == "step":
+        sched = torch.optim.lr_scheduler.MultiStepLR(opt, [steps // 3, 2 * steps // 3], gamma=0.1)
+    elif objective.schedule == "cosine":
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, steps))
+    else:
+        raise ValueError(f"{objective.name}: unknown schedule {objective.schedule!r}; expected 'cosine' or 'step'")
+    return opt, sched
 
 
 def fit_stitch(objective: Objective, receiver: CutModel, receiver_cut: str, a: torch.Tensor, y: torch.Tensor,
@@ -195,23 +228,24 @@ def fit_stitches(objective: Objective, receiver: CutModel, receiver_cut: str, se
     which is what keeps a GPU busy. A stitch whose loss turns non-finite stops alone.
     """
     names = names or [("sender", "receiver")] * len(senders)
-    results = [FitResult(new_stitch(a, targets[receiver_cut], config, n)) for a, n in zip(senders, names)]
+    results = [FitResult(new_stitch(a, targets[receiver_cut], config, n, objective.init_images))
+               for a, n in zip(senders, names)]
     if objective.closed_form or not results:
         return results
     device = senders[0].device
     for r in results:
         r.start = copy.deepcopy(r.stitch)
     stitches = [r.stitch for r in results]
-    opt = torch.optim.Adam([p for s in stitches for p in s.parameters()], lr=config.lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, config.steps))
+    n = len(senders[0])
+    steps = budget(objective, config, n)
+    opt, sched = optimiser(objective, [p for s in stitches for p in s.parameters()], config, steps)
     gen = torch.Generator().manual_seed(config.seed)
     hints = objective.hint_cuts(receiver, receiver_cut)
     trace = torch.compile(receiver.trace) if config.compile else receiver.trace
     active = list(range(len(stitches)))
-    n = len(senders[0])
     for s in stitches:
         s.train()
-    for step in range(config.steps):
+    for step in range(steps):
         idx = torch.randint(0, n, (min(config.batch_size, n),), generator=gen).to(device)
         # the stitches run in fp32 whatever the precision: a least-squares stitch with a large fan-in
         # (a strided conv from stem into layer4.0) does not survive bf16, and its SGD then collapsed
@@ -236,7 +270,7 @@ def fit_stitches(objective: Objective, receiver: CutModel, receiver_cut: str, se
         if len(terms[0]) > 1:
             if step == 0:
                 record_terms(results, active, stitches, terms, "start", range(len(active)))
-            ends = range(len(active)) if step == config.steps - 1 else [p for p, k in enumerate(active) if k in stopping]
+            ends = range(len(active)) if step == steps - 1 else [p for p, k in enumerate(active) if k in stopping]
             if ends:
                 record_terms(results, active, stitches, terms, "end", ends)
         opt.zero_grad(set_to_none=True)

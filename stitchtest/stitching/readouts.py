@@ -14,6 +14,9 @@ readout                     meaning                                             
 ``relative_accuracy``       accuracy / receiver_accuracy                                 higher
 ``penalty``                 receiver_accuracy - accuracy (stitching penalty)             lower
 ``agreement``               fraction of images where stitched and receiver argmax agree  higher
+``agreement_prob``          the FuLA authors' soft agreement, mean per image of          higher
+                            sum_c p_S(c) p_B(c) / max(||p_S||^2, ||p_B||^2) (what their
+                            figures plot: :func:`agreement_prob`)
 ``kl``                      KL(receiver softmax || stitched softmax), mean per image     lower
 ``latent_error@CUT``        ||h - g||^2 / ||g||^2 at receiver cut CUT (stitch cut and    lower
                             every spatial cut after it)
@@ -54,6 +57,16 @@ def stitched_trace(stitch: Stitch, receiver: CutModel, cut: str, a: torch.Tensor
     return concat_batches(run, a, batch_size)
 
 
+def agreement_prob(logits_a: torch.Tensor, logits_b: torch.Tensor) -> float:
+    """The FuLA authors' soft agreement (evaluation/metrics.py::agreement with soft_normalization=True,
+    athaioan/invariance-aware-stitching; their figures plot it as ``agreement_prob``), as a fraction
+    (theirs is in percent): per image ``p_a . p_b / max(p_a . p_a, p_b . p_b)`` of the softmaxes, averaged.
+    1 only where both give the same distribution. Their hard ``agreement_ratio`` is a different thing
+    (both right or both wrong), not this module's ``agreement`` (same argmax)."""
+    p, q = F.softmax(logits_a.double(), 1), F.softmax(logits_b.double(), 1)
+    return ((p * q).sum(1) / torch.maximum((p * p).sum(1), (q * q).sum(1))).mean().item()
+
+
 def latent_errors(stitched: Dict[str, torch.Tensor], target: Dict[str, torch.Tensor], cuts) -> Dict[str, float]:
     out = {}
     for c in cuts:
@@ -80,6 +93,7 @@ def stitch_readouts(stitch: Stitch, receiver: CutModel, cut: str, a_test: torch.
         "relative_accuracy": acc / ref_acc if ref_acc > 0 else 0.0,
         "penalty": ref_acc - acc,
         "agreement": (logits.argmax(1) == ref.argmax(1)).double().mean().item(),
+        "agreement_prob": agreement_prob(logits, ref),
         "kl": F.kl_div(F.log_softmax(logits.double(), 1), F.log_softmax(ref.double(), 1), log_target=True,
                        reduction="batchmean").item(),
     }

@@ -83,7 +83,9 @@ CLAIMS = (
                   "0.05): TLM stitches the parity network at 0.91-0.94 agreement against 0.98-0.99 from a digit "
                   "classifier, nearly as well but not within the margin in two pairs."),)),
     Claim("fula_rates_clustered_noise_below_tlm", "FuLA (hints, not labels) rates a clustered-noise sender as less "
-          "alike than TLM does", "FuLA paper (task-cue artifacts); Smith et al. 2025", "misleading",
+          "alike than TLM does", "derived: Smith et al. 2025 show TLM stitching a clustered-noise sender; the FuLA "
+          "paper argues task objectives reward task cues over function but does not test noise senders, so that "
+          "FuLA's hints rate such a sender lower is this project's reasoning", "misleading",
           "clustered_noise_below_trained", "fula", "tlm", expect="higher", margin=0.02,
           known=((("smoke",), "Inconclusive at smoke: FuLA's smallest per-cut gap -0.005 / 0.003 / -0.005 against "
                   "TLM's -0.008 / -0.005 / -0.008 (+0.004 on the mean, 3/3 seed pairs, margin 0.02): FuLA stitches the noise at "

@@ -28,9 +28,14 @@ EXPECTATIONS = (
 
 CLAIMS = (
     Claim("tlm_repairs_random_receiver_dm_does_not", "TLM repairs a random receiver; DM does not",
-          "Bansal et al. 2021; Hernandez et al. 2023", "random_controls", "random_receiver_at_chance", "tlm", "dm",
+          "derived: Hernandez et al. 2023 (modularity) report that a trained sender stitches into a random receiver "
+          "only late -> late under the task loss; that a similarity-trained stitch does not is this project's "
+          "reasoning (matching a random receiver's activations reproduces its chance output), not a source's claim",
+          "random_controls", "random_receiver_at_chance", "tlm", "dm",
           expect="higher", margin=0.1),
     Claim("tlm_repairs_random_receiver_fula_does_not", "TLM repairs a random receiver; FuLA does not",
-          "Bansal et al. 2021; Hernandez et al. 2023", "random_controls", "random_receiver_at_chance", "tlm", "fula",
+          "derived: Hernandez et al. 2023 (modularity) report that a trained sender stitches into a random receiver "
+          "only late -> late under the task loss; that FuLA, matching the random receiver's own activations at "
+          "and after the cut, does not is this project's reasoning, not a source's claim", "random_controls", "random_receiver_at_chance", "tlm", "fula",
           expect="higher", margin=0.1),
 )
