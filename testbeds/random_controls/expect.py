@@ -29,8 +29,8 @@ EXPECTATIONS = (
 CLAIMS = (
     Claim("tlm_repairs_random_receiver_dm_does_not", "TLM repairs a random receiver; DM does not",
           "Bansal et al. 2021; Hernandez et al. 2023", "random_controls", "random_receiver_at_chance", "tlm", "dm",
-          expect="higher", margin=0.1),
+          expect="higher", min_effect=0.1),
     Claim("tlm_repairs_random_receiver_fula_does_not", "TLM repairs a random receiver; FuLA does not",
           "Bansal et al. 2021; Hernandez et al. 2023", "random_controls", "random_receiver_at_chance", "tlm", "fula",
-          expect="higher", margin=0.1),
+          expect="higher", min_effect=0.1),
 )
