@@ -188,3 +188,14 @@ def test_summary_leads_with_the_claims_table_and_has_no_ranking(tmp_path):
     assert "Holm-adjusted over both directions of every tested claim" in text
     slm = next(l for l in text.splitlines() if l.startswith("| FuLA's triangle asymmetry is below SLM's"))
     assert "not audited" in slm
+
+
+def test_the_test_set_size_comes_from_the_run_rows_data_id():
+    from stitchtest.audit.claims import test_set_size
+    from stitchtest.data.dataset import load
+    from stitchtest.data.spec import DataSpec
+
+    spec = DataSpec("digits", size=16)
+    assert test_set_size(spec.string_id()) == len(load(spec).y_test) == test_set_size("digits")
+    assert test_set_size("mnist(size=28,n_train=None,n_test=None,split_seed=0,files=ab12)") is None  # not here
+    assert test_set_size(None) is None

@@ -157,16 +157,27 @@ def independent(finite: Sequence[bool], pairing: str) -> List[int]:
     return taken
 
 
-def test_images(data: Optional[str]) -> Optional[int]:
-    """The test-set size of a run's data (its ``RunSettings.data``), for the standard error of an
-    accuracy; ``None`` where the data cannot be read here (then only the spread over seeds counts)."""
+def test_set_size(data: Optional[str]) -> Optional[int]:
+    """The test-set size of a run's data, for the standard error of an accuracy: ``data`` is what
+    ``--stitch-data`` takes, or a run row's ``DataSpec`` id (``digits(size=16,n_train=None,...)``: a
+    built-in data set is rebuilt from it). ``None`` where the data cannot be read here (another
+    machine's directory): then only the spread over seeds counts."""
     if not data:
         return None
-    try:
-        from ..data.dataset import load
-        from ..data.spec import DataSpec
+    import re
 
-        return int(len(load(DataSpec.parse(data)).y_test))
+    from ..data.dataset import load
+    from ..data.spec import DataSpec
+
+    try:
+        found = re.fullmatch(r"(\w+)\((.*)\)", data.strip())
+        if found and "files=" not in found.group(2):
+            fields = dict(kv.split("=", 1) for kv in found.group(2).split(",") if "=" in kv)
+            spec = DataSpec(found.group(1), **{k: None if v == "None" else int(v) for k, v in fields.items()
+                                               if k in ("size", "n_train", "n_test", "split_seed")})
+        else:
+            spec = DataSpec.parse(data)
+        return int(len(load(spec).y_test))
     except Exception:  # noqa: BLE001 -- a report of another machine's run must still render
         return None
 

@@ -156,8 +156,11 @@ class Audit:
         A value within two standard errors of its threshold is ``undecided``
         (:func:`~stitchtest.audit.checks.within_noise`), neither pass nor fail: ``se`` is the
         caller's standard error of the value, else the spread of ``per_seed["value"]`` over seed pairs
-        (the larger where both are known); with neither, the check is decided as its outcome says."""
-        spread = checks_mod.spread_se(per_seed["value"]) if per_seed and per_seed.get("value") else math.nan
+        (the larger where both are known; not for :func:`~stitchtest.audit.checks.close`, whose value is
+        the worst deviation, not a mean); with neither, the check is decided as its outcome says."""
+        spread = math.nan  # a worst-case deviation (``close``, its ``tol``) has no spread over seeds
+        if per_seed and per_seed.get("value") and "tol" not in outcome.detail:
+            spread = checks_mod.spread_se(per_seed["value"])
         known = [x for x in (se, spread) if x is not None and math.isfinite(x)]
         if known:
             outcome = checks_mod.within_noise(outcome, max(known))

@@ -447,7 +447,7 @@ def write_reports(rows: Sequence[Record], out_dir: os.PathLike | str, settings: 
     testbeds = sorted({r.testbed for r in [*cell_rows, *check_rows, *exhibit_rows]})
     written: List[Path] = [out_dir / "summary.md"]
     claim_rows = (claims_mod.judge_all(check_rows, settings.scale, chance=_chance(settings),
-                                       test_images=claims_mod.test_images(settings.data))
+                                       test_images=claims_mod.test_set_size(settings.data))
                   if settings is not None else [])
     _write_text(written[0], _summary(check_rows, testbeds, settings, about, claim_rows))
     used_names: set = set()

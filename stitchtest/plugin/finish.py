@@ -124,12 +124,12 @@ def status(owner, session: pytest.Session) -> str:
 def _claims(session: pytest.Session, rows: List, reporter, settings=None) -> None:
     """Judge the papers' claims on every method's check rows (they meet only here, on the
     controller), print them, and fail the session on an unexpected verdict."""
-    from ..audit.claims import failures, judge_all, test_images
+    from ..audit.claims import failures, judge_all, test_set_size
     from ..audit.report import _chance, _effect, _p, _pairs, _table
     from ..records.results import checks
 
     claim_rows = judge_all(checks(rows), option(session.config, "scale"), chance=_chance(settings),
-                           test_images=test_images(settings.data if settings else None))
+                           test_images=test_set_size(settings.data if settings else None))
     if not claim_rows:
         return
     table = _table([[r.status, r.verdict, r.key, _effect(r), _p(r), _pairs(r)] for r in claim_rows],
