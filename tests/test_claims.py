@@ -95,15 +95,16 @@ def test_not_testable_when_the_contrasted_cells_are_at_ceiling_or_chance():
     ceiling = dict(mean_in=[0.995] * 12, mean_cross=[0.99] * 12)
     rows = [check_row(m, [0.7] * 12, "separation_clean", "adversarial", "accuracy", gap=g, **ceiling)
             for m, g in (("fula", [0.02] * 12), ("tlm", [0.0] * 12))]
-    row = judge(gap, rows, "smoke", test_images=397)
+    row = judge(gap, rows, "smoke", chance=0.1, test_images=397)
     assert row.verdict == "not testable" and row.status == "not testable" and failures([row]) == []
     assert row.testable.startswith("no: ") and "ceiling" in row.testable and row.p_adjusted is None
+    assert judge(gap, rows, "smoke").testable.startswith("not assessed")  # a run without its class count
     room = dict(mean_in=[0.80] * 12, mean_cross=[0.60] * 12)
     rows = [replace(r, per_seed={**r.per_seed, **room}) for r in rows]
-    assert judge(gap, rows, "smoke", test_images=397).testable == "yes"
+    assert judge(gap, rows, "smoke", chance=0.1, test_images=397).testable == "yes"
     chance = dict(mean_in=[0.11] * 12, mean_cross=[0.10] * 12)
     rows = [replace(r, per_seed={**r.per_seed, **chance}) for r in rows]
-    assert "of chance 0.100" in judge(gap, rows, "smoke", test_images=397).testable
+    assert "of chance 0.100" in judge(gap, rows, "smoke", chance=0.1, test_images=397).testable
 
 
 def test_a_per_seed_auprc_is_read_against_its_exact_chance_level():
@@ -124,11 +125,11 @@ def test_the_triangle_claim_reads_the_asymmetry_with_the_ratio_beside_it():
                   threshold=0.0)
     grids = dict(mean_below=[0.9] * 12, mean_above=[0.5] * 12, mean_diagonal=[0.92] * 12)
     rows = [check_row("tlm", [0.98] * 12, readout="accuracy", asymmetry=[0.45, 0.5] * 6, **grids)]
-    row = judge(claim, rows, "smoke", test_images=397)
+    row = judge(claim, rows, "smoke", chance=0.1, test_images=397)
     assert row.verdict == "reproduced" and "ratio below/diagonal 0.980 (secondary)" in row.figure
     flat = dict(mean_below=[0.995] * 12, mean_above=[0.996] * 12, mean_diagonal=[0.996] * 12)
     rows = [check_row("tlm", [1.0] * 12, readout="accuracy", asymmetry=[0.01, -0.01] * 6, **flat)]
-    assert judge(claim, rows, "smoke", test_images=397).verdict == "not testable"
+    assert judge(claim, rows, "smoke", chance=0.1, test_images=397).verdict == "not testable"
 
 
 def test_min_effect_is_part_of_the_claim():

@@ -233,7 +233,7 @@ def _testability(claim: Claim, rows: Dict[str, CheckRow], chance: Optional[float
     return st.Testability(not problems, "; ".join(problems)), "; ".join(conditions)
 
 
-def _prepare(claim: Claim, check_rows: Sequence[CheckRow], scale: str, chance: Optional[float],
+def _prepare(claim: Claim, check_rows: Sequence[CheckRow], chance: Optional[float],
              n_test: Optional[int]) -> Dict[str, Any]:
     """Everything about one claim that does not depend on the other claims of the run."""
     rows = {m: _row(check_rows, claim.testbed, claim.check, m) for m in claim.methods()}
@@ -261,17 +261,18 @@ def _prepare(claim: Claim, check_rows: Sequence[CheckRow], scale: str, chance: O
 
 
 def judge_all(check_rows: Sequence[CheckRow], scale: str, claims: Optional[Sequence[Claim]] = None,
-              chance: Optional[float] = 0.1, test_images: Optional[int] = None,
+              chance: Optional[float] = None, test_images: Optional[int] = None,
               adjustment: str = ADJUSTMENT) -> List[Verdict]:
     """Every claim that applies at ``scale`` (default: every testbed's), in table order, decided
     together: p-values adjusted (Holm by default) over both directions of every tested claim.
 
-    ``chance`` is the accuracy by guessing (1 / classes; ``None``: no accuracy condition),
+    ``chance`` is the accuracy by guessing (1 / classes, from the run's settings; ``None``, as in a run
+    that did not record its class count: accuracy cells get no testability condition),
     ``test_images`` the test-set size behind each accuracy (``None``: the spread over seeds)."""
     if claims is None:
         claims = testbeds.claims()
     claims = [c for c in claims if scale in c.scales]
-    prepared = [_prepare(c, check_rows, scale, chance, test_images) for c in claims]
+    prepared = [_prepare(c, check_rows, chance, test_images) for c in claims]
     tested = [i for i, p in enumerate(prepared) if "missing" not in p and not (p["testability"] and not p["testability"].ok)
               and p["test"].n > 0]
     raw = [q for i in tested for q in (prepared[i]["test"].p_greater, prepared[i]["test"].p_less)]
