@@ -7,6 +7,7 @@ import numpy as np
 
 from .audit import Planned, checks, values
 from .audit.report import matrix
+from .audit.statistics import auprc_chance
 from .engine.cells import Cell
 from .engine.methods import Kind  # noqa: F401  (what a method is: Kind.OBJECTIVE or Kind.MEASURE)
 from .records import CellRow
@@ -81,12 +82,18 @@ def per_seed_of_groups(groups: Mapping[str, Sequence[CellRow]],
 def separation_per_seed(inside, across, readout: str, threshold: float) -> Dict[str, List[float]]:
     """Per seed pair: its separation (mean AUPRC over cuts), mean in-group / cross-group similarity,
     and their difference ``gap``: a continuous separation, where an AUPRC over a few pairs per cut
-    moves in coarse steps and ties (the adversarial claims at 3 seed pairs, docs/lab/facts.md#f28)."""
+    moves in coarse steps and ties (the adversarial claims at 3 seed pairs, docs/lab/facts.md#f28);
+    ``chance``: the AUPRC a random ranking of those pairs has on average, per cut, averaged
+    (:func:`~stitchtest.audit.statistics.auprc_chance`: 0.681 for 2 + 2, not 0.5), for the claims'
+    testability."""
     def stats(seed):
         ins, crs = seed["in"], seed["cross"]
         mean_in, mean_cross = float(np.nanmean(similarity(ins, readout))), float(np.nanmean(similarity(crs, readout)))
+        cuts_in, cuts_cross = by_cut(ins, readout), by_cut(crs, readout)
+        chance = float(np.mean([auprc_chance(len(cuts_in[c]), len(cuts_cross[c])) for c in cuts_in if c in cuts_cross]
+                               or [np.nan]))
         return {"value": separation(ins, crs, readout, threshold).value, "mean_in": mean_in,
-                "mean_cross": mean_cross, "gap": mean_in - mean_cross}
+                "mean_cross": mean_cross, "gap": mean_in - mean_cross, "chance": chance}
     return per_seed_of_groups({"in": inside, "cross": across}, stats)
 
 

@@ -1,104 +1,164 @@
-"""Comparative checks and the claims table: both verdicts each way, from synthetic check rows."""
+"""The claims table judged by inference, from constructed check rows: reproduced, refuted,
+undecided and not testable claims, independent seed pairs in a ring, Holm over the run's claims."""
 import math
 import re
 from dataclasses import replace
 
 import pytest
 
+from stitchtest.audit import statistics as st
 from stitchtest.audit import testbeds as registry
-from stitchtest.audit.checks import compare, seeds_agreeing
-from stitchtest.audit.claims import Claim, failures, judge, judge_all
+from stitchtest.audit.checks import seeds_agreeing
+from stitchtest.audit.claims import Claim, failures, independent, judge, judge_all
 from stitchtest.records import CheckRow, RunSettings
-from stitchtest.audit.report import ranking, write_reports
+from stitchtest.audit.report import write_reports
 
-SIX_LOW = [0.86, 0.88, 0.87, 0.89, 0.85, 0.90]
-SIX_HIGH = [0.98, 0.97, 0.99, 0.98, 0.98, 0.97]
+# twelve disjoint seed pairs: enough for the exact test to decide one claim (2^-12 < 0.05 / 2)
+LOW = [0.86, 0.88, 0.87, 0.89, 0.85, 0.90, 0.86, 0.88, 0.87, 0.89, 0.85, 0.90]
+HIGH = [0.98, 0.97, 0.99, 0.98, 0.98, 0.97, 0.98, 0.97, 0.99, 0.98, 0.98, 0.97]
+MIXED = [0.90, 0.82, 0.91, 0.83, 0.92, 0.81, 0.90, 0.82, 0.91, 0.83, 0.92, 0.81]
 
 
-def test_seeds_agreeing_is_five_of_six():
+def test_seeds_agreeing_is_five_of_six():  # still the rule of checks.at_least_agreeing (a check, not a claim)
     assert [seeds_agreeing(n) for n in (1, 2, 3, 6, 12)] == [1, 2, 3, 5, 10]
 
 
-def test_compare_reproduced_both_directions():
-    lower = compare(SIX_LOW, SIX_HIGH, 0.02, "lower", ("fula", "tlm"))
-    assert lower.passed and lower.detail["verdict"] == "reproduced"
-    assert lower.detail["agree"] == 6 and lower.detail["need"] == 5
-    assert lower.value == pytest.approx(sum(h - l for h, l in zip(SIX_HIGH, SIX_LOW)) / 6)
-    assert "6/6 seed pairs agree" in lower.figure and lower.figure.startswith("fula 0.875 < tlm 0.978")
-    higher = compare(SIX_HIGH, SIX_LOW, 0.02, "higher")
-    assert higher.passed and higher.value == pytest.approx(lower.value)
-
-
-def test_compare_not_reproduced_when_decided_the_other_way():
-    out = compare(SIX_HIGH, SIX_LOW, 0.02, "lower")
-    assert not out.passed and out.detail["verdict"] == "not reproduced" and out.detail["against"] == 6
-    assert out.value < 0
-
-
-def test_compare_inconclusive_when_too_few_pairs_agree_or_the_margin_is_not_met():
-    mixed = compare([0.9, 0.8, 0.9, 0.8, 0.9, 0.8], [0.85] * 6, 0.0, "higher")
-    assert mixed.detail["verdict"] == "inconclusive" and not mixed.passed  # 3 for, 3 against
-    small = compare([0.851] * 6, [0.85] * 6, 0.02, "higher")  # all agree, below the margin
-    assert small.detail["verdict"] == "inconclusive"
-    four = compare([0.9, 0.9, 0.9, 0.9, 0.8, 0.8], [0.85] * 6, 0.0)  # 4 of 6: one short
-    assert four.detail["verdict"] == "inconclusive"
-
-
-def test_compare_drops_nan_pairs_and_fails_on_no_data():
-    out = compare([0.9, math.nan, 0.9, 0.9], [0.8, 0.8, 0.8, math.nan], 0.05)
-    assert out.detail["n"] == 2 and out.detail["dropped"] == 2 and out.detail["verdict"] == "reproduced"
-    few = compare([0.9, math.nan, 0.9], [0.8, 0.8, math.nan], 0.05)  # 1 of 3 pairs: decided neither way
-    assert few.detail["n"] == 1 and few.detail["verdict"] == "inconclusive" and not few.passed
-    empty = compare([math.nan], [0.5], 0.0)
-    assert not empty.passed and empty.detail["verdict"] == "no data"
-    with pytest.raises(ValueError, match="one value per seed pair"):
-        compare([1, 2], [1], 0.0)
-    with pytest.raises(ValueError, match="higher"):
-        compare([1], [1], 0.0, "sideways")
-
-
-def check_row(method, values, check="triangle_absent", testbed="cross_layer", **stats):
-    return CheckRow(key=f"{testbed}|{check}|{method}", testbed=testbed, check=check, method=method, readout="accuracy",
+def check_row(method, values, check="triangle_absent", testbed="cross_layer", readout="score", **stats):
+    return CheckRow(key=f"{testbed}|{check}|{method}", testbed=testbed, check=check, method=method, readout=readout,
                     outcome="pass", value=sum(values) / len(values), per_seed={"value": values, **stats})
 
 
 VERSUS = Claim("fula_below_tlm", "FuLA below TLM", "a paper", "cross_layer", "triangle_absent", "fula", "tlm",
-               expect="lower", margin=0.02)
+               expect="lower")
 SINGLE = Claim("tlm_triangle", "TLM shows it", "a paper", "cross_layer", "triangle_absent", "tlm",
                expect="higher", threshold=0.9)
 
 
-def test_a_claim_against_another_method_and_against_a_threshold():
-    rows = [check_row("fula", SIX_LOW), check_row("tlm", SIX_HIGH)]
-    assert judge(VERSUS, rows, "smoke").status == "ok"
-    single = judge(SINGLE, rows, "smoke")
+def test_reproduced_with_the_adjusted_p_and_an_interval_above_zero():
+    row = judge(VERSUS, [check_row("fula", LOW), check_row("tlm", HIGH)], "smoke")
+    assert row.verdict == "reproduced" and row.status == "ok"
+    assert row.p_adjusted == pytest.approx(2 * 2.0 ** -12)  # Holm over the claim's two directions
+    assert 0 < row.low <= row.effect <= row.high
+    assert row.effect == pytest.approx(sum(h - l for h, l in zip(HIGH, LOW)) / 12)
+    assert row.pairs == row.pairs_total == 12 and "adjusted p" in row.figure
+    single = judge(SINGLE, [check_row("tlm", HIGH)], "smoke")
     assert single.verdict == "reproduced" and "threshold 0.9" in single.figure
-    flipped = [check_row("fula", SIX_HIGH), check_row("tlm", SIX_LOW)]
-    row = judge(VERSUS, flipped, "smoke")
-    assert row.verdict == "not reproduced" and row.status == "FAIL"
+
+
+def test_refuted_when_decided_the_other_way_and_that_fails_the_run():
+    row = judge(VERSUS, [check_row("fula", HIGH), check_row("tlm", LOW)], "smoke")
+    assert row.verdict == "refuted" and row.status == "FAIL" and row.high < 0
     assert failures([row]) == [row]
-    assert judge(SINGLE, flipped, "smoke").status == "FAIL"
+    assert judge(SINGLE, [check_row("tlm", LOW)], "smoke").verdict == "refuted"
+
+
+def test_undecided_says_how_many_pairs_would_decide_it_and_fails_nothing():
+    three = judge(VERSUS, [check_row("fula", LOW[:3]), check_row("tlm", HIGH[:3])], "smoke")
+    assert three.verdict == "undecided" and three.status == "undecided" and failures([three]) == []
+    assert three.pairs_needed == st.pairs_needed(0.05, 2) == 6 and "6 independent pairs could decide it" in three.figure
+    assert "smallest p with 3: 0.125" in three.figure  # 3/3 agreeing is p = 0.125: never a finding
+    noisy = judge(VERSUS, [check_row("fula", MIXED), check_row("tlm", [0.865] * 12)], "smoke")
+    assert noisy.verdict == "undecided" and noisy.low < 0 < noisy.high and "adjusted p" in noisy.figure
+
+
+def test_a_ring_counts_only_pairs_that_share_no_model():
+    assert independent([True] * 3, "ring") == [0]  # 0->1, 1->2, 2->0: any two share a model
+    assert independent([True] * 6, "ring") == [0, 2, 4]
+    assert independent([True] * 6, "disjoint") == [0, 1, 2, 3, 4, 5]
+    assert independent([False, True, True, True], "ring") == [1, 3]
+    ring = replace(VERSUS, pairing="ring")
+    rows = [check_row("fula", LOW[:8]), check_row("tlm", HIGH[:8])]
+    assert judge(VERSUS, rows, "smoke").verdict == "reproduced"  # 8 disjoint pairs: 2 x 2^-8 < 0.05
+    row = judge(ring, rows, "smoke")  # the same 8 in a ring: 4 independent, 2 x 2^-4 = 0.125
+    assert (row.pairs, row.pairs_total) == (4, 8) and row.verdict == "undecided"
+    assert row.detail["independent"] == [0, 2, 4, 6]
+    with pytest.raises(ValueError, match="pairing"):
+        replace(VERSUS, pairing="chain")
+
+
+def test_holm_adjusts_over_every_claim_of_the_run():
+    """Twelve agreeing pairs decide a claim alone (p = 2^-12, x2 directions), but not in a family of
+    40 claims (80 hypotheses: 80 x 2^-12 = 0.0195 < 0.05, while 3 claims of 8 pairs, 2^-8 x 80 > 0.05)."""
+    rows = [check_row("fula", LOW), check_row("tlm", HIGH)]
+    alone = judge_all(rows, "smoke", [VERSUS])[0]
+    others = [replace(SINGLE, id=f"c{i}", method="tlm", check="other", threshold=0.5) for i in range(39)]
+    weak = [check_row("tlm", [0.6 if k % 2 else 0.4 for k in range(12)], check="other")]
+    together = judge_all(rows + weak, "smoke", [VERSUS] + others)
+    assert together[0].p_adjusted == pytest.approx(min(1.0, 80 * 2.0 ** -12))
+    assert together[0].p_adjusted > alone.p_adjusted and together[0].detail["family"] == 80
+    eight = judge_all([check_row("fula", LOW[:8]), check_row("tlm", HIGH[:8])] + weak, "smoke", [VERSUS] + others)
+    assert eight[0].verdict == "undecided" and judge(VERSUS, [check_row("fula", LOW[:8]), check_row("tlm", HIGH[:8])],
+                                                     "smoke").verdict == "reproduced"
+
+
+def test_not_testable_when_the_contrasted_cells_are_at_ceiling_or_chance():
+    gap = Claim("gap", "FuLA separates better", "p", "adversarial", "separation_clean", "fula", "tlm", stat="gap")
+    ceiling = dict(mean_in=[0.995] * 12, mean_cross=[0.99] * 12)
+    rows = [check_row(m, [0.7] * 12, "separation_clean", "adversarial", "accuracy", gap=g, **ceiling)
+            for m, g in (("fula", [0.02] * 12), ("tlm", [0.0] * 12))]
+    row = judge(gap, rows, "smoke", chance=0.1, test_images=397)
+    assert row.verdict == "not testable" and row.status == "not testable" and failures([row]) == []
+    assert row.testable.startswith("no: ") and "ceiling" in row.testable and row.p_adjusted is None
+    assert judge(gap, rows, "smoke").testable.startswith("not assessed")  # a run without its class count
+    room = dict(mean_in=[0.80] * 12, mean_cross=[0.60] * 12)
+    rows = [replace(r, per_seed={**r.per_seed, **room}) for r in rows]
+    assert judge(gap, rows, "smoke", chance=0.1, test_images=397).testable == "yes"
+    chance = dict(mean_in=[0.11] * 12, mean_cross=[0.10] * 12)
+    rows = [replace(r, per_seed={**r.per_seed, **chance}) for r in rows]
+    assert "of chance 0.100" in judge(gap, rows, "smoke", chance=0.1, test_images=397).testable
+
+
+def test_a_per_seed_auprc_is_read_against_its_exact_chance_level():
+    auprc = Claim("auprc", "FuLA separates better", "p", "adversarial", "separation_clean", "fula", "tlm")
+    level = st.auprc_chance(2, 2)
+    near = [check_row(m, v, "separation_clean", "adversarial", "accuracy", chance=[level] * 12)
+            for m, v in (("fula", [0.70, 0.66] * 6), ("tlm", [0.65, 0.69] * 6))]
+    row = judge(auprc, near, "smoke")
+    assert row.verdict == "not testable" and "exact chance level 0.681" in row.testable
+    clear = [replace(r, per_seed={**r.per_seed, "value": v}) for r, v in zip(near, ([0.90, 0.86] * 6, [0.80, 0.84] * 6))]
+    assert judge(auprc, clear, "smoke").testable == "yes"
+    unrecorded = [replace(r, per_seed={"value": r.per_seed["value"]}) for r in near]
+    assert "no recorded chance level" in judge(auprc, unrecorded, "smoke").testable
+
+
+def test_the_triangle_claim_reads_the_asymmetry_with_the_ratio_beside_it():
+    claim = Claim("tri", "TLM shows the triangle", "p", "cross_layer", "triangle_absent", "tlm", stat="asymmetry",
+                  threshold=0.0)
+    grids = dict(mean_below=[0.9] * 12, mean_above=[0.5] * 12, mean_diagonal=[0.92] * 12)
+    rows = [check_row("tlm", [0.98] * 12, readout="accuracy", asymmetry=[0.45, 0.5] * 6, **grids)]
+    row = judge(claim, rows, "smoke", chance=0.1, test_images=397)
+    assert row.verdict == "reproduced" and "ratio below/diagonal 0.980 (secondary)" in row.figure
+    flat = dict(mean_below=[0.995] * 12, mean_above=[0.996] * 12, mean_diagonal=[0.996] * 12)
+    rows = [check_row("tlm", [1.0] * 12, readout="accuracy", asymmetry=[0.01, -0.01] * 6, **flat)]
+    assert judge(claim, rows, "smoke", chance=0.1, test_images=397).verdict == "not testable"
+
+
+def test_min_effect_is_part_of_the_claim():
+    repairs = Claim("repairs", "TLM repairs, DM does not", "p", "random_controls", "c", "tlm", "dm", min_effect=0.1)
+    rows = [check_row("tlm", [0.65] * 12, "c", "random_controls"), check_row("dm", [0.60] * 12, "c", "random_controls")]
+    assert judge(repairs, rows, "smoke").verdict == "refuted"  # higher, but by 0.05, not the claimed 0.1
 
 
 def test_known_failures_apply_per_scale_and_a_reproduced_one_is_unexpected():
-    known = Claim(**{**VERSUS.__dict__, "known": ((("smoke",), "saturated at smoke: 0.98 vs 0.98"),)})
-    flipped = [check_row("fula", SIX_HIGH), check_row("tlm", SIX_LOW)]
+    known = replace(VERSUS, known=((("smoke",), "saturated at smoke: 0.98 vs 0.98"),))
+    flipped = [check_row("fula", HIGH), check_row("tlm", LOW)]
     assert judge(known, flipped, "smoke").status == "known"
     assert judge(known, flipped, "smoke").reason.startswith("saturated")
     assert judge(known, flipped, "small").status == "FAIL"
-    holds = [check_row("fula", SIX_LOW), check_row("tlm", SIX_HIGH)]
+    holds = [check_row("fula", LOW), check_row("tlm", HIGH)]
     assert judge(known, holds, "smoke").status == "UNEXPECTED"
+    assert judge(known, [check_row("fula", LOW[:3]), check_row("tlm", HIGH[:3])], "smoke").status == "known"
 
 
 def test_a_claim_whose_method_was_not_run_is_not_audited_and_never_fails():
-    row = judge(VERSUS, [check_row("tlm", SIX_HIGH)], "smoke")
+    row = judge(VERSUS, [check_row("tlm", HIGH)], "smoke")
     assert row.status == "not audited" and "fula" in row.figure and failures([row]) == []
 
 
 def test_a_claim_reads_the_named_statistic():
     stat = Claim("diag", "FuLA beats DM on the diagonal", "p", "cross_layer", "triangle_absent", "fula", "dm",
-                 stat="mean_diagonal", expect="higher", margin=0.01)
-    rows = [check_row("fula", SIX_LOW, mean_diagonal=[0.95] * 6), check_row("dm", SIX_HIGH, mean_diagonal=[0.6] * 6)]
+                 stat="mean_diagonal", expect="higher")
+    rows = [check_row("fula", LOW, mean_diagonal=[0.95] * 12), check_row("dm", HIGH, mean_diagonal=[0.6] * 12)]
     assert judge(stat, rows, "smoke").verdict == "reproduced"
 
 
@@ -112,31 +172,37 @@ def test_the_built_in_claims_name_real_checks_and_methods():
     assert {r.key for r in judge_all([], "smoke")} <= {c.id for c in registry.claims()}
     assert any(c.id == "tlm_triangle_across_architectures" for c in registry.claims())
     assert "tlm_triangle_across_architectures" not in {r.key for r in judge_all([], "smoke")}
+    ring = {c.id for c in registry.claims() if c.pairing == "ring"}
+    assert {c.id for c in registry.claims() if c.testbed in ("adversarial", "shortcut")} <= ring
+    assert "tlm_stitches_shortcut_sender" in ring and "tlm_stitches_clustered_noise" not in ring
+    assert next(c for c in registry.claims() if c.id == "tlm_triangle").stat == "asymmetry"
 
 
-def test_summary_leads_with_the_claims_table_and_ranks_methods(tmp_path):
-    rows = [check_row("fula", SIX_LOW), check_row("tlm", SIX_HIGH), check_row("dm", [0.4] * 6)]
-    rows = [replace(r, better="lower") for r in rows]
-    write_reports(rows, tmp_path, RunSettings("smoke", "digits", 6))
+def test_summary_leads_with_the_claims_table_and_has_no_ranking(tmp_path):
+    rows = [check_row("fula", LOW), check_row("tlm", HIGH), check_row("dm", [0.4] * 12)]
+    write_reports(rows, tmp_path, RunSettings("smoke", "digits", 12))
     text = (tmp_path / "summary.md").read_text()
-    assert text.index("## Claims") < text.index("## Method ranking") < text.index("## Run configuration")
-    line = next(l for l in text.splitlines() if l.startswith("| FuLA's triangle score is below TLM's"))
-    assert "reproduced" in line and "| ok " in line and "6/6 seed pairs agree" in line
+    assert text.index("## Claims") < text.index("## Run configuration") and "Method ranking" not in text
+    header = next(l for l in text.splitlines() if l.startswith("| claim "))
+    for column in ("source", "scale", "testable", "effect [95% interval]", "adjusted p (Holm)",
+                   "independent seed pairs", "verdict"):
+        assert column in header
+    assert "Holm-adjusted over both directions of every tested claim" in text
+    assert not any(l.startswith("| FuLA's triangle asymmetry is below SLM's") for l in text.splitlines())
     # issue 32: the claims a run could not judge are one line at the top, not rows of the table
-    assert not any(l.startswith("| FuLA's triangle score is below SLM's") for l in text.splitlines())
     assert "| not audited " not in text
     skipped = next(l for l in text.splitlines() if "not audited in this run" in l)
     assert text.index(skipped) < text.index("## Claims")
     assert re.fullmatch(r"\d+ claim\(s\) not audited in this run: need methods [a-z_, ]*slm[a-z_, ]* on testbeds "
                         r"[a-z_, ]*cross_layer[a-z_, ]*\.", skipped)
-    headers, table = ranking(rows)
-    assert headers == ["method", "cross_layer", "overall"]
-    assert [r[0] for r in table] == ["dm", "fula", "tlm"]  # lower triangle is better
-    assert table[0][-1] == "1.00 (1)" and table[-1][-1] == "3.00 (1)"
 
 
-def test_ranking_shares_ties_and_skips_reported_only_checks():
-    rows = [check_row("a", [0.5]), check_row("b", [0.5]), check_row("c", [0.1])]
-    headers, table = ranking(rows)
-    assert {r[0]: r[-1] for r in table} == {"a": "1.50 (1)", "b": "1.50 (1)", "c": "3.00 (1)"}
-    assert ranking([replace(r, outcome="reported") for r in rows])[1] == []
+def test_the_test_set_size_comes_from_the_run_rows_data_id():
+    from stitchtest.audit.claims import test_set_size
+    from stitchtest.data.dataset import load
+    from stitchtest.data.spec import DataSpec
+
+    spec = DataSpec("digits", size=16)
+    assert test_set_size(spec.string_id()) == len(load(spec).y_test) == test_set_size("digits")
+    assert test_set_size("mnist(size=28,n_train=None,n_test=None,split_seed=0,files=ab12)") is None  # not here
+    assert test_set_size(None) is None

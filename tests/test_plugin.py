@@ -694,3 +694,38 @@ def test_an_audit_is_recognised_by_its_marker_not_its_path(project):
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["stitchtest: scale smoke, data digits*"])
     assert (project.path / "reports" / "summary.md").exists()
+
+
+NOISY = '''
+import pytest
+from stitchtest.audit import checks
+from stitchtest.audit.statistics import binomial_se
+
+pytestmark = pytest.mark.testbed("tiny")
+
+
+def test_near(audit, method):
+    audit.expect("tiny", "near", method, "accuracy", checks.at_least([0.745], 0.75), se=binomial_se(0.745, 397))
+
+
+def test_far(audit, method):
+    audit.expect("tiny", "far", method, "accuracy", checks.at_least([0.60], 0.75), se=binomial_se(0.60, 397))
+
+
+def test_near_by_seeds(audit, method):
+    per_seed = {"value": [0.70, 0.76, 0.79]}
+    audit.expect("tiny", "near_by_seeds", method, "accuracy", checks.at_least(per_seed["value"], 0.75), per_seed)
+'''
+
+
+def test_a_check_within_noise_of_its_threshold_is_skipped_as_undecided(project):
+    """Neither pass nor fail: skipped with the figures (the run exits 0 for it), listed as undecided;
+    far below its threshold the same check fails."""
+    project.path.joinpath("testbeds", "test_tiny.py").write_text(NOISY)
+    result = run(project, "-rs")
+    result.assert_outcomes(skipped=4, failed=2)
+    result.stdout.fnmatch_lines(["*undecided: 0.745 vs 0.75 ± 0.044 (2 SE)*"])
+    summary = (project.path / "reports" / "summary.md").read_text()
+    assert "undecided (+0.745)" in summary and "FAIL (+0.600)" in summary
+    outcomes = {(r["check"], r["method"]): r["outcome"] for r in rows(project) if r["kind"] == "check"}
+    assert outcomes[("near_by_seeds", "dm")] == "undecided" and outcomes[("far", "dm")] == "fail"

@@ -76,12 +76,15 @@ __all__ = [
     "diagonal_dominance",
     "triangle_score",
     "triangle",
-    "compare",
     "seeds_agreeing",
     "significance",
     "margin_every_cut",
     "curve_similarity",
     "at_least_agreeing",
+    "NOISE_SE",
+    "threshold_of",
+    "spread_se",
+    "within_noise",
 ]
 
 #: Slack for comparing depths, so that ``|0.75 - 0.25| >= 0.5`` holds despite float rounding.
@@ -102,8 +105,10 @@ class Outcome:
     value: float
     figure: str
     detail: Dict[str, Any] = field(default_factory=dict)
-    #: which way ``value`` is better for the method (``"higher"`` or ``"lower"``), for rankings
+    #: which way ``value`` is better for the method (``"higher"`` or ``"lower"``)
     better: str = "higher"
+    #: non-empty when ``value`` is within noise of the threshold (:func:`within_noise`): the reason
+    undecided: str = ""
 
 
 # --------------------------------------------------------------------------- helpers
@@ -677,57 +682,6 @@ def seeds_agreeing(n: int) -> int:
     return math.ceil(5 * n / 6) if n else 1
 
 
-def compare(first: Sequence[float], second: Sequence[float], margin: float, expect: str = "higher",
-            names: Tuple[str, str] = ("first", "second")) -> Outcome:
-    """Is ``first`` higher (or ``expect="lower"``: lower) than ``second``, seed pair by seed pair?
-
-    Why: a claim like "FuLA shows less of the triangle than TLM" is a statement about two methods
-    on the *same* models, seeds and cuts; seed pair ``k`` of both lists comes from the same pair
-    of networks, so the difference is taken per pair (as :func:`margin` does), and a difference
-    that one lucky seed produces is not a finding. With ``d_k`` the per-pair difference in the
-    expected direction (``first - second``, or ``second - first`` for ``"lower"``):
-
-    * ``value = mean(d_k)``; ``agree`` = pairs with ``d_k > 0``, ``against`` = pairs with ``d_k < 0``;
-    * ``verdict = "reproduced"`` when ``value >= margin`` and ``agree >= seeds_agreeing(n)``;
-      ``"not reproduced"`` when ``value < margin`` and ``against >= seeds_agreeing(n)`` (decided
-      the other way); else ``"inconclusive"``; ``passed`` is ``verdict == "reproduced"``.
-
-    Pairs with a NaN on either side are dropped (``detail["dropped"]``); none left: "no data".
-    """
-    if expect not in ("higher", "lower"):
-        raise ValueError(f"expect must be 'higher' or 'lower', got {expect!r}")
-    a, b = _vector(first, "first"), _vector(second, "second")
-    if a.size != b.size:
-        raise ValueError(f"compare needs one value per seed pair on both sides, got {a.size} and {b.size}")
-    keep = ~(np.isnan(a) | np.isnan(b))
-    a, b = a[keep], b[keep]
-    d = (a - b) if expect == "higher" else (b - a)
-    detail: Dict[str, Any] = dict(margin=margin, expect=expect, names=list(names), first=a.tolist(),
-                                  second=b.tolist(), n=int(d.size), agree=0, against=0,
-                                  dropped=int(keep.size - keep.sum()), verdict="inconclusive")
-    measured = (int(d.size), int(keep.size))
-    if d.size == 0:
-        out = _no_data(detail, _none_finite(*measured, "seed pairs"))
-        return Outcome(out.passed, out.value, out.figure, {**out.detail, "verdict": "no data"})
-    value, sd = _mean_std(d)
-    agree, against, need = int((d > 0).sum()), int((d < 0).sum()), seeds_agreeing(int(d.size))
-    if 2 * d.size < keep.size:  # resting on a minority of its seed pairs: decided neither way
-        verdict = "inconclusive"
-    elif value >= margin and agree >= need:
-        verdict = "reproduced"
-    elif value < margin and against >= need:
-        verdict = "not reproduced"
-    else:
-        verdict = "inconclusive"
-    detail.update(agree=agree, against=against, need=need, std_diff=sd, verdict=verdict,
-                  mean_first=float(a.mean()), mean_second=float(b.mean()))
-    op = ">" if expect == "higher" else "<"
-    figure = (f"{names[0]} {_fmt(float(a.mean()))} {op} {names[1]} {_fmt(float(b.mean()))}: "
-              f"diff {_fmt(value, sign=True)} ± {_fmt(sd)}, {agree}/{d.size} seed pairs agree "
-              f"({need} needed), margin {_fmt(margin)}")
-    return _outcome(verdict == "reproduced", value, figure, detail, measured=measured)
-
-
 def curve_similarity(change: float, changes: Sequence[float], similarities: Sequence[float]) -> float:
     """The similarity a graded intervention gives at functional change ``change``, read off its curve.
 
@@ -778,3 +732,56 @@ def at_least_agreeing(values: Sequence[float], bound: float) -> Outcome:
 
 
 _paired_margin = margin  # :func:`margin_every_cut` has a parameter of that name
+
+
+# --------------------------------------------------------------------------- the noise band
+
+#: standard errors either side of a threshold within which a check is undecided
+NOISE_SE = 2.0
+#: where each check keeps the number its value is compared with
+_THRESHOLD_KEYS = ("threshold", "bound", "margin", "tol")
+
+
+def threshold_of(outcome: Outcome) -> float:
+    """The number the check's value was compared with (its ``threshold``, ``bound``, ``margin`` or
+    ``tol``); NaN for a check with none (diagonal dominance asks for every comparison, a
+    significance check for a share of cuts)."""
+    for key in _THRESHOLD_KEYS:
+        v = outcome.detail.get(key)
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+            return float(v)
+    return math.nan
+
+
+def spread_se(per_seed_values: Sequence[float]) -> float:
+    """Standard error of a mean over seed pairs: sample std / sqrt(n) of the finite values; NaN
+    for fewer than two."""
+    v = _vector(per_seed_values, "per_seed_values")
+    v = v[np.isfinite(v)]
+    return float(np.std(v, ddof=1) / math.sqrt(v.size)) if v.size > 1 else math.nan
+
+
+def within_noise(outcome: Outcome, se: float, k: float = NOISE_SE) -> Outcome:
+    """``outcome``, marked undecided when its value lies within ``k`` standard errors of its threshold.
+
+    Why: a value of 0.745 against a threshold of 0.75 with a standard error of 0.011 is a coin
+    toss, not a result: the same check passed on an Intel Xeon and failed on an AMD EPYC
+    (SVCCA, ``shortcut/separation_cue_data``). A verdict must not depend on the CPU, so such a
+    check is neither a pass nor a failure but *undecided*, and says by how much. ``se`` is the
+    standard error of the value: across seed pairs (:func:`spread_se`) where there are several,
+    or from the test-set size for an accuracy or agreement
+    (:func:`stitchtest.audit.statistics.binomial_se`), whichever the caller has (the larger of the
+    two where it has both). A check without a threshold (:func:`threshold_of`), a non-finite value
+    or a non-positive or NaN ``se`` is returned unchanged; so is a "no data" failure. The figure
+    gains ``"undecided: 0.745 vs 0.75 ± 0.021 (2 SE)"``, and ``detail`` the ``se`` (and the reason,
+    as ``detail["undecided"]``).
+    """
+    threshold = threshold_of(outcome)
+    if not (math.isfinite(outcome.value) and math.isfinite(threshold) and math.isfinite(se) and se > 0):
+        return outcome
+    detail = {**outcome.detail, "se": float(se), "noise_se": k}
+    if abs(outcome.value - threshold) > k * se:
+        return Outcome(outcome.passed, outcome.value, outcome.figure, detail, outcome.better)
+    reason = f"undecided: {outcome.value:.3f} vs {threshold:.3g} ± {k * se:.3f} ({k:g} SE)"
+    return Outcome(outcome.passed, outcome.value, f"{outcome.figure}; {reason}", {**detail, "undecided": reason},
+                   outcome.better, reason)

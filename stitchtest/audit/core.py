@@ -7,11 +7,13 @@ interrupted run loses nothing; with ``resume`` a cell already in the results is 
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..engine import methods as methods_mod
 from ..engine.cells import Cell
+from . import checks as checks_mod
 from .checks import Outcome
 from .executor import Executor, Threads
 from ..engine.context import Context
@@ -155,14 +157,27 @@ class Audit:
                       f"{_brief(readouts)} ({seconds:.1f}s)")
 
     def check(self, testbed: str, check: str, method: Method, readout: str, outcome: Outcome,
-              per_seed: Optional[Dict[str, List[float]]] = None) -> CheckRow:
+              per_seed: Optional[Dict[str, List[float]]] = None, se: Optional[float] = None) -> CheckRow:
         """Record a check's outcome against the expectations table; return the row.
 
         ``per_seed`` holds statistics of the check computed on each seed pair alone (``{"value":
-        [...], ...}``, index = seed index), which :mod:`stitchtest.audit.claims` compares across methods."""
+        [...], ...}``, index = seed index), which :mod:`stitchtest.audit.claims` compares across methods.
+        A value within two standard errors of its threshold is ``undecided``
+        (:func:`~stitchtest.audit.checks.within_noise`), neither pass nor fail: ``se`` is the
+        caller's standard error of the value, else the spread of ``per_seed["value"]`` over seed pairs
+        (the larger where both are known; not for :func:`~stitchtest.audit.checks.close`, whose value is
+        the worst deviation, not a mean); with neither, the check is decided as its outcome says."""
+        spread = math.nan  # a worst-case deviation (``close``, its ``tol``) has no spread over seeds
+        if per_seed and per_seed.get("value") and "tol" not in outcome.detail:
+            spread = checks_mod.spread_se(per_seed["value"])
+        known = [x for x in (se, spread) if x is not None and math.isfinite(x)]
+        if known:
+            outcome = checks_mod.within_noise(outcome, max(known))
         exp = expectation(testbed, check, method.name, self.scale.name, kind=method.kind)
         if exp.status == "reported":
             verdict = "reported"
+        elif outcome.undecided:
+            verdict = "undecided"
         elif exp.status == "known-fail":
             verdict = "unexpected-pass" if outcome.passed else "known-fail"
         else:

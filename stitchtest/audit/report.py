@@ -15,7 +15,6 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import matplotlib
 import numpy as np
-from scipy.stats import rankdata
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from tabulate import tabulate
@@ -36,6 +35,7 @@ OUTCOME_LABELS = {
     "known-fail": "known-fail",
     "unexpected-pass": "UNEXPECTED PASS",
     "reported": "reported",
+    "undecided": "undecided",
 }
 
 LEGEND = """\
@@ -44,6 +44,8 @@ LEGEND = """\
 **known-fail**: it fails as the literature predicts (reason in the testbed report). \
 **UNEXPECTED PASS**: a known failure passed, so the expectation or the method changed. \
 **reported**: measured and shown, no expectation asserted. \
+**undecided**: the value is within two standard errors of the check's threshold, so noise could decide \
+it either way (the figure gives both); neither a pass nor a failure. \
 Numbers in parentheses are the check's value."""
 
 
@@ -231,24 +233,50 @@ def _check_sort_key(c: CheckRow) -> Tuple[str, str, str]:
 
 
 CLAIMS_LEGEND = """\
-Each claim compares per-seed statistics of two methods on the same models, seeds and cuts (or one \
-method against a threshold), seed pair by seed pair: **reproduced** when the mean difference is in the \
-claimed direction by the margin and at least 5 of 6 seed pairs (all of 3) agree; **not reproduced** \
-when as many pairs go the other way; else **inconclusive**. Status: **ok** (reproduced, as expected), \
-**FAIL** (an expected claim did not reproduce: the run fails), **known** (a known failure at this \
-scale, reason below), **UNEXPECTED** (a known failure reproduced: the run fails until the table is \
-updated), **not audited** (a method of the claim was not run)."""
+Each claim takes, per seed pair, the difference between two methods' statistics on the same models, \
+seeds and cuts (or between one method's and a threshold), in the claimed direction. Only independent \
+seed pairs count (where a testbed pairs seeds in a ring, a maximal set sharing no model). Effect: the \
+mean difference with a 95% bootstrap interval over those pairs. p: the one-sided exact sign-flip test, \
+**Holm-adjusted over both directions of every tested claim of the run** (family-wise error rate 0.05). \
+**reproduced**: adjusted p < 0.05 for the claim and the interval above 0; **refuted**: the same against \
+it; **undecided**: neither (the reason says how many independent seed pairs could decide it); **not \
+testable**: the cells it contrasts have no room (2 standard errors) above chance or below the ceiling \
+on this run. Status: **ok** (reproduced, as expected), **FAIL** (an expected claim refuted: the run \
+fails), **known** (a known failure at this scale, reason below), **UNEXPECTED** (a known failure \
+reproduced: the run fails until the table is updated), **undecided** / **not testable** (fail \
+nothing), **not audited** (a method of the claim was not run). \
+Statistics: docs/reference/statistics.md."""
+
+
+def _effect(r: Verdict) -> str:
+    if r.effect is None or not np.isfinite(r.effect):
+        return "n/a"
+    interval = f" [{fmt(r.low)}, {fmt(r.high)}]" if r.low is not None and np.isfinite(r.low) else ""
+    return f"{r.effect:+.3f}{interval}"
+
+
+def _p(r: Verdict) -> str:
+    return "n/a" if r.p_adjusted is None else f"{r.p_adjusted:.3g}"
+
+
+def _pairs(r: Verdict) -> str:
+    if r.verdict == "not audited":
+        return "n/a"
+    return f"{r.pairs} of {r.pairs_total}" + (f" (needs {r.pairs_needed})" if r.verdict == "undecided" else "")
 
 
 def _claims(claim_rows: List[Verdict]) -> List[str]:
     if not claim_rows:
         return []
-    table = [[r.claim, r.source, f"{r.testbed}/{r.check}" + ("" if r.stat == "value" else f" ({r.stat})"),
-              r.scale, r.verdict, r.status, r.figure] for r in claim_rows]
-    out = ["## Claims", "", _table(table, ["claim", "source", "check", "scale", "verdict", "status", "figures"]),
-           "", CLAIMS_LEGEND, ""]
-    out += [f"- `{r.key}` ({r.status}): {r.reason}" for r in claim_rows if r.reason]
-    return out + ([""] if any(r.reason for r in claim_rows) else [])
+    table = [[r.claim, r.source, r.scale, r.testable or "n/a", _effect(r), _p(r), _pairs(r), r.verdict, r.status]
+             for r in claim_rows]
+    out = ["## Claims", "", _table(table, ["claim", "source", "scale", "testable", "effect [95% interval]",
+                                            "adjusted p (Holm)", "independent seed pairs", "verdict", "status"]),
+           "", CLAIMS_LEGEND, "", "Figures per claim:", ""]
+    out += [f"- `{r.key}` ({r.testbed}/{r.check}" + ("" if r.stat == "value" else f", {r.stat}") + f"): {r.figure}"
+            for r in claim_rows]
+    reasons = [f"- `{r.key}` ({r.status}): {r.reason}" for r in claim_rows if r.reason]
+    return out + ([""] + reasons if reasons else []) + [""]
 
 
 def judged(claim_rows: Sequence[Verdict]) -> List[Verdict]:
@@ -283,48 +311,6 @@ def what_ran(check_rows: Sequence[CheckRow], testbeds: Sequence[str], settings: 
     return out + ([line + ".", ""] if line else [])
 
 
-def ranking(check_rows: List[CheckRow]) -> Tuple[List[str], List[List[str]]]:
-    """Methods ranked per check by its value (1 = best, ties share the mean rank; the check's
-    ``better`` says which way), averaged per testbed and overall, as ReSi ranks measures.
-
-    Only checks asserted for some method count (a check every method merely reports has no
-    better side), and each method is ranked on the checks it ran: a measure has no robust readout.
-    """
-    by_check: Dict[Tuple[str, str], List[CheckRow]] = defaultdict(list)
-    for c in check_rows:
-        by_check[c.testbed, c.check].append(c)
-    ranks: Dict[Tuple[str, str], List[float]] = defaultdict(list)  # (method, testbed) -> ranks
-    for (testbed, _), rows in by_check.items():
-        rows = [r for r in rows if isinstance(r.value, (int, float)) and np.isfinite(r.value)]
-        if len(rows) < 2 or all(r.outcome == "reported" for r in rows):
-            continue
-        sign = -1.0 if rows[0].better == "lower" else 1.0
-        rank = rankdata([-sign * r.value for r in rows])  # 1 = best; ties share their mean rank
-        for r, k in zip(rows, rank):
-            ranks[r.method, testbed].append(float(k))
-    methods = sorted({m for m, _ in ranks})
-    testbeds = sorted({t for _, t in ranks})
-    table = []
-    for m in methods:
-        per = [ranks.get((m, t), []) for t in testbeds]
-        every = [k for p in per for k in p]
-        table.append([m] + [f"{np.mean(p):.2f} ({len(p)})" if p else "—" for p in per]
-                     + [f"{np.mean(every):.2f} ({len(every)})"])
-    table.sort(key=lambda row: float(row[-1].split()[0]))
-    return ["method"] + testbeds + ["overall"], table
-
-
-def _ranking(check_rows: List[CheckRow]) -> List[str]:
-    headers, table = ranking(check_rows)
-    if not table:
-        return []
-    return ["## Method ranking", "",
-            "Mean rank of each method over the checks of each testbed (1 = best; in parentheses the number "
-            "of checks ranked), by each check's value in its better direction; sorted by the overall rank. "
-            "Methods ran different checks (measures have no robust or latent readouts), so compare ranks "
-            "within a column first.", "", _table(table, headers), ""]
-
-
 def configuration(settings: Optional[RunSettings], about: Mapping[str, Any] = {}) -> List[Tuple[str, Any]]:
     """The run configuration table: ``about``'s ``status`` first, then the run's settings, then the
     rest of ``about`` as given (this session's facts: device, workers, times, ...); the settings'
@@ -339,7 +325,7 @@ def configuration(settings: Optional[RunSettings], about: Mapping[str, Any] = {}
 def _summary(check_rows: List[CheckRow], testbeds: List[str], settings: Optional[RunSettings],
              about: Mapping[str, Any], claim_rows: Sequence[Verdict] = ()) -> str:
     out = (["# stitchtest report", ""] + what_ran(check_rows, testbeds, settings, claim_rows)
-           + _claims(judged(claim_rows)) + _ranking(check_rows) + ["## Run configuration", ""])
+           + _claims(judged(claim_rows)) + ["## Run configuration", ""])
     config = [(k, _config_value(v)) for k, v in configuration(settings, about)]
     out += [_table(config, ["setting", "value"]) if config else "(none given)", "", "## Checks", ""]
     if check_rows:
@@ -491,7 +477,9 @@ def write_reports(rows: Sequence[Record], out_dir: os.PathLike | str, settings: 
     cell_rows, check_rows, exhibit_rows = of_kind(rows, CellRow), of_kind(rows, CheckRow), of_kind(rows, ExhibitRow)
     testbeds = sorted({r.testbed for r in [*cell_rows, *check_rows, *exhibit_rows]})
     written: List[Path] = [out_dir / "summary.md"]
-    claim_rows = claims_mod.judge_all(check_rows, settings.scale) if settings is not None else []
+    claim_rows = (claims_mod.judge_all(check_rows, settings.scale, chance=_chance(settings),
+                                       test_images=claims_mod.test_set_size(settings.data))
+                  if settings is not None else [])
     _write_text(written[0], _summary(check_rows, testbeds, settings, about, claim_rows))
     used_names: set = set()
     for testbed in testbeds:

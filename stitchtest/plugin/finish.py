@@ -61,7 +61,7 @@ def finish(owner, session: pytest.Session) -> None:
         if reporter is not None:
             reporter.write_sep("-", f"stitchtest: {len(rows)} rows -> {', '.join(str(p) for p in paths[:3])}"
                                + (" ..." if len(paths) > 3 else ""))
-    _claims(session, rows, reporter)
+    _claims(session, rows, reporter, owner.settings)
     _baseline(owner, session, rows, reporter)
 
 
@@ -121,23 +121,25 @@ def status(owner, session: pytest.Session) -> str:
     return f"INCOMPLETE ({why}); the same command with {flag('resume')} computes only what is missing"
 
 
-def _claims(session: pytest.Session, rows: List, reporter) -> None:
+def _claims(session: pytest.Session, rows: List, reporter, settings=None) -> None:
     """Judge the papers' claims on every method's check rows (they meet only here, on the
     controller), print them, and fail the session on an unexpected verdict."""
-    from ..audit.claims import failures, judge_all
-    from ..audit.report import _table, judged, not_audited
+    from ..audit.claims import failures, judge_all, test_set_size
+    from ..audit.report import _chance, _effect, _p, _pairs, _table, judged, not_audited
     from ..records.results import checks
 
     check_rows = checks(rows)
-    claim_rows = judge_all(check_rows, option(session.config, "scale"))
+    claim_rows = judge_all(check_rows, option(session.config, "scale"), chance=_chance(settings),
+                           test_images=test_set_size(settings.data if settings else None))
     if not claim_rows:
         return
     shown, skipped = judged(claim_rows), not_audited(claim_rows, {c.method for c in check_rows})
+    table = _table([[r.status, r.verdict, r.key, _effect(r), _p(r), _pairs(r)] for r in shown],
+                   ["status", "verdict", "claim", "effect [95%]", "adjusted p (Holm)", "independent seed pairs"])
     if reporter is not None:
         reporter.write_sep("-", "stitchtest: claims of the source papers (summary.md has the sources)")
         if shown:
-            reporter.write_line(_table([[r.status, r.verdict, r.key, r.figure] for r in shown],
-                                       ["status", "verdict", "claim", "figures"]))
+            reporter.write_line(table)
         if skipped:
             reporter.write_line(f"stitchtest: {skipped}")
     bad = failures(claim_rows)

@@ -22,30 +22,30 @@ EXPECTATIONS = (
 CLAIMS = (
     Claim("fula_separates_robust_better_than_tlm", "FuLA separates robust from standard networks better than "
           "TLM on stitched accuracy", "FuLA paper (adversarial)", "adversarial", "separation_clean", "fula", "tlm",
-          expect="higher", margin=0.02,
+          expect="higher", pairing="ring",
           known=((("smoke",), "Inconclusive at smoke: per-seed AUPRC 0.77 / 0.65 / 0.69 for FuLA against 0.69 / 0.65 / "
                   "0.71 for TLM (+0.021 ± 0.055, 1 of 3 seed pairs higher). Clean stitched accuracy separates "
                   "neither (AUPRC near 0.6, docs/lab/facts.md#f12), and an AUPRC over 2 + 2 pairs per cut moves in "
                   "steps of 0.04-0.08, so three seed pairs cannot decide a difference this small."),)),
     Claim("fula_separates_robust_better_than_slm", "FuLA separates robust from standard networks better than "
           "SLM on stitched accuracy", "FuLA paper (adversarial)", "adversarial", "separation_clean", "fula", "slm",
-          expect="higher", margin=0.02),
+          expect="higher", pairing="ring"),
     Claim("fula_separates_robust_better_than_tlm_on_robust_readout", "FuLA separates robust from standard "
           "networks better than TLM on the robustness readout", "FuLA paper (adversarial), robust readout",
-          "adversarial", "separation_robust", "fula", "tlm", expect="higher", margin=0.02,
+          "adversarial", "separation_robust", "fula", "tlm", expect="higher", pairing="ring",
           known=((("smoke",), "Inconclusive at smoke: FuLA 0.96 / 0.96 / 0.92 against TLM 0.92 / 0.96 / 0.85 "
                   "(+0.035 ± 0.032; 2 of 3 seed pairs higher, one tied): both separate well (AUPRC 0.88-0.94), "
                   "and a tie at 0.958 leaves the third pair undecided."),)),
     Claim("fula_separates_robust_better_than_slm_on_robust_readout", "FuLA separates robust from standard "
           "networks better than SLM on the robustness readout", "FuLA paper (adversarial), robust readout",
-          "adversarial", "separation_robust", "fula", "slm", expect="higher", margin=0.02,
+          "adversarial", "separation_robust", "fula", "slm", expect="higher", pairing="ring",
           known=((("smoke",), "Inconclusive at smoke: FuLA 0.96 / 0.96 / 0.92 against SLM 0.96 / 0.96 / 0.85 "
                   "(+0.021 ± 0.036): two seed pairs tie at 0.958, one favours FuLA."),)),
     # the same four claims read on a continuous per-seed statistic: mean in-group minus mean
     # cross-group similarity, which does not tie the way an AUPRC over 2 + 2 pairs per cut does
     Claim("fula_separates_robust_better_than_tlm_gap", "FuLA separates robust from standard networks better than "
           "TLM on stitched accuracy (in-group minus cross-group accuracy)", "FuLA paper (adversarial)", "adversarial",
-          "separation_clean", "fula", "tlm", stat="gap", expect="higher", margin=0.01,
+          "separation_clean", "fula", "tlm", stat="gap", expect="higher", pairing="ring",
           known=((("smoke",), "Inconclusive at smoke: on clean stitched accuracy in-group pairs are no more alike "
                   "than cross-group pairs for either method (gap FuLA -0.004, TLM -0.002 in mean accuracy; "
                   "difference -0.002 ± 0.006, 1 of 3 seed pairs higher). The continuous statistic does not tie, so "
@@ -53,7 +53,7 @@ CLAIMS = (
                   "all here (docs/lab/facts.md#f12), for FuLA no more than for TLM."),)),
     Claim("fula_separates_robust_better_than_slm_gap", "FuLA separates robust from standard networks better than "
           "SLM on stitched accuracy (in-group minus cross-group accuracy)", "FuLA paper (adversarial)", "adversarial",
-          "separation_clean", "fula", "slm", stat="gap", expect="higher", margin=0.01,
+          "separation_clean", "fula", "slm", stat="gap", expect="higher", pairing="ring",
           known=((("smoke",), "Inconclusive at smoke: gap FuLA -0.004, SLM -0.005 in mean clean accuracy (difference "
                   "+0.001 ± 0.006, 2 of 3 seed pairs higher, by less than the 0.01 margin): neither separates the groups on "
                   "clean accuracy (docs/lab/facts.md#f12). The AUPRC claim against SLM reproduces (3/3) on rank "
@@ -61,11 +61,11 @@ CLAIMS = (
     Claim("fula_separates_robust_better_than_tlm_on_robust_readout_gap", "FuLA separates robust from standard "
           "networks better than TLM on the robustness readout (in-group minus cross-group)",
           "FuLA paper (adversarial), robust readout", "adversarial", "separation_robust", "fula", "tlm", stat="gap",
-          expect="higher", margin=0.01),
+          expect="higher", pairing="ring"),
     Claim("fula_separates_robust_better_than_slm_on_robust_readout_gap", "FuLA separates robust from standard "
           "networks better than SLM on the robustness readout (in-group minus cross-group)",
           "FuLA paper (adversarial), robust readout", "adversarial", "separation_robust", "fula", "slm", stat="gap",
-          expect="higher", margin=0.01,
+          expect="higher", pairing="ring",
           known=((("smoke",), "Inconclusive at smoke: on the robustness readout FuLA's gap (0.369) and SLM's (0.371) "
                   "are equal within noise (difference -0.002 ± 0.007, 1 of 3 seed pairs higher); against TLM the "
                   "same statistic reproduces (+0.018 ± 0.008, 3/3). One reading, not tested here: SLM matches the "

@@ -23,6 +23,8 @@ from stitchtest.engine.cells import Cell
 from stitchtest.instruments.sanity import SANITY_HEADERS, reconstructions, sanity_rows, sanity_table
 from stitchtest.audit.scales import SCALES
 from stitchtest.audit.testbeds import expect_of
+from stitchtest.audit.triangle import triangle_asymmetry
+from stitchtest.data.dataset import num_classes
 from stitchtest.testing import Kind, grid, per_seed
 
 pytestmark = pytest.mark.testbed("cross_layer")
@@ -91,11 +93,19 @@ def within_network(audit):
     return planned
 
 
-def triangle_stats(rows, readout):
-    """Triangle score, diagonal and below-diagonal means of one seed pair's grid."""
+def triangle_stats(rows, readout, chance):
+    """One seed pair's grid: the triangle score (below / diagonal), the diagonal, below- and
+    above-diagonal means, and the two-sided asymmetry (below - above) / (diagonal - chance)."""
     m, ds, dr = grid(rows, readout)
     d = checks.triangle(m.clip(min=0.0), ds, dr, threshold=TRIANGLE, expect_present=False).detail
-    return {"value": d.get("score"), "mean_diagonal": d.get("mean_diagonal"), "mean_below": d.get("mean_below")}
+    two_sided = triangle_asymmetry(m.clip(min=0.0), ds, dr, chance)
+    return {"value": d.get("score"), "mean_diagonal": d.get("mean_diagonal"), "mean_below": d.get("mean_below"),
+            "mean_above": d.get("mean_above"), "asymmetry": two_sided.asymmetry}
+
+
+def chance_of(audit, readout):
+    """Guessing's accuracy (and agreement) for accuracy-like readouts; 0 for scores and fit_r2."""
+    return 1.0 / num_classes(audit.data) if readout in ("accuracy", "agreement") else 0.0
 
 
 def test_diagonal_dominance(audit, method, arch, readout):
@@ -119,7 +129,7 @@ def test_triangle_absent(audit, method, arch, readout):
     m, ds, dr = grid(rows, readout)
     audit.expect(TESTBED, name("triangle_absent", readout, arch, audit), method, readout,
                  checks.triangle(m.clip(min=0.0), ds, dr, threshold=TRIANGLE, expect_present=False),
-                 per_seed(rows, lambda seed_rows: triangle_stats(seed_rows, readout)))
+                 per_seed(rows, lambda seed_rows: triangle_stats(seed_rows, readout, chance_of(audit, readout))))
 
 
 def test_self_most_similar(audit, method):

@@ -66,7 +66,7 @@ CLAIMS = (
           "0.05)", SMITH, "misleading", "clustered_noise_below_trained", "tlm", expect="lower", threshold=0.05),
     Claim("tlm_stitches_shortcut_sender", "TLM stitches a model trained on a shortcut cue into a clean model, on "
           "cue-free images, about as well as a clean sender (per-cut gap below 0.05)", SMITH, "misleading",
-          "shortcut_sender_below_trained", "tlm", expect="lower", threshold=0.05,
+          "shortcut_sender_below_trained", "tlm", expect="lower", threshold=0.05, pairing="ring",
           known=((("smoke",), "Inconclusive at smoke: the smallest per-cut gap in agreement is 0.040 / 0.071 / 0.083 "
                   "over the 3 seed pairs (one below 0.05); a cue-only model (about 0.2 accurate on cue-free "
                   "images) still stitches at 0.90-0.93 agreement against 0.98-0.99 from a clean model, so TLM "
@@ -76,7 +76,7 @@ CLAIMS = (
                   "0.05), agreement 0.90-0.93 from the cue-only sender against 0.98-0.99: as at smoke."),)),
     Claim("tlm_stitches_cross_task_sender", "TLM stitches a network trained on another task over the same images "
           "(digit parity) into a digit classifier about as well as a digit classifier (per-cut gap below 0.05)",
-          SMITH, "misleading", "cross_task_sender_below_trained", "tlm", expect="lower", threshold=0.05,
+          SMITH, "misleading", "cross_task_sender_below_trained", "tlm", expect="lower", threshold=0.05, pairing="ring",
           scales=("small", "paper"),
           known=((("small",), "Inconclusive at small, measured on digits with small's settings (MNIST small not yet "
                   "measured): the smallest per-cut gap is 0.030 / 0.058 / 0.055 over the 3 seed pairs (one below "
@@ -86,7 +86,7 @@ CLAIMS = (
           "alike than TLM does", "derived: Smith et al. 2025 show TLM stitching a clustered-noise sender; the FuLA "
           "paper argues task objectives reward task cues over function but does not test noise senders, so that "
           "FuLA's hints rate such a sender lower is this project's reasoning", "misleading",
-          "clustered_noise_below_trained", "fula", "tlm", expect="higher", margin=0.02,
+          "clustered_noise_below_trained", "fula", "tlm", expect="higher",
           known=((("smoke",), "Inconclusive at smoke: FuLA's smallest per-cut gap -0.005 / 0.003 / -0.005 against "
                   "TLM's -0.008 / -0.005 / -0.008 (+0.004 on the mean, 3/3 seed pairs, margin 0.02): FuLA stitches the noise at "
                   "0.96-0.98 agreement too."),

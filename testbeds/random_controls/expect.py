@@ -32,10 +32,10 @@ CLAIMS = (
           "only late -> late under the task loss; that a similarity-trained stitch does not is this project's "
           "reasoning (matching a random receiver's activations reproduces its chance output), not a source's claim",
           "random_controls", "random_receiver_at_chance", "tlm", "dm",
-          expect="higher", margin=0.1),
+          expect="higher", min_effect=0.1),
     Claim("tlm_repairs_random_receiver_fula_does_not", "TLM repairs a random receiver; FuLA does not",
           "derived: Hernandez et al. 2023 (modularity) report that a trained sender stitches into a random receiver "
           "only late -> late under the task loss; that FuLA, matching the random receiver's own activations at "
           "and after the cut, does not is this project's reasoning, not a source's claim", "random_controls", "random_receiver_at_chance", "tlm", "fula",
-          expect="higher", margin=0.1),
+          expect="higher", min_effect=0.1),
 )
