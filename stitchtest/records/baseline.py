@@ -168,10 +168,15 @@ class Comparison:
 
 
 def is_regression(before: Optional[str], after: Optional[str]) -> bool:
-    """Stopped passing, or newly failing; a check gone missing counts (``after`` None)."""
+    """Stopped passing, or newly failing; a check gone missing counts (``after`` None).
+
+    A pass that became *undecided* (its value now within noise of the threshold) is listed as a
+    change but is no regression: the two sides of the noise band are exactly where another CPU's
+    arithmetic moves a value, and a baseline must not fail a run for the machine it ran on."""
     if before is None:
         return False
-    return after is None or (before == "pass" and after != "pass") or (after == "fail" and before != "fail")
+    return (after is None or (before == "pass" and after not in ("pass", "undecided"))
+            or (after == "fail" and before != "fail"))
 
 
 def _number(value) -> bool:
