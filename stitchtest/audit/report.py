@@ -311,6 +311,12 @@ def what_ran(check_rows: Sequence[CheckRow], testbeds: Sequence[str], settings: 
     return out + ([line + ".", ""] if line else [])
 
 
+def _chance(settings: Optional[RunSettings]) -> Optional[float]:
+    """Accuracy by guessing: 1 / the run's class count (none marked when the run did not record it)."""
+    k = settings and settings.num_classes
+    return 1.0 / k if isinstance(k, int) and k > 0 else None
+
+
 def configuration(settings: Optional[RunSettings], about: Mapping[str, Any] = {}) -> List[Tuple[str, Any]]:
     """The run configuration table: ``about``'s ``status`` first, then the run's settings, then the
     rest of ``about`` as given (this session's facts: device, workers, times, ...); the settings'
