@@ -25,7 +25,7 @@ Example (two small CNNs of one's own, compared by closed-form direct matching an
     >>> result.matrix("linear_cka").shape
     (2, 2)
     >>> sorted({r["readout"] for r in result.rows if r["method"] == "dm"})[:3]
-    ['accuracy', 'agreement', 'cut_mse']
+    ['accuracy', 'agreement', 'agreement_prob']
 
 Models as researchers have them work unchanged: inputs may be a dict of tensors (``model(**x)``,
 e.g. a Hugging Face batch with ``input_ids`` and ``attention_mask``; its ``labels`` are the

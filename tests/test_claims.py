@@ -179,7 +179,8 @@ def test_the_built_in_claims_name_real_checks_and_methods():
 
 
 def test_summary_leads_with_the_claims_table_and_has_no_ranking(tmp_path):
-    rows = [check_row("fula", LOW), check_row("tlm", HIGH), check_row("dm", [0.4] * 12)]
+    rows = [check_row("fula", LOW, asymmetry=LOW), check_row("tlm", HIGH, asymmetry=HIGH),
+            check_row("dm", [0.4] * 12, asymmetry=[0.4] * 12)]
     write_reports(rows, tmp_path, RunSettings("smoke", "digits", 12))
     text = (tmp_path / "summary.md").read_text()
     assert text.index("## Claims") < text.index("## Run configuration") and "Method ranking" not in text

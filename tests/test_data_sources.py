@@ -201,7 +201,7 @@ def test_cifar100_in_its_torchvision_folder(tmp_path):
     ds = load(spec)
     assert ds.num_classes == 100 and ds.x_train.shape == (200, 3, 32, 32)
     assert ds.y_train.tolist() == (np.arange(200) % 100).tolist()  # the fine labels
-    assert data.num_classes(spec) == 100 and data.check(spec) == 100
+    assert data.num_classes(spec) == 100 and data.check(spec) == (100, (3, 32, 32))
     write_cifar100(tmp_path / "bad", labels=[0, 100])
     with pytest.raises(DataError, match=r"train has labels in \[0, 100\]; expected 0..99"):
         load(DataSpec.parse(str(tmp_path / "bad")))
