@@ -64,6 +64,23 @@ class ClusteredNoise:
         return codes[labels] + self.noise * torch.randn(len(labels), *shape, generator=g)
 
 
+def _projected(a: torch.Tensor, mu: torch.Tensor, v: torch.Tensor, keep: bool) -> torch.Tensor:
+    """``a`` with its centred part projected onto the columns of ``v`` (``keep``) or off them, in ``a``'s
+    shape, dtype and memory format: the one edit both principal-component interventions make."""
+    x = a.reshape(len(a), -1).double()
+    inside = ((x - mu) @ v) @ v.T
+    edited = mu + inside if keep else x - inside
+    return edited.reshape(a.shape).to(a.dtype).contiguous(memory_format=torch.channels_last) \
+        if a.dim() == 4 else edited.reshape(a.shape).to(a.dtype)
+
+
+def _edit_with_train_basis(self, ctx: Any, cell: Cell, split: str, a: torch.Tensor) -> torch.Tensor:
+    """The edit of ``a`` with the basis of the sender's training activations at the cell's cut (keyed,
+    so it is computed once per model, cut and data)."""
+    key = (cell.sender.key, cell.sender_cut, ctx.data_key(cell))
+    return self.edit(a, ctx.pair(cell, "train")[0], key)
+
+
 @dataclass(frozen=True)
 class PCDeleted:
     """The cell's own sender activations with their top ``k`` principal components deleted (Ding,
@@ -99,15 +116,9 @@ class PCDeleted:
             raise ValueError(f"pc_deleted(k={self.k}): only {available} directions at this cut")
         if self.k > vt.shape[0]:
             raise ValueError(f"pc_deleted(k={self.k}): at most {_KEPT} directions are deleted")
-        v = vt[: self.k].T
-        x = a.reshape(len(a), -1).double()
-        edited = x - ((x - mu) @ v) @ v.T
-        return edited.reshape(a.shape).to(a.dtype).contiguous(memory_format=torch.channels_last) \
-            if a.dim() == 4 else edited.reshape(a.shape).to(a.dtype)
+        return _projected(a, mu, vt[: self.k].T, keep=False)
 
-    def make(self, ctx: Any, cell: Cell, split: str, a: torch.Tensor) -> torch.Tensor:
-        key = (cell.sender.key, cell.sender_cut, ctx.data_key(cell))
-        return self.edit(a, ctx.pair(cell, "train")[0], key)
+    make = _edit_with_train_basis
 
     @torch.no_grad()
     def readouts(self, ctx: Any, cell: Cell, edited_test: torch.Tensor) -> Dict[str, float]:
@@ -153,15 +164,9 @@ class PCKept:
         mu, vt = _principal(train, key)
         if self.kept > vt.shape[0]:
             raise ValueError(f"pc_kept(kept={self.kept}): at most {vt.shape[0]} directions at this cut")
-        v = vt[: self.kept].T
-        x = a.reshape(len(a), -1).double()
-        edited = mu + ((x - mu) @ v) @ v.T
-        return edited.reshape(a.shape).to(a.dtype).contiguous(memory_format=torch.channels_last) \
-            if a.dim() == 4 else edited.reshape(a.shape).to(a.dtype)
+        return _projected(a, mu, vt[: self.kept].T, keep=True)
 
-    def make(self, ctx: Any, cell: Cell, split: str, a: torch.Tensor) -> torch.Tensor:
-        key = (cell.sender.key, cell.sender_cut, ctx.data_key(cell))
-        return self.edit(a, ctx.pair(cell, "train")[0], key)
+    make = _edit_with_train_basis
 
     @torch.no_grad()
     def readouts(self, ctx: Any, cell: Cell, edited_test: torch.Tensor) -> Dict[str, float]:
