@@ -33,7 +33,8 @@ def slurm(tmp_path_factory):
     if done.returncode != 0:
         pytest.skip(f"slurmctld/slurmd did not start: {done.stderr.strip()[-500:]}")
     conf = done.stdout.strip().splitlines()[-1].split("=", 1)[1]
-    return {**os.environ, "SLURM_CONF": conf, "PATH": f"/usr/sbin:{os.environ['PATH']}"}
+    path = os.pathsep.join(filter(None, [str(ROOT / "tests"), os.environ.get("PYTHONPATH")]))  # slurm_slow_measure
+    return {**os.environ, "SLURM_CONF": conf, "PATH": f"/usr/sbin:{os.environ['PATH']}", "PYTHONPATH": path}
 
 
 def audit(env, cwd, *args, executor="slurm"):
@@ -60,6 +61,10 @@ def cells(res: Path) -> dict:
             out[row["key"]] = {k: v for k, v in row.items() if k not in TIMING}
     return out
 
+
+#: a measure that pauses 1.5 s per cell (tests/slurm_slow_measure.py): the tests that act on a running job
+#: need its groups to take seconds on any CPU; DM's take a fraction of a second on an idle one
+SLOW = "slurm_slow_measure:slow_cka"
 
 SLICE = [str(ROOT / "testbeds/random_controls"), str(ROOT / "testbeds/cross_layer"), "--stitch-methods", "dm,linear_cka",
          "-k", "random_controls or (diagonal_dominance and primary)"]
@@ -94,7 +99,7 @@ def _verdicts(out: str) -> str:
 def test_a_cancelled_job_loses_no_finished_cell_and_the_rerun_computes_only_the_rest(slurm, tmp_path):
     """Kill one running job of an array mid-run (its process, SIGKILL): the test fails naming its log, its finished
     cells and the other jobs' are kept, and ``--stitch-resume`` submits only the missing groups."""
-    args = [str(ROOT / "testbeds/cross_layer"), "--stitch-methods", "dm", "-k", "diagonal_dominance and primary"]
+    args = [str(ROOT / "testbeds/cross_layer"), "--stitch-methods", SLOW, "-k", "diagonal_dominance and primary"]
     # 25 cells (5 x 5 cuts of R1111, one seed pair) in 5 groups (one per receiver cut) dealt to 2 jobs: 3 and 2
     total, group = 25, 5
     proc = subprocess.Popen(_command("slurm", *args), cwd=tmp_path, env=slurm, stdout=subprocess.PIPE,
@@ -139,7 +144,7 @@ def test_a_cancelled_job_loses_no_finished_cell_and_the_rerun_computes_only_the_
 
 
 def test_ctrl_c_cancels_the_submitted_jobs(slurm, tmp_path):
-    proc = subprocess.Popen(_command("slurm", str(ROOT / "testbeds/cross_layer"), "--stitch-methods", "dm", "-k",
+    proc = subprocess.Popen(_command("slurm", str(ROOT / "testbeds/cross_layer"), "--stitch-methods", SLOW, "-k",
                                      "diagonal_dominance and primary"),
                             cwd=tmp_path, env=slurm, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     log = tmp_path / "res/progress-main.log"
