@@ -143,10 +143,18 @@ def test_a_cancelled_job_loses_no_finished_cell_and_the_rerun_computes_only_the_
     assert f": {missing // group} groups ({missing} cells) in " in submits[-1], submits
 
 
+def _ctrl_c_heard() -> None:
+    """In the child before it starts: SIGINT back to its default, so Python turns it into KeyboardInterrupt.
+    A shell that runs a job in the background (``cmd &``, as a CI runner may) starts it with SIGINT
+    ignored, and Python keeps an ignored SIGINT ignored: the Ctrl-C would never arrive."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_cancels_the_submitted_jobs(slurm, tmp_path):
     proc = subprocess.Popen(_command("slurm", str(ROOT / "testbeds/cross_layer"), "--stitch-methods", SLOW, "-k",
                                      "diagonal_dominance and primary"),
-                            cwd=tmp_path, env=slurm, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            cwd=tmp_path, env=slurm, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=_ctrl_c_heard)
     log = tmp_path / "res/progress-main.log"
     deadline = time.time() + 300
     while time.time() < deadline and not (log.exists() and "slurm array" in log.read_text()):
