@@ -15,19 +15,11 @@ from stitchtest.models.zoo import ModelSpec, Zoo
 from stitchtest.stitching import StitchConfig
 from stitchtest.stitching.layers import LayerModel
 from stitchtest.stitching.objectives import OBJECTIVES
+from test_api import FAST, one_thread  # noqa: F401  (the same fast stitch budget; one torch thread, autouse)
 
-FAST = StitchConfig(steps=5, batch_size=32, precision="fp32")
 DATA = DataSpec(n_train=300, n_test=100)
 SPEC_A = ModelSpec(width=8, epochs=2, data=DATA, seed=0)
 SPEC_B = SPEC_A.replace(seed=1)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    from stitchtest.runtime import devices
-
-    with devices.threads(1):
-        yield
 
 
 def cnn(seed: int) -> nn.Module:
