@@ -15,3 +15,14 @@ def test_each_scale_states_its_own_budget():
     """smoke trains on 64 images a step (the verdict study of reports/performance.md), the larger
     scales keep 128: they were not re-studied."""
     assert [SCALES[s].stitch().batch_size for s in ("smoke", "small", "paper")] == [64, 128, 128]
+
+
+def test_precision_reaches_the_stitch_and_the_cell_id_and_auto_keeps_todays_ids():
+    """``--stitch-precision fp32`` (the bf16-vs-fp32 verdict comparison of #30) gives cells of their own;
+    ``auto`` leaves the scale, and so every existing cell id, as it was."""
+    smoke = SCALES["smoke"]
+    assert smoke.with_precision("auto") is smoke and smoke.with_precision(None) is smoke
+    fp32 = smoke.with_precision("fp32").stitch()
+    assert fp32.precision == "fp32" and "precision=fp32" in fp32.string_id()
+    assert "precision=auto" in smoke.stitch().string_id()
+    assert fp32.string_id() != smoke.stitch().string_id()

@@ -41,6 +41,9 @@ class Scale:
     #: a cell holds sender and receiver traces on train and test, so the budget must hold four)
     cache_gib: float = 2.0
     cache_dtype: str = "float32"
+    #: what the stitches train in: "auto" (bf16 where a measured probe finds it faster, else fp32),
+    #: "fp32" or "bf16"; part of every cell's key, so runs in two precisions never mix
+    precision: str = "auto"
 
     def spec(self, data: DataSpec, **changes) -> ModelSpec:
         """A zoo spec at this scale (``changes`` override, e.g. ``seed=3, regime="random"``)."""
@@ -58,7 +61,7 @@ class Scale:
                 "cache_dtype": getattr(torch, self.cache_dtype)}
 
     def stitch(self) -> StitchConfig:
-        return StitchConfig(steps=self.steps, batch_size=self.batch_size)
+        return StitchConfig(steps=self.steps, batch_size=self.batch_size, precision=self.precision)
 
     @property
     def grid_seeds(self) -> int:
@@ -68,6 +71,11 @@ class Scale:
     def with_seeds(self, seeds: int | None) -> "Scale":
         """``--seeds N``: N seed pairs everywhere, the cross-layer matrices included."""
         return self if not seeds else replace(self, seeds=seeds, cross_seeds=seeds)
+
+    def with_precision(self, precision: str | None) -> "Scale":
+        """``--stitch-precision``: the stitches in fp32 or bf16 instead of the probe's choice, e.g. to
+        check that a verdict does not depend on the arithmetic (issue #30)."""
+        return self if not precision or precision == "auto" else replace(self, precision=precision)
 
     def with_arch(self, arch: str | None) -> "Scale":
         """The scale with every testbed on one model family (``--arch``), its cross-layer matrix its own."""

@@ -60,6 +60,9 @@ def add_options(parser: pytest.Parser) -> None:
         help="the model family every testbed audits (default: the scale's, R1111): a built-in "
              "(vgg4, R2222, ...), a registered family (stitchtest.models entry points) or module:Name")
     add("device", default="auto", help="auto (CUDA when available, else CPU), cpu, cuda or cuda:N")
+    add("precision", choices=("auto", "fp32", "bf16"), default="auto",
+        help="what the stitches train in: auto (default: bf16 autocast where a measured probe finds it faster "
+             "on this machine, else fp32), fp32 or bf16; part of every cell's key")
     add("report_dir", default="reports", metavar="DIR",
         help="where the markdown reports are written at session end (default: reports/)")
     add("results_dir", default=RESULTS, metavar="DIR",
@@ -187,7 +190,8 @@ def precision(config: pytest.Config) -> str:
     from ..runtime import precision as precision_mod
     from ..audit.scales import SCALES
 
-    stitch, dev = SCALES[option(config, "scale")].stitch(), device(config)
+    stitch = SCALES[option(config, "scale")].with_precision(option(config, "precision")).stitch()
+    dev = device(config)
     resolved = stitch.resolved_precision(dev)
     if stitch.precision != "auto":
         return resolved

@@ -482,7 +482,8 @@ class AuditSession:
             writer = ResultsWriter(results, self.worker_id)
             done = {r.key: r for r in load_rows(results) if isinstance(r, CellRow)} if self.option("resume") else {}
         progress = self.progress_log()
-        scale = SCALES[self.option("scale")].with_seeds(self.option("seeds")).with_arch(self.option("arch"))
+        scale = (SCALES[self.option("scale")].with_seeds(self.option("seeds")).with_arch(self.option("arch"))
+                 .with_precision(self.option("precision")))
         zoo = Zoo(device=None if self.option("device") == "auto" else self.option("device"), log=progress)
         audit = Audit(scale, DataSpec.parse(self.option("data")), zoo, writer, done, progress,
                       cache_limit=devices.cache_share(zoo.device, self.host_slot[1]), worker=self.worker_slot,
