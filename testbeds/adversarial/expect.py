@@ -81,7 +81,7 @@ CLAIMS = (
           "derived: the FuLA paper stitches networks adversarially trained at several strengths (Fig. 5 shows "
           "alpha = 1 of them); that similarity should fall with the radius difference, a graded ground truth, is "
           "this project's reading, not a figure of the paper", "adversarial", "graded_eps", "fula", stat="spearman",
-          expect="lower", threshold=0.0,
+          expect="lower", threshold=0.0, pairing="ring",
           needs=((ALL, "models adversarially trained at several radii: each scale trains one eps, and no check "
                   "stitches across radii yet"),)),
 )
