@@ -73,7 +73,8 @@ CLAIMS = (
     Claim("fula_cross_task_separates_robust_better_than_tlm", "Across tasks (a parity-trained sender into a digit "
           "receiver) FuLA separates robust from standard networks better than TLM on the robustness readout "
           "(in-group minus cross-group)", "FuLA paper (Fig. 4, cross-task stitching under adversarial training, "
-          "ResNet18; the parity -> class pairing is this project's)", "adversarial", "cross_task_separation_robust",
+          "ResNet18; FuLA above TLM follows its summary, 'more reliable ... in adversarial training'; the parity -> "
+          "class pairing and the robust_gap readout are this project's)", "adversarial", "cross_task_separation_robust",
           "fula", "tlm", stat="gap", expect="higher", pairing="ring",
           needs=((("smoke",), "cross-task senders (trained on parity): the zoo trains them at small and paper"),)),
     Claim("fula_similarity_falls_with_eps_difference", "FuLA's similarity between adversarially trained networks "
