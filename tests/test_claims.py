@@ -171,7 +171,8 @@ def test_the_built_in_claims_name_real_checks_and_methods():
         assert c.expect in ("higher", "lower")
     assert {r.key for r in judge_all([], "smoke")} <= {c.id for c in registry.claims()}
     assert any(c.id == "tlm_triangle_across_architectures" for c in registry.claims())
-    assert "tlm_triangle_across_architectures" not in {r.key for r in judge_all([], "smoke")}
+    across = next(c for c in registry.claims() if c.id == "tlm_triangle_across_architectures")
+    assert across.needed("smoke") and not across.needed("small")  # listed at smoke as not testable, not dropped
     ring = {c.id for c in registry.claims() if c.pairing == "ring"}
     assert {c.id for c in registry.claims() if c.testbed in ("adversarial", "shortcut")} <= ring
     assert "tlm_stitches_shortcut_sender" in ring and "tlm_stitches_clustered_noise" not in ring
@@ -207,3 +208,120 @@ def test_the_test_set_size_comes_from_the_run_rows_data_id():
     assert test_set_size(spec.string_id()) == len(load(spec).y_test) == test_set_size("digits")
     assert test_set_size("mnist(size=28,n_train=None,n_test=None,split_seed=0,files=ab12)") is None  # not here
     assert test_set_size(None) is None
+
+
+NEEDS = replace(VERSUS, id="needs_more", needs=((("smoke",), "models at several adversarial radii (only at small)"),))
+
+
+def test_a_claim_lacking_what_the_scale_has_is_listed_not_testable_and_enters_no_test(tmp_path):
+    rows = [check_row("fula", LOW), check_row("tlm", HIGH)]
+    row = judge(NEEDS, rows, "smoke")
+    assert (row.verdict, row.status) == ("not testable", "not testable") and failures([row]) == []
+    assert row.testable == "no: not testable at this scale: models at several adversarial radii (only at small)"
+    assert row.p_adjusted is None and row.effect is None and row.pairs_total == 0
+    assert judge(NEEDS, rows, "small").verdict == "reproduced"  # where the scale has it, judged as any claim
+    # it is no hypothesis of the run's family: the other claim keeps its p
+    together = judge_all(rows, "smoke", [VERSUS, NEEDS])
+    assert together[0].p_adjusted == judge(VERSUS, rows, "smoke").p_adjusted and together[0].detail["family"] == 2
+    # a run that did not run its methods on its testbed does not list it
+    assert judge(NEEDS, [check_row("tlm", HIGH)], "smoke").verdict == "not audited"
+    write_reports(rows, tmp_path, RunSettings("smoke", "digits", 12))  # the built-in claims: tlm ran on cross_layer
+    line = next(l for l in (tmp_path / "summary.md").read_text().splitlines() if l.startswith("| A sender trained with "
+                                                                                             "more data"))
+    assert "not testable at this scale: a sender trained with more data" in line
+    assert line.count("| n/a ") == 3  # no effect, no p, no seed pairs
+    with pytest.raises(ValueError, match="outside its scales"):
+        replace(VERSUS, scales=("small",), needs=((("smoke",), "x"),))
+
+
+def test_the_built_in_claims_that_need_a_larger_scale_are_not_testable_at_smoke():
+    by_id = {c.id: c for c in registry.claims()}
+    ran = [check_row(m, [0.5] * 3, check="any", testbed=t) for t in ("cross_layer", "random_controls", "adversarial")
+           for m in ("tlm", "dm", "fula")]
+    verdicts = {r.key: r for r in judge_all(ran, "smoke")}
+    for key in ("tlm_triangle_across_architectures", "tlm_more_is_better", "tlm_stitched_activations_out_of_distribution",
+                "tlm_random_sender_only_early", "fula_cross_task_separates_robust_better_than_tlm",
+                "fula_similarity_falls_with_eps_difference"):
+        assert verdicts[key].verdict == "not testable", key
+        assert verdicts[key].testable.startswith("no: not testable at this scale: ") and by_id[key].needed("smoke")
+    assert by_id["fula_cross_task_separates_robust_better_than_tlm"].needed("small") is None
+
+
+def _flip(values, claim):
+    """Values on the claimed side of ``claim``'s threshold, by 0.1 (12 disjoint pairs decide it)."""
+    return [claim.threshold + (0.1 if claim.expect == "higher" else -0.1) + v / 100 for v in values]
+
+
+@pytest.mark.parametrize("key, stat, check, readout", [
+    ("tlm_stitching_connectivity_every_cut", "worst_penalty", "triangle_absent", "accuracy"),
+    ("tlm_random_receiver_only_late", "late_minus_early", "random_receiver_at_chance", "accuracy"),
+    ("tlm_random_to_random_low", "max", "random_to_random", "accuracy"),
+])
+def test_each_new_threshold_claim_reads_its_per_seed_statistic(key, stat, check, readout):
+    claim = next(c for c in registry.claims() if c.id == key)
+    assert (claim.check, claim.stat, claim.method, claim.versus) == (check, stat, "tlm", None)
+    holds = [check_row("tlm", [0.5] * 12, check, claim.testbed, readout, **{stat: _flip(LOW, claim)})]
+    assert judge(claim, holds, "small").verdict == "reproduced"
+    flipped = _flip(LOW, replace(claim, expect="lower" if claim.expect == "higher" else "higher"))
+    fails = [check_row("tlm", [0.5] * 12, check, claim.testbed, readout, **{stat: flipped})]
+    assert judge(claim, fails, "small").status == "FAIL"
+    other = [check_row("tlm", [0.5] * 12, check, claim.testbed, readout, value=_flip(LOW, claim))]
+    assert judge(claim, other, "small").verdict == "not audited"  # the value alone does not judge it
+
+
+def test_similarity_trained_stitches_below_tlm_reads_the_grid_mean_with_its_cell_condition():
+    claim = next(c for c in registry.claims() if c.id == "dm_stitches_below_tlm")
+    assert (claim.method, claim.versus, claim.stat, claim.expect) == ("dm", "tlm", "mean_grid", "lower")
+    rows = [check_row("dm", [0.5] * 12, readout="accuracy", mean_grid=[v - 0.2 for v in LOW]),
+            check_row("tlm", [0.5] * 12, readout="accuracy", mean_grid=LOW)]
+    row = judge(claim, rows, "smoke", chance=0.1, test_images=397)
+    assert row.verdict == "reproduced" and row.testable == "yes" and row.effect == pytest.approx(0.2)
+    saturated = [replace(r, per_seed={"mean_grid": [0.999] * 12}) for r in rows]
+    assert judge(claim, saturated, "smoke", chance=0.1, test_images=397).verdict == "not testable"
+
+
+def test_cross_task_claim_is_judged_on_the_gap_where_the_scale_has_parity_senders():
+    claim = next(c for c in registry.claims() if c.id == "fula_cross_task_separates_robust_better_than_tlm")
+    rows = [check_row("fula", [0.9] * 12, claim.check, "adversarial", "robust_gap", gap=HIGH),
+            check_row("tlm", [0.9] * 12, claim.check, "adversarial", "robust_gap", gap=LOW)]
+    row = judge(claim, rows, "small")
+    assert row.pairs == 6 and row.pairs_total == 12  # a ring of 12: 6 independent pairs
+    assert row.effect == pytest.approx(sum(h - l for h, l in zip(HIGH[::2], LOW[::2])) / 6)  # pairs 0, 2, ..., 10
+    assert judge(claim, rows, "smoke").verdict == "not testable"
+
+
+def _testbed_module(name):
+    """A testbed's test module, loaded by path (testbeds are folders, not a package)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "testbeds" / name / f"test_{name}.py"
+    spec = importlib.util.spec_from_file_location(f"_claims_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _cell(sender_cut, receiver_cut, depths, accuracy, receiver_accuracy=0.98):
+    from stitchtest.records import CellRow
+    return CellRow(key=f"{sender_cut}>{receiver_cut}", testbed="t", method="tlm", pair="a->b", seed=0,
+                   sender_cut=sender_cut, receiver_cut=receiver_cut, sender_depth=depths[sender_cut],
+                   receiver_depth=depths[receiver_cut],
+                   readouts={"accuracy": accuracy, "receiver_accuracy": receiver_accuracy})
+
+
+def test_the_testbeds_per_seed_statistics_for_the_new_claims():
+    """``worst_penalty`` is the largest loss on the depth-matched cuts only, ``mean_grid`` the whole
+    grid's mean; ``late_minus_early`` the deepest cut minus the shallowest, in any row order."""
+    depths = {"stem": 0.0, "layer1.0": 0.5, "layer2.0": 1.0}
+    acc = {("stem", "stem"): 0.97, ("layer1.0", "layer1.0"): 0.90, ("layer2.0", "layer2.0"): 0.96,
+           ("layer2.0", "stem"): 0.50, ("stem", "layer2.0"): 0.70}
+    rows = [_cell(s, r, depths, acc.get((s, r), 0.95)) for s in depths for r in depths]
+    stats = _testbed_module("cross_layer").triangle_stats(rows, "accuracy", 0.1)
+    assert stats["worst_penalty"] == pytest.approx(0.98 - 0.90)  # not the far cell at 0.50
+    assert stats["mean_grid"] == pytest.approx(sum(acc.get((s, r), 0.95) for s in depths for r in depths) / 9)
+    assert "worst_penalty" not in _testbed_module("cross_layer").triangle_stats(
+        [replace(r, readouts={"fit_r2": 0.5}) for r in rows], "fit_r2", 0.0)
+    late = _testbed_module("random_controls").late_minus_early
+    diagonal = [_cell(c, c, depths, a) for c, a in (("layer2.0", 0.99), ("stem", 0.12), ("layer1.0", 0.5))]
+    assert late(diagonal, "accuracy") == pytest.approx(0.99 - 0.12)

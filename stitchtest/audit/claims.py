@@ -19,7 +19,10 @@ a run together (:mod:`stitchtest.audit.statistics`):
   have room above chance and below the ceiling (more than two standard errors), and a per-seed
   AUPRC stands clear of its exact chance level; else "not testable at this scale: <why>";
 * the verdict: reproduced / refuted / undecided / not testable, with the adjusted p, the
-  interval and, when undecided, the number of independent seed pairs that could decide it.
+  interval and, when undecided, the number of independent seed pairs that could decide it;
+* a claim whose models, cells or readout a scale does not have (``needs``: models at several
+  adversarial radii, a second architecture) is listed there as "not testable at this scale: <what
+  it needs>" rather than left out, so the table shows what the run cannot decide.
 
 Claims are judged where every method's rows meet, on the controller at the end of a run (and by
 ``stitchtest report``), and lead ``summary.md`` as the claims table. Each testbed's claims live in
@@ -56,6 +59,7 @@ ACCURACY_CELLS = {
     "asymmetry": ("mean_below", "mean_above", "mean_diagonal"),
     "value@triangle": ("mean_below", "mean_diagonal"),
     "mean_diagonal": ("mean_diagonal",),
+    "mean_grid": ("mean_grid",),
     "gap": ("mean_in", "mean_cross"),
     "mean_cross": ("mean_in", "mean_cross"),
     "mean_in": ("mean_in", "mean_cross"),
@@ -69,7 +73,10 @@ class Claim:
     ``versus``'s or, with no ``versus``, than ``threshold``; with ``min_effect``, by at least that
     much (a size the claim itself asserts, e.g. "repairs" a random receiver: 10 points; never a
     guard against noise, which the test and the interval handle). ``pairing="ring"`` where the
-    testbed's seed pair ``k`` stitches model ``k`` into model ``k + 1`` (neighbouring pairs share a model)."""
+    testbed's seed pair ``k`` stitches model ``k`` into model ``k + 1`` (neighbouring pairs share a model).
+    ``needs``: ((scales...), what the run lacks there), for scales of ``scales`` where the claim's
+    data do not exist (a check not built yet, models only a larger scale trains): it is listed as not
+    testable there, with that reason, and enters no test."""
 
     id: str
     statement: str
@@ -86,15 +93,23 @@ class Claim:
     known: Tuple[Tuple[Tuple[str, ...], str], ...] = ()
     pairing: str = "disjoint"
     min_effect: float = 0.0
+    needs: Tuple[Tuple[Tuple[str, ...], str], ...] = ()
 
     def __post_init__(self):
         if self.expect not in ("higher", "lower"):
             raise ValueError(f"claim {self.id}: expect must be 'higher' or 'lower', got {self.expect!r}")
         if self.pairing not in ("disjoint", "ring"):
             raise ValueError(f"claim {self.id}: pairing must be 'disjoint' or 'ring', got {self.pairing!r}")
+        stray = sorted({s for scales, _ in self.needs for s in scales} - set(self.scales))
+        if stray:
+            raise ValueError(f"claim {self.id}: needs names scales {stray} outside its scales {self.scales}")
 
     def known_failure(self, scale: str) -> Optional[str]:
         return next((reason for scales, reason in self.known if scale in scales), None)
+
+    def needed(self, scale: str) -> Optional[str]:
+        """What the run lacks at ``scale`` to test the claim, or ``None``."""
+        return next((reason for scales, reason in self.needs if scale in scales), None)
 
     def methods(self) -> Tuple[str, ...]:
         return (self.method,) + ((self.versus,) if self.versus else ())
@@ -234,8 +249,13 @@ def _testability(claim: Claim, rows: Dict[str, CheckRow], chance: Optional[float
 
 
 def _prepare(claim: Claim, check_rows: Sequence[CheckRow], chance: Optional[float],
-             n_test: Optional[int]) -> Dict[str, Any]:
+             n_test: Optional[int], scale: str) -> Dict[str, Any]:
     """Everything about one claim that does not depend on the other claims of the run."""
+    need = claim.needed(scale)
+    if need:  # listed where its methods ran on its testbed; else not audited, as any claim
+        absent = [m for m in claim.methods() if not any(isinstance(r, CheckRow) and (r.testbed, r.method) ==
+                                                        (claim.testbed, m) for r in check_rows)]
+        return dict(missing=f"no check of {claim.testbed} for {', '.join(absent)}") if absent else dict(needs=need)
     rows = {m: _row(check_rows, claim.testbed, claim.check, m) for m in claim.methods()}
     first = _floats(rows[claim.method].per_seed.get(claim.stat)) if rows[claim.method] else None
     second = (_floats(rows[claim.versus].per_seed.get(claim.stat)) if claim.versus and rows[claim.versus]
@@ -272,8 +292,8 @@ def judge_all(check_rows: Sequence[CheckRow], scale: str, claims: Optional[Seque
     if claims is None:
         claims = testbeds.claims()
     claims = [c for c in claims if scale in c.scales]
-    prepared = [_prepare(c, check_rows, chance, test_images) for c in claims]
-    tested = [i for i, p in enumerate(prepared) if "missing" not in p and not (p["testability"] and not p["testability"].ok)
+    prepared = [_prepare(c, check_rows, chance, test_images, scale) for c in claims]
+    tested = [i for i, p in enumerate(prepared) if "missing" not in p and "needs" not in p and not (p["testability"] and not p["testability"].ok)
               and p["test"].n > 0]
     raw = [q for i in tested for q in (prepared[i]["test"].p_greater, prepared[i]["test"].p_less)]
     adjusted = st.adjust(raw, adjustment) if raw else np.array([])
@@ -289,6 +309,10 @@ def _verdict(claim: Claim, p: Dict[str, Any], scale: str, p_adj: Optional[Tuple[
     known = claim.known_failure(scale)
     if "missing" in p:
         return Verdict(**row, verdict=NOT_AUDITED, figure=p["missing"], status=NOT_AUDITED, reason=known or "")
+    if "needs" in p:
+        why = f"not testable at this scale: {p['needs']}"
+        return Verdict(**row, verdict=NOT_TESTABLE, figure=why, status=NOT_TESTABLE, reason=known or "",
+                       testable=f"no: {why}")
     for_, against = p_adj if p_adj is not None else (math.nan, math.nan)
     v = st.decide(p["effect"], p["interval"], for_, against, len(p["keep"]), ALPHA, family, p["testability"])
     if known:

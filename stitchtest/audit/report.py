@@ -241,7 +241,8 @@ mean difference with a 95% bootstrap interval over those pairs. p: the one-sided
 **reproduced**: adjusted p < 0.05 for the claim and the interval above 0; **refuted**: the same against \
 it; **undecided**: neither (the reason says how many independent seed pairs could decide it); **not \
 testable**: the cells it contrasts have no room (2 standard errors) above chance or below the ceiling \
-on this run. Status: **ok** (reproduced, as expected), **FAIL** (an expected claim refuted: the run \
+on this run, or the run lacks what it needs at this scale (models, cells or a readout; the reason names \
+them). Status: **ok** (reproduced, as expected), **FAIL** (an expected claim refuted: the run \
 fails), **known** (a known failure at this scale, reason below), **UNEXPECTED** (a known failure \
 reproduced: the run fails until the table is updated), **undecided** / **not testable** (fail \
 nothing), **not audited** (a method of the claim was not run). \
@@ -260,7 +261,7 @@ def _p(r: Verdict) -> str:
 
 
 def _pairs(r: Verdict) -> str:
-    if r.verdict == "not audited":
+    if r.verdict == "not audited" or not r.pairs_total:  # not judged, or lacking what it needs at this scale
         return "n/a"
     return f"{r.pairs} of {r.pairs_total}" + (f" (needs {r.pairs_needed})" if r.verdict == "undecided" else "")
 

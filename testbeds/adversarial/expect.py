@@ -2,7 +2,7 @@
 and the source papers' claims it judges (``CLAIMS``); plain data, loaded by
 :mod:`stitchtest.audit.testbeds` without importing the test module."""
 from stitchtest.audit.claims import Claim
-from stitchtest.audit.expectations import Expectation
+from stitchtest.audit.expectations import ALL, Expectation
 
 #: where this testbed's claims stand in the summary's claims table
 ORDER = 2
@@ -70,4 +70,19 @@ CLAIMS = (
                   "are equal within noise (difference -0.002 ± 0.007, 1 of 3 seed pairs higher); against TLM the "
                   "same statistic reproduces (+0.018 ± 0.008, 3/3). One reading, not tested here: SLM matches the "
                   "robust receiver's soft outputs, which may carry its robustness as FuLA's hints do."),)),
+    Claim("fula_cross_task_separates_robust_better_than_tlm", "Across tasks (a parity-trained sender into a digit "
+          "receiver) FuLA separates robust from standard networks better than TLM on the robustness readout "
+          "(in-group minus cross-group)", "FuLA paper (Fig. 4, cross-task stitching under adversarial training, "
+          "ResNet18; FuLA above TLM follows its summary, 'more reliable ... in adversarial training'; the parity -> "
+          "class pairing and the robust_gap readout are this project's)", "adversarial", "cross_task_separation_robust",
+          "fula", "tlm", stat="gap", expect="higher", pairing="ring",
+          needs=((("smoke",), "cross-task senders (trained on parity): the zoo trains them at small and paper"),)),
+    Claim("fula_similarity_falls_with_eps_difference", "FuLA's similarity between adversarially trained networks "
+          "falls with the difference of their training radii (Spearman against |eps_sender - eps_receiver| < 0)",
+          "derived: the FuLA paper stitches networks adversarially trained at several strengths (Fig. 5 shows "
+          "alpha = 1 of them); that similarity should fall with the radius difference, a graded ground truth, is "
+          "this project's reading, not a figure of the paper", "adversarial", "graded_eps", "fula", stat="spearman",
+          expect="lower", threshold=0.0, pairing="ring",
+          needs=((ALL, "models adversarially trained at several radii: each scale trains one eps, and no check "
+                  "stitches across radii yet"),)),
 )

@@ -2,7 +2,7 @@
 and the source papers' claims it judges (``CLAIMS``); plain data, loaded by
 :mod:`stitchtest.audit.testbeds` without importing the test module."""
 from stitchtest.audit.claims import Claim
-from stitchtest.audit.expectations import MEASURES, Expectation
+from stitchtest.audit.expectations import ALL, MEASURES, Expectation
 
 #: where this testbed's claims stand in the summary's claims table
 ORDER = 1
@@ -100,7 +100,8 @@ CLAIMS = (
           "triangle_absent", "tlm", stat="asymmetry", expect="higher", threshold=0.0),
     Claim("tlm_triangle_across_architectures", "TLM shows the triangle between different architectures "
           "(asymmetry > 0)", "Hernandez et al. 2023", "cross_layer", "triangle_absent[R2222]", "tlm", stat="asymmetry",
-          expect="higher", threshold=0.0, scales=("small", "paper")),
+          expect="higher", threshold=0.0,
+          needs=((("smoke",), "a second architecture (R2222) in the cross-layer grid, run at small and paper"),)),
     Claim("fula_triangle_below_tlm", "FuLA's triangle asymmetry is below TLM's", "FuLA paper (cross-layer)",
           "cross_layer", "triangle_absent", "fula", "tlm", stat="asymmetry", expect="lower"),
     Claim("fula_triangle_below_slm", "FuLA's triangle asymmetry is below SLM's", "FuLA paper (cross-layer)",
@@ -120,4 +121,31 @@ CLAIMS = (
     Claim("fula_beats_dm_on_diagonal", "FuLA finds alignments that stitch-level matching (DM) misses: higher "
           "stitched accuracy on the depth diagonal", "FuLA paper", "cross_layer", "triangle_absent", "fula", "dm",
           stat="mean_diagonal", expect="higher"),
+    Claim("dm_stitches_below_tlm", "A similarity-trained stitch (DM) reaches lower stitched accuracy than TLM on the "
+          "same cells (mean over the whole cross-layer grid)", "Hernandez et al. 2023 (Fig. 5: stitches trained to "
+          "match the receiver's activations do not reach the task accuracy of task-trained stitches)", "cross_layer",
+          "triangle_absent", "dm", "tlm", stat="mean_grid", expect="lower"),
+    Claim("tlm_stitching_connectivity_every_cut", "Two networks trained alike (different seeds) stitch under TLM with "
+          "little loss at every cut: the worst depth-matched cut loses less than 0.02 of the receiver's accuracy",
+          "Bansal et al. 2021 (abstract, 'stitching connectivity': typical SGD minima can all be stitched to each "
+          "other with minimal change in accuracy; 0.02 is this project's reading of 'minimal')", "cross_layer",
+          "triangle_absent", "tlm", stat="worst_penalty", expect="lower", threshold=0.02,
+          known=((("smoke",), "Not reproduced at smoke (default audit of 2026-12-03, 6 seed pairs): the worst "
+                  "depth-matched cut loses 0.038-0.139 (mean 0.084), always at layer1.0 or layer2.0 (the stem, "
+                  "layer3.0 and layer4.0 lose at most 0.023); DM loses 0.12-0.52. The review found the same (layer1.0 "
+                  "0.918 against receivers at 0.98-0.99). Why the early cuts lose more was not measured: the 8-channel "
+                  "cuts of a width-8 network and the 200-step stitch budget are candidates."),)),
+    Claim("tlm_more_is_better", "A sender trained with more data, width or epochs lifts a weaker receiver under TLM: "
+          "stitched accuracy above the receiver's own", "Bansal et al. 2021 (abstract, 'more is better': "
+          "representations learnt with more data, bigger width or more training time can be plugged into weaker "
+          "models to improve performance)", "cross_layer", "more_is_better", "tlm", stat="value", expect="higher",
+          needs=((ALL, "a sender trained with more data, width or epochs than its receiver: every model of a scale "
+                  "is trained alike, so no check builds this pair yet"),)),
+    Claim("tlm_stitched_activations_out_of_distribution", "TLM's stitched activations are out of distribution for "
+          "the receiver, DM's are not: a higher Mahalanobis score of the stitched activations under the receiver's "
+          "own activations at the cut", "Balogh & Jelasity 2025 (abstract: task-loss stitching produces "
+          "out-of-distribution representations, the root cause they give of its failures; direct matching does not)",
+          "cross_layer", "stitched_ood", "tlm", "dm", stat="mahalanobis", expect="higher",
+          needs=((ALL, "a readout scoring the stitched activations under the receiver's own activation distribution "
+                  "at the cut (Mahalanobis or k-NN): no cell computes it yet"),)),
 )

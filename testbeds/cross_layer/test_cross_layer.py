@@ -18,7 +18,7 @@ import pytest
 
 from stitchtest.audit import checks
 from stitchtest.engine import methods
-from stitchtest.audit import Planned, resolve_methods
+from stitchtest.audit import Planned, resolve_methods, values
 from stitchtest.engine.cells import Cell
 from stitchtest.instruments.sanity import SANITY_HEADERS, reconstructions, sanity_rows, sanity_table
 from stitchtest.audit.scales import SCALES
@@ -95,12 +95,20 @@ def within_network(audit):
 
 def triangle_stats(rows, readout, chance):
     """One seed pair's grid: the triangle score (below / diagonal), the diagonal, below- and
-    above-diagonal means, and the two-sided asymmetry (below - above) / (diagonal - chance)."""
+    above-diagonal means, the two-sided asymmetry (below - above) / (diagonal - chance), the mean
+    of the whole grid (Hernandez et al.'s similarity-trained stitches against TLM's, cell for cell)
+    and, on accuracy, ``worst_penalty``: the largest receiver accuracy minus stitched accuracy over
+    the depth-matched cuts (Bansal et al.'s stitching connectivity holds at *every* cut)."""
     m, ds, dr = grid(rows, readout)
     d = checks.triangle(m.clip(min=0.0), ds, dr, threshold=TRIANGLE, expect_present=False).detail
     two_sided = triangle_asymmetry(m.clip(min=0.0), ds, dr, chance)
-    return {"value": d.get("score"), "mean_diagonal": d.get("mean_diagonal"), "mean_below": d.get("mean_below"),
-            "mean_above": d.get("mean_above"), "asymmetry": two_sided.asymmetry}
+    out = {"value": d.get("score"), "mean_diagonal": d.get("mean_diagonal"), "mean_below": d.get("mean_below"),
+           "mean_above": d.get("mean_above"), "asymmetry": two_sided.asymmetry, "mean_grid": float(np.nanmean(m))}
+    if readout == "accuracy":
+        matched = [r for r in rows if r.sender_depth == r.receiver_depth]
+        loss = np.array(values(matched, "receiver_accuracy")) - np.array(values(matched, "accuracy"))
+        out["worst_penalty"] = float(np.nanmax(loss)) if np.isfinite(loss).any() else float("nan")
+    return out
 
 
 def chance_of(audit, readout):

@@ -2,7 +2,7 @@
 and the source papers' claims it judges (``CLAIMS``); plain data, loaded by
 :mod:`stitchtest.audit.testbeds` without importing the test module."""
 from stitchtest.audit.claims import Claim
-from stitchtest.audit.expectations import MEASURES, Expectation
+from stitchtest.audit.expectations import ALL, MEASURES, Expectation
 
 #: where this testbed's claims stand in the summary's claims table
 ORDER = 7
@@ -38,4 +38,23 @@ CLAIMS = (
           "only late -> late under the task loss; that FuLA, matching the random receiver's own activations at "
           "and after the cut, does not is this project's reasoning, not a source's claim", "random_controls", "random_receiver_at_chance", "tlm", "fula",
           expect="higher", min_effect=0.1),
+    Claim("tlm_random_receiver_only_late", "Into a random receiver a trained sender stitches well only late: TLM's "
+          "stitched accuracy at the deepest cut above its accuracy at the shallowest", "Hernandez et al. 2023 "
+          "(random-network controls: only stitches from the later layers of the sender into the later layers of "
+          "the random receiver reach high accuracy)", "random_controls", "random_receiver_at_chance", "tlm",
+          stat="late_minus_early", expect="higher"),
+    Claim("tlm_random_to_random_low", "Two random networks stitch poorly under TLM at every cut: the best cut stays "
+          "within 0.1 of chance (below 0.2 for ten classes)", "Hernandez et al. 2023 (random-network controls: "
+          "random -> random stitching is low throughout)", "random_controls", "random_to_random", "tlm", stat="max",
+          expect="lower", threshold=0.2,
+          known=((("smoke",), "Not reproduced at smoke (default audit of 2026-12-03, 3 seed pairs): TLM's best "
+                  "random -> random cut is layer4.0 at 0.615 / 0.662 / 0.655 (layer1.0 0.10-0.14, layer3.0 "
+                  "0.43-0.57). After layer4.0 only the random head follows, so TLM trains a linear read-out through "
+                  "it (the mechanism of docs/lab/facts.md#f10), and a random width-8 network keeps 16x16 digits "
+                  "decodable (#f3). DM, FuLA and SLM stay at 0.07-0.13."),)),
+    Claim("tlm_random_sender_only_early", "A random sender stitches well only into early receiver layers under TLM: "
+          "stitched accuracy at a shallow cut above that at a deep cut", "Hernandez et al. 2023 (random-network "
+          "controls)", "random_controls", "random_sender_layers", "tlm", stat="early_minus_late", expect="higher",
+          needs=((ALL, "random -> trained cells at a shallow cut: the testbed stitches random senders only at the "
+                  "deep cuts (proportional depths 0.75 and 1.0)"),)),
 )
