@@ -24,11 +24,11 @@ class UsageError(Exception):
 
 
 def default_zoo_specs():
-    """The models the default (smoke) testbeds use most: three seeds of each regime on digits."""
-    from .models.zoo import ModelSpec
+    """The models a default run (``--stitch-scale smoke``, digits) trains: the 24 the package ships."""
+    from .audit.scales import SCALES
+    from .data.spec import DataSpec
 
-    base = ModelSpec()
-    return [base.replace(seed=s, regime=r) for r in ("standard", "random", "adversarial", "shortcut") for s in range(3)]
+    return SCALES["smoke"].zoo_specs(DataSpec())
 
 
 def cmd_zoo(args) -> int:
@@ -36,13 +36,19 @@ def cmd_zoo(args) -> int:
     from .models.zoo import Zoo
 
     try:
-        zoo = Zoo(args.cache, device=args.device)  # training messages: the stitchtest logger (log_to_stderr)
+        # training messages: the stitchtest logger (log_to_stderr). Exporting never copies shipped
+        # weights: what it ships is what this machine's cache holds or trains
+        zoo = Zoo(args.cache, device=args.device, **({"pretrained": None} if args.export_pretrained else {}))
         if args.prune:
             removed = zoo.prune()
             print(f"pruned {len(removed)} files" + "".join(f"\n  {p}" for p in removed))
-        if args.train:
+        if args.train and not args.export_pretrained:
             for spec in default_zoo_specs():
                 zoo.get(spec)
+        if args.export_pretrained:
+            written = zoo.export(default_zoo_specs(), args.export_pretrained)
+            size = sum(p.stat().st_size for p in written)
+            print(f"exported {len(written) // 2} models to {args.export_pretrained} ({size / 2**20:.2f} MiB)")
     except CacheError as e:
         print(f"stitchtest zoo: error: {e}", file=sys.stderr)
         return 2
@@ -215,7 +221,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     z = sub.add_parser("zoo", help="list cached models (--train: train the default zoo first; --prune: clean up)")
     z.add_argument("--prune", action="store_true",
                    help="delete temporary, partial, corrupt and outdated-recipe entries from the cache")
-    z.add_argument("--train", action="store_true", help="train the default zoo models that are not cached yet")
+    z.add_argument("--train", action="store_true", help="train the default zoo models that are not cached yet "
+                                                        "(copied from the shipped weights where their key matches; "
+                                                        "STITCHTEST_PRETRAINED=0: trained here)")
+    z.add_argument("--export-pretrained", metavar="DIR", default=None,
+                   help="write the default zoo models (trained here where the cache lacks them, never copied from "
+                        "the shipped weights) to DIR as shipped weights, replacing DIR's entries; the package's "
+                        "are in stitchtest/models/pretrained")
     z.add_argument("--cache", default=None, help="cache directory (default: $STITCHTEST_CACHE or ~/.cache/stitchtest)")
     z.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N")
     z.set_defaults(func=cmd_zoo)

@@ -28,6 +28,9 @@ def test_a_wheel_carries_the_testbeds_and_stitchtest_audit_runs_them_without_the
     folders = {f.split("/")[0] for f in shipped}
     assert len(folders) >= 7 and all(f"{t}/{name}" in shipped for t in folders
                                      for name in ("expect.py", "README.md", f"test_{t}.py"))
+    pretrained = ROOT / "stitchtest" / "models" / "pretrained"  # the default zoo's shipped weights (issue 30)
+    assert sorted(p.name for p in (installed / "stitchtest" / "models" / "pretrained").iterdir()) == sorted(
+        p.name for p in pretrained.iterdir() if p.suffix in (".xz", ".json")) != []
 
     elsewhere = tmp_path / "work"
     elsewhere.mkdir()

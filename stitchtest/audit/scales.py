@@ -8,7 +8,7 @@ digits within the CPU budget; ``small`` adds the second architecture and cross-t
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 from ..data.spec import DataSpec
 from ..stitching.fit import StitchConfig
@@ -50,6 +50,21 @@ class Scale:
         base = ModelSpec(arch=self.arch, width=self.width, data=data, epochs=self.epochs, eps=self.eps,
                          attack_steps=self.attack_steps)
         return base.replace(**changes)
+
+    def zoo_specs(self, data: DataSpec) -> List[ModelSpec]:
+        """The models a run of the built-in testbeds at this scale trains, in the testbeds' seed
+        conventions (pair k: seed 100 + k -> seed k; random controls 200 + k and 300 + k): what
+        ``stitchtest zoo --train`` trains and ``--export-pretrained`` ships. Checked against the
+        testbeds' own plans in ``tests/test_pretrained.py``."""
+        n, grid = self.seeds, self.grid_seeds
+        standard = [self.spec(data, seed=k) for k in range(max(n, grid))]
+        standard += [self.spec(data, seed=100 + k) for k in range(max(n, grid))]
+        random = [self.spec(data, seed=b + k, regime="random") for b in (200, 300) for k in range(n)]
+        adversarial = [self.spec(data, seed=k, regime="adversarial") for k in range(n)]
+        shortcut = [self.spec(data, seed=k, regime="shortcut", cue_p=p)
+                    for p in self.shortcut_rates if p > 0 for k in range(n)]
+        parity = [self.spec(data, seed=k, task="parity") for k in range(n)] if self.cross_task else []
+        return standard + random + adversarial + shortcut + parity
 
     def context_options(self, limit_bytes: Optional[int] = None) -> dict:
         """Keyword arguments for :class:`~stitchtest.engine.context.Context`'s activation cache: the

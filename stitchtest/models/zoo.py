@@ -9,6 +9,13 @@ in the metadata JSON beside it; a file that does not match is reported and retra
 The cache directory may hold other files: the zoo only ever touches entries of its own format
 (``<key>.pt`` / ``<key>.json`` with ``key`` a 12-digit hex hash), and never one whose lock is
 held. A read-only cache serves the models it has (there is nobody to lock against).
+
+Shipped weights (``pretrained/`` beside this module, read-only): the default run's models, trained
+once by this same code and exported by ``stitchtest zoo --export-pretrained``. A spec the cache lacks
+is copied from there, byte for byte, before anything is trained: a cold run then skips the training,
+and every machine audits the same networks (CPUs round bf16 and fp32 sums differently). They are keyed
+like the cache, so a changed spec or recipe never finds them and is trained as before.
+``STITCHTEST_PRETRAINED=0`` ignores them.
 """
 from __future__ import annotations
 
@@ -16,6 +23,8 @@ import dataclasses
 import hashlib
 import json
 import logging
+import lzma
+import os
 import platform
 import re
 import time
@@ -49,6 +58,15 @@ REGIMES = ("standard", "random", "adversarial", "shortcut")
 #: Bump when the training recipe changes in a way the spec does not capture: invalidates caches.
 #: v2: CPU training always runs on one thread (weights then do not depend on the worker count).
 RECIPE_VERSION = 2
+#: the shipped entries: ``<key>.pt.xz`` (the cache's checkpoint, xz-compressed: 9% smaller, byte-identical
+#: once unpacked, so the metadata's SHA-256 still checks it) and ``<key>.json`` (its metadata)
+PRETRAINED = Path(__file__).with_name("pretrained")
+
+
+def pretrained_root() -> Optional[Path]:
+    """The shipped weights' folder, or None where ``STITCHTEST_PRETRAINED=0`` asks to train everything
+    here (to check the shipped models against this machine's own)."""
+    return None if os.environ.get("STITCHTEST_PRETRAINED", "1").strip().lower() in ("0", "no", "false") else PRETRAINED
 
 
 @dataclass(frozen=True)
@@ -163,6 +181,7 @@ def train_model(spec: ModelSpec, device: torch.device, log: Callable[[str], None
         "robust_eps": spec.eps,
         "train_seconds": round(seconds, 3),
         "device": devices.describe(device),
+        "cpu": devices.cpu_name(),
         "versions": versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
@@ -211,13 +230,16 @@ class Zoo:
     """Load-or-train access to models; one instance per process, memoised in memory too."""
 
     def __init__(self, root: str | Path | None = None, device: str | torch.device | None = None,
-                 log: Optional[Callable[[str], None]] = None):
+                 log: Optional[Callable[[str], None]] = None, pretrained: Path | None | str = "default"):
         self.root = Path(root) if root is not None else default_root()
+        #: shipped weights to copy a missing spec from (None: train it)
+        self.pretrained = pretrained_root() if pretrained == "default" else (Path(pretrained) if pretrained else None)
         check_root(self.root)
         self.device = devices.resolve(device)
         self.log = log if log is not None else logger.info
         self._memo: Dict[str, Tuple[CutModel, dict]] = {}
         self.trained: List[str] = []  # string ids trained by this instance (for tests and progress)
+        self.shipped: List[str] = []  # string ids copied from the shipped weights by this instance
 
     def paths(self, spec: ModelSpec) -> Tuple[Path, Path]:
         return self.root / f"{spec.key}.pt", self.root / f"{spec.key}.json"
@@ -273,7 +295,36 @@ class Zoo:
         except CorruptEntry as err:
             if self.paths(spec)[0].exists():
                 warnings.warn(f"zoo: {err}; retraining {spec.string_id()}", stacklevel=3)
-            return self._train_and_write(spec)
+        if self._copy_shipped(spec):
+            try:
+                return self._read(spec)
+            except CorruptEntry as err:  # a damaged installation: train it, as without shipped weights
+                warnings.warn(f"zoo: shipped {err}; training {spec.string_id()}", stacklevel=3)
+        return self._train_and_write(spec)
+
+    def _copy_shipped(self, spec: ModelSpec) -> bool:
+        """Copy the shipped entry of ``spec``'s key into the cache, as training would have written it
+        (the metadata says where it came from); False where none is shipped."""
+        if self.pretrained is None:
+            return False
+        packed, shipped_meta = self.pretrained / f"{spec.key}.pt.xz", self.pretrained / f"{spec.key}.json"
+        if not packed.is_file() or not shipped_meta.is_file():
+            return False
+        try:
+            meta = _metadata(shipped_meta)
+            data = lzma.decompress(packed.read_bytes())
+        except (CorruptEntry, lzma.LZMAError, OSError) as err:
+            warnings.warn(f"zoo: shipped entry {packed} is unreadable ({err}); training {spec.string_id()}",
+                          stacklevel=4)
+            return False
+        meta["shipped"] = {"cpu": meta.get("cpu", "unrecorded"), "torch": meta.get("versions", {}).get("torch", "?")}
+        ckpt, meta_path = self.paths(spec)
+        atomic_write(ckpt, lambda p: p.write_bytes(data))
+        atomic_write(meta_path, lambda p: p.write_text(json.dumps(meta, indent=2, sort_keys=True)))
+        self.shipped.append(spec.string_id())
+        self.log(f"zoo: {spec.string_id()} from the shipped weights (trained on {meta['shipped']['cpu']}, "
+                 f"torch {meta['shipped']['torch']})")
+        return True
 
     def _read_only(self, spec: ModelSpec, err: OSError) -> Tuple[CutModel, dict]:
         try:
@@ -368,3 +419,64 @@ class Zoo:
                                                              "train_seconds", "device")):
                 out.append(meta)
         return out
+
+    def export(self, specs: Sequence[ModelSpec], dest: str | Path) -> List[Path]:
+        """Write ``specs``' entries (trained here first where the cache lacks them) to ``dest`` as
+        shipped weights, replacing the entries already there; returns the written paths.
+
+        Each entry's metadata names the CPU and torch that trained it; an entry from before the
+        metadata recorded its CPU is taken as trained on this machine's (said in the log)."""
+        dest = Path(dest)
+        dest.mkdir(parents=True, exist_ok=True)
+        keep = {spec.key for spec in specs}
+        for p in dest.iterdir():
+            match = re.match(r"^([0-9a-f]{12})\.(pt\.xz|json)$", p.name)
+            if match and match.group(1) not in keep:
+                p.unlink()
+        written: List[Path] = []
+        for spec in specs:
+            _, meta = self.get(spec)
+            ckpt, _ = self.paths(spec)
+            meta = {k: v for k, v in meta.items() if k != "shipped"}
+            if "cpu" not in meta:
+                meta["cpu"] = devices.cpu_name()
+                self.log(f"zoo: {spec.string_id()} did not record its CPU; taken as this machine's ({meta['cpu']})")
+            packed, meta_path = dest / f"{spec.key}.pt.xz", dest / f"{spec.key}.json"
+            atomic_write(packed, lambda p: p.write_bytes(lzma.compress(ckpt.read_bytes(), preset=9 | lzma.PRESET_EXTREME)))
+            atomic_write(meta_path, lambda p: p.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n"))
+            written += [packed, meta_path]
+        return written
+
+
+def model_ids(cell_id: str) -> List[str]:
+    """The model string ids inside a cell's id (``cell(sender=model(...),...)``): nested parentheses,
+    so matched by counting, not by a regular expression."""
+    out, start = [], cell_id.find("model(")
+    while start >= 0:
+        depth, end = 0, start + len("model")
+        for end in range(end, len(cell_id)):
+            depth += {"(": 1, ")": -1}.get(cell_id[end], 0)
+            if depth == 0:
+                break
+        out.append(cell_id[start:end + 1])
+        start = cell_id.find("model(", end)
+    return out
+
+
+def provenance(root: Path, model_ids: Sequence[str]) -> str:
+    """Where a run's models came from, for its run configuration: ``24 models: 24 shipped (trained on
+    <CPU>, torch <v>), 0 trained here``; from the cache's metadata of those models."""
+    shipped: Dict[str, int] = {}
+    here = 0
+    for sid in dict.fromkeys(model_ids):
+        try:
+            meta = _metadata(Path(root) / f"{short_hash(f'{sid}|v{RECIPE_VERSION}')}.json")
+        except CorruptEntry:
+            meta = {}
+        if isinstance(meta.get("shipped"), dict):
+            origin = f"trained on {meta['shipped'].get('cpu')}, torch {meta['shipped'].get('torch')}"
+            shipped[origin] = shipped.get(origin, 0) + 1
+        else:
+            here += 1
+    parts = [f"{n} shipped ({origin})" for origin, n in shipped.items()] + [f"{here} trained here"]
+    return f"{len(dict.fromkeys(model_ids))} models: " + ", ".join(parts)

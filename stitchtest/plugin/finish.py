@@ -101,12 +101,23 @@ def about(owner, session: pytest.Session, rows: list) -> Dict[str, Any]:
         "stitch_precision": precision(config),
         "workers": owner.workers,
         "cpu": f"{devices.cpu_name()}, {devices.cpu_cores()} of {os.cpu_count()} cores ({devices.cpu_features()})",
+        "zoo": _zoo(rows),
         "wall_time_s": round(time.time() - owner.start, 1),
         # with --stitch-resume the wall time is this session's only; the cells' own compute time is all of it
         "resumed": bool(option(config, "resume")),
         "cell_compute_s": round(sum(float(r.readouts.get("seconds") or 0.0) for r in rows
                                     if isinstance(r, CellRow)), 1),
     }
+
+
+def _zoo(rows: list) -> str:
+    """Where the run's models came from: the package's shipped weights (and the CPU that trained
+    them) or this machine; from the cache's metadata of the models the cell rows name."""
+    from ..models.zoo import model_ids, provenance
+    from ..records.rows import CellRow
+    from ..runtime.paths import default_root
+
+    return provenance(default_root(), [m for r in rows if isinstance(r, CellRow) for m in model_ids(r.cell)])
 
 
 def status(owner, session: pytest.Session) -> str:
