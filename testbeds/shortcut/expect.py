@@ -13,10 +13,10 @@ EXPECTATIONS = (
                 "network uses; whether the stitch needs the cue is measured, not assumed."),
     Expectation("shortcut", "cue_conflict_shortcut_to_clean", ("*",), "reported",
                 "What a stitched network follows on cue-conflict images is measured, not assumed: no source "
-                "states it; the derived claims below read it per seed pair."),
+                "states it; the derived claims below read it per seed pair; not yet measured in a committed run."),
     Expectation("shortcut", "cue_conflict_clean_to_shortcut", ("*",), "reported",
                 "What a stitched network follows on cue-conflict images is measured, not assumed: no source "
-                "states it; the derived claims below read it per seed pair."),
+                "states it; the derived claims below read it per seed pair; not yet measured in a committed run."),
     Expectation("shortcut", "separation_clean_data", ("fula", "fula_kl", "slm"), "known-fail",
                 "Smoke: mean AUPRC 0.73 (FuLA), 0.74 (SLM, fula_kl) on agreement, threshold "
                 "0.75; TLM 0.76, DM 0.77. In-group beats cross-group by a few points only on cue-free "

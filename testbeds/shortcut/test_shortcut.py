@@ -76,6 +76,8 @@ def test_shortcut_stitch_needs_the_cue(audit, method):
 
 #: direction -> the in-group pair into the same receivers it is read against
 REFERENCE = {"shortcut->clean": "clean->clean", "clean->shortcut": "shortcut->shortcut"}
+#: direction -> its check's name
+CONFLICT_CHECK = {"shortcut->clean": "cue_conflict_shortcut_to_clean", "clean->shortcut": "cue_conflict_clean_to_shortcut"}
 
 
 def conflict_cells(audit, method, rate=1.0):
@@ -113,7 +115,6 @@ def test_cue_conflict(audit, method, direction):
     rows = conflict_cells(audit, method)
     mine, ref = rows[direction], rows[REFERENCE[direction]]
     higher, lower = (mine, ref) if direction == "shortcut->clean" else (ref, mine)
-    name = "cue_conflict_" + direction.replace("->", "_to_")
-    audit.expect(TESTBED, name, method, "cue_following",
+    audit.expect(TESTBED, CONFLICT_CHECK[direction], method, "cue_following",
                  checks.margin(values(higher, "cue_following"), values(lower, "cue_following"), margin=0.05),
                  per_seed_of_groups({"dir": mine, "ref": ref}, conflict_stats))
