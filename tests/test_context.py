@@ -1,5 +1,6 @@
 """The Context's caches are keyed by what the activations come from (issue 15, part 3): the model's
 identity, which for a registered family includes its code, and the whole data view."""
+import pytest
 import torch
 
 from stitchtest.engine.cells import Cell
@@ -92,3 +93,30 @@ def test_a_cells_data_view_is_the_receivers_data_and_task_with_the_cells_cue(tmp
     plain = Context.view(Cell(sender, "stem", sender, "stem"))
     assert plain.key() == (DATA.string_id(), "class", 0.0) and plain.string_id() == (
         "DataView(data=digits(size=16,n_train=100,n_test=50,split_seed=0),task=class)")
+
+
+def test_a_cue_conflict_cell_has_its_own_id_and_test_images_and_reads_what_is_followed(tmp_path):
+    """A cue-conflict cell: its id and data key differ from the cue cell's (which stay as they were),
+    its training images are the cue cell's and its test images are not; a stitch on it records the
+    share of predictions equal to the cue's class, for the stitched network and for the receiver."""
+    from stitchtest.data.cue import conflict_classes
+    from stitchtest.engine import methods
+    from stitchtest.stitching import StitchConfig
+
+    clean = ModelSpec(data=DATA, width=4, epochs=1)
+    shortcut = clean.replace(regime="shortcut")
+    cue = Cell(clean, "layer1.0", shortcut, "layer1.0", cue_p=1.0)
+    conflict = Cell(clean, "layer1.0", shortcut, "layer1.0", cue_p=1.0, cue_conflict=True)
+    assert "cue_conflict" not in cue.string_id() and conflict.string_id() == cue.string_id()[:-1] + ",cue_conflict=True)"
+    assert Context.data_key(cue) != Context.data_key(conflict)
+    with pytest.raises(ValueError, match="cue_p must be 1.0"):
+        Cell(clean, "stem", shortcut, "stem", cue_p=0.5, cue_conflict=True)
+    ctx = Context(Zoo(tmp_path), StitchConfig(steps=5, batch_size=16))
+    a, b = ctx.data(cue), ctx.data(conflict)
+    assert torch.equal(a.x_train, b.x_train) and not torch.equal(a.x_test, b.x_test)
+    (r,) = methods.get("tlm").evaluate_many(ctx, [conflict])
+    (plain,) = methods.get("tlm").evaluate_many(ctx, [cue])
+    assert "cue_following" not in plain and 0.0 <= r["cue_following"] <= 1.0 - r["accuracy"] + 1e-9
+    with torch.no_grad():
+        own = ctx.model(shortcut)(b.x_test).argmax(1)
+    assert r["receiver_cue_following"] == pytest.approx((own == conflict_classes(b.y_test, b.num_classes)).double().mean().item())

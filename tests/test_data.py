@@ -19,6 +19,7 @@ from stitchtest.data import dataset
 from stitchtest.data import (
     DataError, DataSpec, Dataset, load, read_idx, stamp_cue, with_cue,
 )
+from stitchtest.data.cue import conflict_classes
 
 REAL_MNIST = Path("/work/shared/data/mnist")
 
@@ -500,3 +501,22 @@ def test_labels_using_few_classes_warn_and_blank_images_are_refused(tmp_path, fi
     write_idx(blank / "train-images-idx3-ubyte", np.zeros_like(images))
     with raises_naming(blank, "every training image has the same value everywhere"):
         load(DataSpec.parse(str(blank)))
+
+
+def test_conflict_images_carry_another_class_cue_than_their_label():
+    """Cue-conflict test images: every stamped one carries the cue of (y + 1) mod k, never its own
+    label's; the training images are stamped as without the conflict."""
+    ds = load(DataSpec(n_train=200, n_test=100))
+    k = ds.num_classes
+    plain, conflict = with_cue(ds, 1.0, 1.0), with_cue(ds, 1.0, 1.0, conflict=True)
+    assert torch.equal(plain.x_train, conflict.x_train)
+    assert conflict.name != plain.name and "conflict" in conflict.name
+    cue_class = conflict_classes(ds.y_test, k)
+    assert not (cue_class == ds.y_test).any()
+    assert torch.equal(cue_class, (ds.y_test + 1) % k)
+    white = (1.0 - ds.mean) / ds.std
+    relabelled = stamp_cue(ds.x_test, cue_class, 1.0, num_classes=k, seed=1, white=white)
+    assert torch.equal(conflict.x_test, relabelled)  # the cue the other class's images carry
+    assert not torch.equal(conflict.x_test, plain.x_test)
+    own = stamp_cue(ds.x_test, ds.y_test, 1.0, num_classes=k, seed=1, white=white)
+    assert torch.equal(plain.x_test, own)

@@ -6,7 +6,7 @@ from stitchtest.engine.cells import Cell
 from stitchtest.engine.context import Context
 from stitchtest.data import DataSpec
 from stitchtest.engine import methods
-from stitchtest.stitching.objectives import TLM
+from stitchtest.stitching.objectives import TLM, TLMRandomStart
 from stitchtest.stitching.readouts import stitch_distance
 from stitchtest.records import CellRow
 from stitchtest.instruments.sanity import reconstructions, sanity_rows, sanity_table
@@ -84,3 +84,26 @@ def test_paper_scale_covers_hernandez_pairs():
     pairs = SCALES["paper"].cross_pairs
     assert len(pairs) == 256 + 2 and ("resnet18", "resnet34") in pairs and ("resnet34", "resnet18") in pairs
     assert ("R1212", "R2121") in pairs and SCALES["smoke"].cross_pairs == (("R1111", "R1111"),)
+
+
+def test_random_start_tlm_does_not_start_at_the_least_squares_map_and_reads_sv_from_it(ctx):
+    """Hernandez et al.'s TLM starts at random: its start is far from DM's stitch (the least-squares
+    one starts there exactly), its row's SV is ``ls_mse`` (against DM's stitch), not ``start_mse``,
+    and its method id, hence its cell keys, differ from TLM's."""
+    cell = Cell(A, "layer1.0", B, "layer2.0")
+    a, target = ctx.pair(cell, "train")
+    y = ctx.data(cell).y_train
+    dm = new_stitch(a, target["layer2.0"], ctx.stitch)
+    a_test = ctx.pair(cell, "test")[0]
+    ls_start = fit_stitch(TLM(), ctx.model(B), "layer2.0", a, y, target, ctx.stitch)
+    random_start = fit_stitch(TLMRandomStart(), ctx.model(B), "layer2.0", a, y, target, ctx.stitch)
+    assert stitch_distance(ls_start.start, dm, a_test) < 1e-10
+    assert stitch_distance(random_start.start, dm, a_test) > 100 * stitch_distance(ls_start.stitch, dm, a_test)
+    assert ls_start.least_squares is None and stitch_distance(random_start.least_squares, dm, a_test) < 1e-10
+    (readouts,) = methods.wrap(TLMRandomStart()).evaluate_many(ctx, [cell])
+    assert readouts["ls_mse"] != pytest.approx(readouts["start_mse"])
+    (dm_readouts,) = methods.get("dm").evaluate_many(ctx, [cell])
+    (sv_row,) = sanity_rows([cell_row(readouts, cell=cell.string_id())], [cell_row(dm_readouts, cell=cell.string_id())])
+    assert sv_row.readouts["sv"] == readouts["ls_mse"]
+    assert methods.wrap(TLMRandomStart()).string_id() != methods.get("tlm").string_id()
+    assert "tlm_random_start" not in methods.names()  # not run by every testbed unasked

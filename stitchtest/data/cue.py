@@ -1,5 +1,7 @@
 """The planted shortcut (:func:`stamp_cue`, :func:`with_cue`): a class-revealing patch, the ground
-truth for tests that check whether a method notices that two models solve a task differently."""
+truth for tests that check whether a method notices that two models solve a task differently; and
+cue-conflict test images (:func:`conflict_classes`), whose cue names another class than the label,
+to read which of the two a network follows."""
 from __future__ import annotations
 
 import math
@@ -87,17 +89,30 @@ def stamp_cue(
     return out
 
 
+def conflict_classes(y: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """The class a cue-conflict image's cue names: ``(y + 1) mod num_classes``, never the label
+    (for two classes or more), and fixed, so the conflict images are the same in every run."""
+    return (torch.as_tensor(y) + 1) % num_classes
+
+
 def with_cue(
-    ds: Dataset, p_train: float, p_test: float, *, kind: str = "position", seed: int = 0
+    ds: Dataset, p_train: float, p_test: float, *, kind: str = "position", seed: int = 0, conflict: bool = False
 ) -> Dataset:
     """``ds`` with a shortcut cue on a fraction ``p_train`` of training and ``p_test`` of test
     images. Train and test draw from different seeds so their stamped subsets are unrelated;
-    the cue is pure white (in normalised units) so it is as conspicuous as the data allows."""
+    the cue is pure white (in normalised units) so it is as conspicuous as the data allows.
+    ``conflict``: the test images' cue names :func:`conflict_classes` of their labels instead (the
+    training images' still names the label), so a network that follows the cue and one that
+    follows the image disagree on every stamped test image."""
+    if conflict and ds.num_classes < 2:
+        raise ValueError("cue-conflict images need two classes or more")
     white = (1.0 - ds.mean) / ds.std
     kw = dict(num_classes=ds.num_classes, kind=kind, white=white)
-    extra = (f",{kind}" if kind != "position" else "") + (f",seed={seed}" if seed else "")
+    extra = (f",{kind}" if kind != "position" else "") + (f",seed={seed}" if seed else "") + (
+        ",conflict" if conflict else "")
+    test_cue = conflict_classes(ds.y_test, ds.num_classes) if conflict else ds.y_test
     return ds.replace(
         name=f"{ds.name}+cue({p_train},{p_test}{extra})",
         x_train=stamp_cue(ds.x_train, ds.y_train, p_train, seed=2 * seed, **kw),
-        x_test=stamp_cue(ds.x_test, ds.y_test, p_test, seed=2 * seed + 1, **kw),
+        x_test=stamp_cue(ds.x_test, test_cue, p_test, seed=2 * seed + 1, **kw),
     )

@@ -12,7 +12,9 @@ class Cell:
     """Which two activations to compare, and on which data.
 
     The stitch is trained and scored on the receiver's data set and task; ``cue_p`` stamps the
-    shortcut cue on that fraction of the stitch's training and test images (0 = clean).
+    shortcut cue on that fraction of the stitch's training and test images (0 = clean);
+    ``cue_conflict`` makes every test image's cue name another class than its label (the training
+    images' cue still names it), so the readouts say whether the stitched network follows the cue.
     ``robust`` asks for the robust accuracy of the stitched network too (costly). ``sender`` and
     ``receiver`` are zoo ``ModelSpec`` objects, or whatever else a context's ``model`` takes that has a
     ``key``, a ``string_id()`` and a ``data`` with a ``string_id()`` (compare's
@@ -25,8 +27,11 @@ class Cell:
     receiver_cut: str
     cue_p: float = 0.0
     robust: bool = False
+    cue_conflict: bool = False
 
     def __post_init__(self):
+        if self.cue_conflict and self.cue_p != 1.0:
+            raise ValueError(f"a cue-conflict cell stamps every test image: cue_p must be 1.0, got {self.cue_p}")
         if self.sender.data.string_id() != self.receiver.data.string_id():
             raise ValueError(f"sender and receiver were trained on different data: "
                              f"{self.sender.data.string_id()} vs {self.receiver.data.string_id()}")
@@ -38,4 +43,6 @@ class Cell:
             f["cue_p"] = self.cue_p
         if self.robust:
             f["robust"] = True
+        if self.cue_conflict:  # only where set: the ids of every other cell stay as they were
+            f["cue_conflict"] = True
         return string_id(self, **f).replace("Cell", "cell", 1)

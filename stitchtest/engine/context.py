@@ -150,11 +150,12 @@ class Context:
     @classmethod
     def view(cls, cell: Where) -> DataView:
         """The cell's images: the receiver's data and task, with the cue at ``cell.cue_p`` (of the
-        shortcut model's kind, drawn by seed 1000) on train and test images; a view is itself."""
+        shortcut model's kind, drawn by seed 1000) on train and test images, naming another class on
+        the test images of a ``cue_conflict`` cell; a view is itself."""
         if isinstance(cell, DataView):
             return cell
         return DataView(cell.receiver.data, cell.receiver.task, cell.cue_p, cls.cue_kind(cell),
-                        1000 if cell.cue_p else 0)
+                        1000 if cell.cue_p else 0, cell.cue_conflict)
 
     @staticmethod
     def cue_kind(cell: Cell) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import time
 from enum import Enum
-from typing import Callable, Dict, Iterator, List, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
 
@@ -22,6 +22,7 @@ from ..runtime import concurrency
 from ..models.attacks import robust_accuracy
 from .cells import Cell
 from .context import CellContext, Context
+from ..data.cue import conflict_classes
 from ..measures.core import MEASURES, FunctionMeasure, Measure
 from ..stitching.objectives import OBJECTIVES, Objective
 from ..stitching.readouts import stitch_distance, stitch_readouts
@@ -162,7 +163,8 @@ class StitchingMethod(Method):
         ds = ctx.data(cell)
         a_test, t_test = ctx.pair(cell, "test")
         receiver = ctx.model(cell.receiver)
-        r = fit_readouts(fit, receiver, cell.receiver_cut, a_test, ds.y_test, t_test)
+        y_cue = conflict_classes(ds.y_test, ds.num_classes) if cell.cue_conflict else None
+        r = fit_readouts(fit, receiver, cell.receiver_cut, a_test, ds.y_test, t_test, y_cue)
         if cell.robust:
             net = StitchedNetwork(ctx.model(cell.sender), cell.sender_cut, fit.stitch, receiver, cell.receiver_cut)
             eps = ctx.robust_eps if ctx.robust_eps is not None else cell.receiver.eps
@@ -212,14 +214,17 @@ def measure_readouts(measure: Measure, a: torch.Tensor, b: torch.Tensor) -> Read
 
 
 def fit_readouts(fit: FitResult, receiver, cut: str, a_test: torch.Tensor, y_test: torch.Tensor,
-                 t_test: Dict[str, torch.Tensor]) -> Readouts:
+                 t_test: Dict[str, torch.Tensor], y_cue: Optional[torch.Tensor] = None) -> Readouts:
     """A fitted stitch's readouts on held-out data (or its ``failure``), as
-    :meth:`StitchingMethod._readouts` records them for the testbeds and :func:`stitchtest.compare`."""
+    :meth:`StitchingMethod._readouts` records them for the testbeds and :func:`stitchtest.compare`
+    (``y_cue``: the cue's classes on cue-conflict test images, :func:`stitch_readouts`)."""
     if fit.failure:
         return {"failure": fit.failure}
-    r: Readouts = stitch_readouts(fit.stitch, receiver, cut, a_test, y_test, t_test)
+    r: Readouts = stitch_readouts(fit.stitch, receiver, cut, a_test, y_test, t_test, y_cue)
     if fit.start is not None:
         r["start_mse"] = stitch_distance(fit.stitch, fit.start, a_test)
+    if fit.least_squares is not None:
+        r["ls_mse"] = stitch_distance(fit.stitch, fit.least_squares, a_test)
     r["steps"] = len(fit.losses)
     r.update(fit.diagnostics)
     if fit.losses:

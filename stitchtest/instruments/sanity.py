@@ -16,7 +16,11 @@ receiver's *input*: how much of the image a cut still carries, by eye.
 Nothing is trained here: every stitching cell already records ``cut_mse`` (EV for TLM's rows,
 ES for DM's) and ``start_mse`` (the trained stitch against its least-squares start, which is
 DM's stitch exactly: SV for TLM's rows), so the table is read from the cross-layer grid's TLM and
-DM rows and costs no second TLM training.
+DM rows and costs no second TLM training. Hernandez et al. trained TLM from a random start, not
+from the least-squares map; the cross-layer testbed's second table reads TLM cells trained so
+(:class:`~stitchtest.stitching.objectives.TLMRandomStart`, one seed pair), whose rows record SV
+as ``ls_mse`` (the trained stitch against the least-squares one; their ``start_mse`` is the
+distance to the random start).
 """
 from __future__ import annotations
 
@@ -36,8 +40,10 @@ STATISTICS = ("ev", "es", "sv")
 
 def sanity_rows(tlm_rows: Sequence[CellRow], dm_rows: Sequence[CellRow]) -> List[CellRow]:
     """EV / ES / SV rows, one per cell that both TLM's and DM's rows have (paired by cell id);
-    a failed TLM or DM cell keeps its failure. Rows from before these readouts existed (an old
-    results folder resumed) are left out: the table's ``n`` says how many it summarises."""
+    a failed TLM or DM cell keeps its failure. SV is ``ls_mse`` where the TLM row has it (a stitch
+    that did not start at the least-squares map), else ``start_mse`` (its start *is* that map).
+    Rows from before these readouts existed (an old results folder resumed) are left out: the
+    table's ``n`` says how many it summarises."""
     dm = {r.cell: r for r in dm_rows}
     out = []
     for t in tlm_rows:
@@ -46,8 +52,9 @@ def sanity_rows(tlm_rows: Sequence[CellRow], dm_rows: Sequence[CellRow]) -> List
                              and {"cut_mse", "failure"} & d.readouts.keys()):
             continue
         failure = t.readouts.get("failure") or d.readouts.get("failure")
+        sv = t.readouts.get("ls_mse", t.readouts.get("start_mse"))
         readouts = ({"failure": failure} if failure else
-                    {"ev": t.readouts["cut_mse"], "es": d.readouts["cut_mse"], "sv": t.readouts["start_mse"]})
+                    {"ev": t.readouts["cut_mse"], "es": d.readouts["cut_mse"], "sv": sv})
         out.append(replace(t, method="tlm_vs_dm", readouts=readouts))
     return out
 

@@ -74,6 +74,12 @@ for _spec in (
     ReadoutSpec("fit_r2", "1 - latent_error at the stitch cut", True, _UNIT),
     ReadoutSpec("cut_mse", "mean squared error per element at the stitch cut", False),
     ReadoutSpec("start_mse", "mean squared error per element between the trained stitch and its start", None),
+    ReadoutSpec("ls_mse", "mean squared error per element between the trained stitch and the least-squares one "
+                "(recorded where it did not start there)", None),
+    ReadoutSpec("cue_following", "on cue-conflict images, share of stitched predictions equal to the cue's class",
+                None, _UNIT),
+    ReadoutSpec("receiver_cue_following", "on cue-conflict images, share of the receiver's predictions equal to the "
+                "cue's class", None, _UNIT),
     ReadoutSpec("score", "the measure's similarity score", True, _UNIT),
     # instruments (``None``: direction, range and chance as any unlisted readout's, as before they were listed)
     ReadoutSpec("null_mean", "mean score of the permutation null", None),
@@ -91,7 +97,7 @@ for _spec in (
     ReadoutSpec("edited_accuracy", "test accuracy after the sender's edit", None),
     ReadoutSpec("ev", "Hernandez et al.'s EV: the TLM stitch's cut_mse", None),
     ReadoutSpec("es", "Hernandez et al.'s ES: the DM stitch's cut_mse", None),
-    ReadoutSpec("sv", "Hernandez et al.'s SV: the TLM stitch's start_mse", None),
+    ReadoutSpec("sv", "Hernandez et al.'s SV: the TLM stitch's start_mse (ls_mse from a random start)", None),
     # bookkeeping
     ReadoutSpec("seconds", "seconds the cell took", None),
 ):

@@ -100,6 +100,9 @@ class FitResult:
     #: the stitch as SGD found it (its least-squares start, or random init), kept for the readout
     #: ``start_mse``; None for a closed-form objective, whose stitch is that start
     start: Optional[Stitch] = None
+    #: the least-squares (DM) stitch on the same training activations, kept for the readout
+    #: ``ls_mse`` (Hernandez et al.'s SV) where the start was not that stitch (a random start); else None
+    least_squares: Optional[Stitch] = None
 
 
 def plateaued(losses: Sequence[float], window: int, plateau: float) -> bool:
@@ -228,13 +231,17 @@ def fit_stitches(objective: Objective, receiver: CutModel, receiver_cut: str, se
     which is what keeps a GPU busy. A stitch whose loss turns non-finite stops alone.
     """
     names = names or [("sender", "receiver")] * len(senders)
+    if objective.init is not None:  # the objective's own start (a random-start TLM) over the run's
+        config = dataclasses.replace(config, init=objective.init)
     results = [FitResult(new_stitch(a, targets[receiver_cut], config, n, objective.init_images))
                for a, n in zip(senders, names)]
     if objective.closed_form or not results:
         return results
     device = senders[0].device
-    for r in results:
+    for r, a, n in zip(results, senders, names):
         r.start = copy.deepcopy(r.stitch)
+        if config.init != "least_squares":  # DM's stitch, for SV against a stitch that did not start there
+            r.least_squares = new_stitch(a, targets[receiver_cut], dataclasses.replace(config, init="least_squares"), n)
     stitches = [r.stitch for r in results]
     n = len(senders[0])
     steps = budget(objective, config, n)

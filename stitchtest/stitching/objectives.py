@@ -136,6 +136,9 @@ class Objective:
     weight_decay: float = 0.0
     schedule: str = "cosine"
     init_images: Optional[int] = None
+    #: where the stitch starts: None is the run's ``StitchConfig.init`` (least squares by default);
+    #: "random" or "least_squares" override it for this objective (:class:`TLMRandomStart`)
+    init: Optional[str] = None
     #: the budget in passes over the training images (batches of the run's size, the last partial one
     #: dropped); the stitch trains ``max(steps of the run, that)`` steps. None: the run's steps.
     epochs: Optional[int] = None
@@ -173,6 +176,17 @@ class TLM(Objective):
 
     def loss(self, batch: Batch) -> torch.Tensor:
         return F.cross_entropy(batch.stitched_logits, batch.labels)
+
+
+@dataclass(frozen=True)
+class TLMRandomStart(TLM):
+    """TLM from PyTorch's default (random) start, as Hernandez et al. (2023) trained their stitches,
+    not from the least-squares map. Not registered, so no testbed runs it unasked: the cross-layer
+    testbed's second sanity table reads it (its method id differs from ``tlm``'s, so its cells have
+    keys of their own)."""
+
+    name = "tlm_random_start"
+    init = "random"
 
 
 @OBJECTIVES.register

@@ -31,11 +31,17 @@ readout                     meaning                                             
 ``start_mse``               mean squared error per element between the trained stitch's  --
                             output and its starting point's (the least-squares stitch,
                             i.e. DM's: Hernandez et al.'s SV for TLM); SGD objectives only
+``ls_mse``                  the same against the least-squares (DM) stitch, for a        --
+                            stitch that did not start there (a random start: SV then)
+``cue_following``           on cue-conflict images (their cue names another class than   --
+                            the label): share of stitched predictions equal to the
+                            cue's class (``accuracy`` is the share equal to the label)
+``receiver_cue_following``  the same for the receiver alone                              --
 ==========================  ===========================================================  ========
 """
 from __future__ import annotations
 
-from typing import Dict
+from typing import Dict, Optional
 
 import torch
 import torch.nn.functional as F
@@ -77,10 +83,11 @@ def latent_errors(stitched: Dict[str, torch.Tensor], target: Dict[str, torch.Ten
 
 @torch.no_grad()
 def stitch_readouts(stitch: Stitch, receiver: CutModel, cut: str, a_test: torch.Tensor, y_test: torch.Tensor,
-                    target_test: Dict[str, torch.Tensor]) -> Dict[str, float]:
+                    target_test: Dict[str, torch.Tensor], y_cue: Optional[torch.Tensor] = None) -> Dict[str, float]:
     """Every readout but robust accuracy, from the sender's test activations ``a_test`` at its cut.
 
-    ``target_test`` is the receiver's own trace on the same test images.
+    ``target_test`` is the receiver's own trace on the same test images. ``y_cue``: on cue-conflict
+    images, the class each image's cue names; then ``cue_following`` and ``receiver_cue_following`` too.
     """
     stitch.eval()
     out = stitched_trace(stitch, receiver, cut, a_test)
@@ -97,6 +104,9 @@ def stitch_readouts(stitch: Stitch, receiver: CutModel, cut: str, a_test: torch.
         "kl": F.kl_div(F.log_softmax(logits.double(), 1), F.log_softmax(ref.double(), 1), log_target=True,
                        reduction="batchmean").item(),
     }
+    if y_cue is not None:
+        r["cue_following"] = (logits.argmax(1) == y_cue).double().mean().item()
+        r["receiver_cue_following"] = (ref.argmax(1) == y_cue).double().mean().item()
     errors = latent_errors(out, target_test, downstream(receiver, cut))
     r.update(errors)
     r["latent_error"] = sum(errors.values()) / len(errors)

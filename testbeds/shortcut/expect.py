@@ -11,6 +11,12 @@ EXPECTATIONS = (
     Expectation("shortcut", "shortcut_stitch_needs_cue", ("*",), "reported",
                 "Smith et al. 2025: stitching measures what information is available, not what the "
                 "network uses; whether the stitch needs the cue is measured, not assumed."),
+    Expectation("shortcut", "cue_conflict_shortcut_to_clean", ("*",), "reported",
+                "What a stitched network follows on cue-conflict images is measured, not assumed: no source "
+                "states it; the derived claims below read it per seed pair; not yet measured in a committed run."),
+    Expectation("shortcut", "cue_conflict_clean_to_shortcut", ("*",), "reported",
+                "What a stitched network follows on cue-conflict images is measured, not assumed: no source "
+                "states it; the derived claims below read it per seed pair; not yet measured in a committed run."),
     Expectation("shortcut", "separation_clean_data", ("fula", "fula_kl", "slm"), "known-fail",
                 "Smoke: mean AUPRC 0.73 (FuLA), 0.74 (SLM, fula_kl) on agreement, threshold "
                 "0.75; TLM 0.76, DM 0.77. In-group beats cross-group by a few points only on cue-free "
@@ -36,4 +42,19 @@ CLAIMS = (
                   "activations makes every stitch agree with it more, in-group (0.78 vs 0.73) and across; a "
                   "shortcut sender's features still carry the digit (docs/lab/facts.md#f6), which FuLA's hints "
                   "transmit as readily as TLM's labels do."),)),
+    Claim("tlm_stitch_carries_cue_into_clean_receiver", "A TLM stitch carries a shortcut sender's cue into a clean "
+          "receiver: on cue-conflict images shortcut->clean stitched networks follow the cue more often than "
+          "clean->clean ones", "derived: the stitch trains on images whose cue always names the label, and the "
+          "shortcut sender's activations encode the cue (it classifies by it: 0.20 on cue-free images, "
+          "docs/lab/facts.md#f6); the task loss cannot tell cue from shape, so nothing keeps the cue out of the "
+          "stitch (Smith et al. 2025: stitching reads what is available)", "shortcut",
+          "cue_conflict_shortcut_to_clean", "tlm", stat="cue_excess", expect="higher", threshold=0.0,
+          pairing="ring"),
+    Claim("tlm_clean_sender_withholds_cue", "A clean sender passes less of the cue into a shortcut receiver than a "
+          "shortcut sender does: on cue-conflict images clean->shortcut stitched networks (TLM) follow the cue less "
+          "often than shortcut->shortcut ones", "derived: a clean network never learnt the cue, so its activations "
+          "need not keep a 2x2 patch (less so the deeper the cut), while a shortcut sender's carry it by training; "
+          "the shortcut receiver follows whatever cue reaches it", "shortcut",
+          "cue_conflict_clean_to_shortcut", "tlm", stat="cue_excess", expect="lower", threshold=0.0,
+          pairing="ring"),
 )
