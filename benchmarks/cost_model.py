@@ -37,7 +37,7 @@ from torch import nn
 
 from stitchtest.models.core import build
 
-SGD = {"tlm", "slm", "fula", "fula_kl", "fula_bntrain", "dm_adam", "cosine"}
+SGD = {"tlm", "slm", "fula", "fula_kl", "fula_bn", "fula_bntrain", "dm_hint", "dm_adam", "cosine"}
 
 
 @lru_cache(maxsize=None)

@@ -19,6 +19,9 @@ from . import testbeds
 ALL = ("smoke", "small", "paper")
 #: every measure, built-in or a user's: where the literature speaks of measures as a kind
 MEASURES = ("kind:measure",)
+#: an entry's ``check`` for every check of its testbed (a method no run has measured yet: ``reported``);
+#: an entry naming the check wins
+EVERY = "*"
 
 
 @dataclass(frozen=True)
@@ -41,11 +44,12 @@ def expectation(testbed: str, check: str, method: str, scale: str, kind: str = "
     of its kind: a user's CKA is only reported on a random receiver, as the built-in one is.
     A check run on another architecture pair carries it in brackets (``triangle_absent[R2222]``);
     an entry for that exact name wins, else the entry for the plain check applies, because what
-    the literature says of a method (TLM shows the triangle) does not depend on the pair.
+    the literature says of a method (TLM shows the triangle) does not depend on the pair; then an
+    entry for every check (:data:`EVERY`).
     """
     table = testbeds.expectations()
     base = check.split("[", 1)[0]
-    for name in dict.fromkeys((check, base)):
+    for name in dict.fromkeys((check, base, EVERY)):
         for who in (method, f"kind:{kind}" if kind else None, "*"):
             found: Optional[Expectation] = None
             for e in table:

@@ -133,6 +133,12 @@ class Context:
                 self._models[spec.key] = frozen_copy(self.zoo.model(spec))
             return self._models[spec.key]
 
+    def network(self, spec: ModelSpec) -> CutModel:
+        """The zoo's own network for ``spec``, BatchNorm unfolded, for what must run it in train
+        mode (``fula_bn``: stitching/batchnorm_train.py), which copies it first: never change it."""
+        with self._lock:
+            return self.zoo.model(spec)
+
     def cached_bytes(self) -> int:
         return sum(_nbytes(t) for t in self._traces.values())
 

@@ -17,6 +17,7 @@ from enum import Enum
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
+from torch import nn
 
 from ..runtime import concurrency
 from ..models.attacks import robust_accuracy
@@ -29,6 +30,7 @@ from ..stitching.readouts import stitch_distance, stitch_readouts
 from ..runtime.registry import RegistryError, import_path
 from ..stitching.stitch import IncompatibleCuts, StitchedNetwork, form
 from ..stitching.fit import FitResult, fit_stitches
+from ..stitching.batchnorm_train import TrainModeFeed, activations
 
 Readouts = Dict[str, Union[float, str]]
 
@@ -144,29 +146,49 @@ class StitchingMethod(Method):
                 ok.append(n)
             except IncompatibleCuts as err:  # shapes no stitch connects: this cell fails, the others train
                 out[n] = {"failure": str(err)}
+        train_mode = self.objective.batchnorm == "train"
+        if train_mode and not hasattr(ctx, "network"):
+            return [r or {"failure": f"{self.name} runs the networks' BatchNorm in train mode, which needs "
+                                     "their unfolded modules: the testbeds' context has them, compare's not"}
+                    for r in out]
         try:
+            feed = self._train_mode_feed(ctx, [cells[n] for n in ok], receiver) if train_mode and ok else None
             fits = fit_stitches(self.objective, receiver, first.receiver_cut, [senders[n] for n in ok],
-                                ds.y_train, t_train, ctx.stitch, [names[n] for n in ok]) if ok else []
+                                ds.y_train, t_train, ctx.stitch, [names[n] for n in ok], feed) if ok else []
             fit_seconds = (time.perf_counter() - start) / len(cells)  # shared: split evenly
-            for n, fit in zip(ok, fits):
-                out[n] = self._readouts(ctx, cells[n], fit, fit_seconds)
+            for s, (n, fit) in enumerate(zip(ok, fits)):
+                out[n] = self._readouts(ctx, cells[n], fit, fit_seconds, feed.trained(s) if feed else None)
         except IncompatibleCuts as err:  # the receiver cannot be cut there (no rest of the network from it)
             for n in ok:
                 out[n] = {"failure": str(err)}
         seconds = (time.perf_counter() - start) / len(cells)
         return [r if "seconds" in r else {**r, "seconds": seconds} for r in out]
 
-    def _readouts(self, ctx: CellContext, cell: Cell, fit: FitResult, seconds: float) -> Readouts:
+    def _train_mode_feed(self, ctx: CellContext, cells: Sequence[Cell], receiver) -> TrainModeFeed:
+        """Each step of a ``batchnorm="train"`` objective computed on the unfolded networks."""
+        hints = self.objective.hint_cuts(receiver, cells[0].receiver_cut)
+        needed = (*hints, "logits") if self.objective.needs_receiver_logits else hints
+        return TrainModeFeed([(ctx.network(c.sender), c.sender_cut) for c in cells], ctx.network(cells[0].receiver),
+                             ctx.data(cells[0]).x_train, needed)
+
+    def _readouts(self, ctx: CellContext, cell: Cell, fit: FitResult, seconds: float,
+                  trained: Optional[Tuple[nn.Module, nn.Module]] = None) -> Readouts:
+        """``trained``: the stitch's own sender and receiver (eval mode, the BatchNorm statistics its
+        training left) where its objective trains them in train mode; the reference stays the
+        receiver as it was (the FuLA authors' ``model_reference``)."""
         start = time.perf_counter()
         if fit.failure:
             return {"failure": fit.failure, "seconds": seconds}
         ds = ctx.data(cell)
         a_test, t_test = ctx.pair(cell, "test")
-        receiver = ctx.model(cell.receiver)
+        sender, receiver = ctx.model(cell.sender), ctx.model(cell.receiver)
+        if trained:
+            sender, receiver = trained
+            a_test = activations(sender, cell.sender_cut, ds.x_test)
         y_cue = conflict_classes(ds.y_test, ds.num_classes) if cell.cue_conflict else None
         r = fit_readouts(fit, receiver, cell.receiver_cut, a_test, ds.y_test, t_test, y_cue)
         if cell.robust:
-            net = StitchedNetwork(ctx.model(cell.sender), cell.sender_cut, fit.stitch, receiver, cell.receiver_cut)
+            net = StitchedNetwork(sender, cell.sender_cut, fit.stitch, receiver, cell.receiver_cut)
             eps = ctx.robust_eps if ctx.robust_eps is not None else cell.receiver.eps
             r["robust_accuracy"] = robust_accuracy(net, ds.x_test, ds.y_test, eps=eps, steps=ctx.robust_steps)
             r["receiver_robust_accuracy"] = ctx.robust_accuracy(cell.receiver, cell, eps)

@@ -16,7 +16,7 @@ import copy
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -146,21 +146,30 @@ def stitched_batch(objective: Objective, receiver: CutModel, cut: str, h: torch.
 
     ``y`` and ``targets`` (the receiver's own trace) are indexed by ``idx`` when given.
     """
-    return _batches(objective, receiver.trace, cut, h, 1, y, targets, idx, objective.hint_cuts(receiver, cut))[0]
+    hints = objective.hint_cuts(receiver, cut)
+    if idx is not None:
+        y, targets = y[idx], _pick(objective, targets, idx, hints)
+    return _batches(objective, receiver.trace, cut, h, 1, y, targets, hints)[0]
 
 
-def _batches(objective: Objective, trace, cut: str, h: torch.Tensor, k: int, y: torch.Tensor,
-             targets: Dict[str, torch.Tensor], idx: Optional[torch.Tensor], hints) -> List[Batch]:
-    """One :class:`Batch` per stitch, from ``k`` stitch outputs stacked along the batch in ``h``.
+def _pick(objective: Objective, targets: Dict[str, torch.Tensor], idx: torch.Tensor, hints) -> Dict[str, torch.Tensor]:
+    """The receiver's own activations the loss reads (hints, and logits if it reads them) at ``idx``."""
+    needed = (*hints, "logits") if objective.needs_receiver_logits else tuple(hints)
+    return {c: targets[c][idx] for c in needed}
 
-    The receiver suffix runs once on the stack; it is frozen and in eval mode, so no sample sees
-    another and each chunk is exactly what that stitch alone would produce.
+
+def _batches(objective: Objective, trace, cut: str, h: torch.Tensor, k: int, labels: torch.Tensor,
+             targets: Dict[str, torch.Tensor], hints) -> List[Batch]:
+    """One :class:`Batch` per stitch, from ``k`` stitch outputs stacked along the batch in ``h``
+    (``labels`` and ``targets`` are this step's).
+
+    The receiver suffix runs once on the stack; it is frozen and in eval mode (or normalises each
+    stitch's chunk on its own: stitching/batchnorm_train.py), so no sample sees another and each
+    chunk is exactly what that stitch alone would produce.
     """
-    pick = (lambda t: t[idx]) if idx is not None else (lambda t: t)
     acts = {cut: h, **trace(h, cut)}
-    labels = pick(y)
-    receiver_logits = pick(targets["logits"]).float() if objective.needs_receiver_logits else None
-    receiver_acts = {c: pick(targets[c]).float() for c in hints}
+    receiver_logits = targets["logits"].float() if objective.needs_receiver_logits else None
+    receiver_acts = {c: targets[c].float() for c in hints}
     chunks = {c: acts[c].float().chunk(k) for c in (*hints, "logits")}
     return [Batch(labels=labels, stitched_logits=chunks["logits"][n],
                   stitched_acts={c: chunks[c][n] for c in hints},
@@ -220,15 +229,31 @@ def fit_stitch(objective: Objective, receiver: CutModel, receiver_cut: str, a: t
     return fit_stitches(objective, receiver, receiver_cut, [a], y, targets, config, [names])[0]
 
 
+#: what one training step sees, ``feed(idx, active) -> (inputs, targets, trace)``: the sender
+#: activations of the ``active`` stitches on images ``idx``, the receiver's own activations on them
+#: (:func:`_pick`'s keys) and the receiver's ``trace(h, cut)`` for their stacked stitch outputs
+Feed = Callable[[torch.Tensor, List[int]], Tuple[List[torch.Tensor], Dict[str, torch.Tensor], Callable]]
+
+
+def frozen_feed(objective: Objective, senders: Sequence[torch.Tensor], targets: Dict[str, torch.Tensor],
+                trace: Callable, hints) -> Feed:
+    """Every step from the precomputed activations: the frozen networks in eval mode."""
+    return lambda idx, active: ([senders[k][idx] for k in active], _pick(objective, targets, idx, hints), trace)
+
+
 def fit_stitches(objective: Objective, receiver: CutModel, receiver_cut: str, senders: Sequence[torch.Tensor],
                  y: torch.Tensor, targets: Dict[str, torch.Tensor], config: StitchConfig = StitchConfig(),
-                 names: Optional[Sequence[Tuple[str, str]]] = None) -> List[FitResult]:
+                 names: Optional[Sequence[Tuple[str, str]]] = None, feed: Optional[Feed] = None) -> List[FitResult]:
     """Fit one stitch per sender activation set in ``senders``, all into ``receiver`` at ``receiver_cut``,
     in one pass: at each step every stitch sees the same images, their outputs are stacked along the
     batch through the shared frozen suffix once, and the losses are summed. Parameters are
     independent and Adam is per-parameter, so each stitch trains exactly as it would alone (same
     images, same steps, to float rounding) while the suffix runs ``len(senders)`` times fewer times,
     which is what keeps a GPU busy. A stitch whose loss turns non-finite stops alone.
+
+    ``senders`` and ``targets`` (the networks in eval mode) give the least-squares start; each step
+    reads :func:`frozen_feed` of them, unless ``feed`` computes the step otherwise
+    (:class:`~stitchtest.stitching.batchnorm_train.TrainModeFeed`).
     """
     names = names or [("sender", "receiver")] * len(senders)
     if objective.init is not None:  # the objective's own start (a random-start TLM) over the run's
@@ -249,6 +274,7 @@ def fit_stitches(objective: Objective, receiver: CutModel, receiver_cut: str, se
     gen = torch.Generator().manual_seed(config.seed)
     hints = objective.hint_cuts(receiver, receiver_cut)
     trace = torch.compile(receiver.trace) if config.compile else receiver.trace
+    feed = feed or frozen_feed(objective, senders, targets, trace, hints)
     active = list(range(len(stitches)))
     for s in stitches:
         s.train()
@@ -257,9 +283,10 @@ def fit_stitches(objective: Objective, receiver: CutModel, receiver_cut: str, se
         # the stitches run in fp32 whatever the precision: a least-squares stitch with a large fan-in
         # (a strided conv from stem into layer4.0) does not survive bf16, and its SGD then collapsed
         # to 0.18-0.20 accuracy from a 0.94 start (measured 2026-12-01); they are under 2% of a step's time
-        h = torch.cat([stitches[k](senders[k][idx].float()) for k in active])
+        inputs, step_targets, step_trace = feed(idx, active)
+        h = torch.cat([stitches[k](a.float()) for k, a in zip(active, inputs)])
         with config.autocast(device):
-            batches = _batches(objective, trace, receiver_cut, h, len(active), y, targets, idx, hints)
+            batches = _batches(objective, step_trace, receiver_cut, h, len(active), y[idx], step_targets, hints)
             terms = [objective.terms(b) for b in batches]
             losses = torch.stack([sum(t.values()).float() for t in terms])
         values = losses.tolist()

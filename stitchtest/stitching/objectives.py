@@ -29,6 +29,8 @@ loss. Four are built in (all losses are means over the batch):
   published config of theirs uses it.
 - ``dm_hint`` their "Hint" (plotted as "DM"): the same ratio at the stitch cut only, trained like
   ``fula``. ``dm`` stays the closed-form least-squares stitch.
+- ``fula_bn`` ``fula`` with the frozen networks' BatchNorm in train mode while the stitch trains,
+  as in their real-data runs (:attr:`Objective.batchnorm`, stitching/batchnorm_train.py).
 
 An objective whose loss is a sum of named terms returns them from :meth:`Objective.terms`;
 stitch training then records each term's value and its share of the gradient norm at the first
@@ -142,6 +144,10 @@ class Objective:
     #: the budget in passes over the training images (batches of the run's size, the last partial one
     #: dropped); the stitch trains ``max(steps of the run, that)`` steps. None: the run's steps.
     epochs: Optional[int] = None
+    #: the frozen networks' BatchNorm while the stitch trains: "eval" (running statistics, folded into
+    #: the convolutions) or "train" (batch statistics, each stitch's own running statistics updated
+    #: and read at evaluation, as the FuLA authors' real-data runs: stitching/batchnorm_train.py)
+    batchnorm: str = "eval"
 
     def hint_cuts(self, receiver: CutModel, cut: str) -> Tuple[str, ...]:
         """Receiver cuts whose activations the loss compares (``Batch.*_acts`` keys)."""
@@ -325,6 +331,19 @@ class DMHint(FuLA):
 
     name = "dm_hint"
     hints: Union[str, int] = "stitch"
+
+
+@OBJECTIVES.register
+@dataclass(frozen=True)
+class FuLABN(FuLA):
+    """FuLA as its authors ran it on real images (configs under ``cifar/``, ``imagenet/``:
+    ``bn_running_stats: True``): the frozen sender and receiver with BatchNorm in train mode while the
+    stitch trains, the receiver's targets ``g_k`` on batch statistics too, each stitch's networks
+    updating their own running statistics, which its evaluation then reads (what that means, with
+    their files: stitching/batchnorm_train.py). Everything else is ``fula``'s."""
+
+    name = "fula_bn"
+    batchnorm = "train"
 
 
 def get(name: str, **kwargs) -> Objective:

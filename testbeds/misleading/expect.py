@@ -2,13 +2,15 @@
 and the source papers' claims it judges (``CLAIMS``); plain data, loaded by
 :mod:`stitchtest.audit.testbeds` without importing the test module."""
 from stitchtest.audit.claims import Claim
-from stitchtest.audit.expectations import Expectation
+from stitchtest.audit.expectations import Expectation, EVERY
 
 #: where this testbed's claims stand in the summary's claims table
 ORDER = 5
 SMITH = "Smith, Mannering & Marcu, ICML 2025 (Functional alignment can mislead)"
 
 EXPECTATIONS = (
+    Expectation("misleading", EVERY, ("fula_bn",), "reported",
+                "fula_bn (FuLA with the frozen networks' BatchNorm in train mode, as the FuLA authors' real-data runs) has not been through a full audit: its checks are measured and reported, not asserted, until a run decides which hold."),
     Expectation("misleading", "clustered_noise_below_trained", ("tlm", "slm", "fula_kl"), "known-fail",
                 "Smith, Mannering & Marcu 2025: a stitch trained on the receiver's labels or outputs connects any "
                 "sender that carries the label, clustered noise included. Smoke (3 seed pairs, agreement with the "

@@ -2,12 +2,14 @@
 and the source papers' claims it judges (``CLAIMS``); plain data, loaded by
 :mod:`stitchtest.audit.testbeds` without importing the test module."""
 from stitchtest.audit.claims import Claim
-from stitchtest.audit.expectations import Expectation
+from stitchtest.audit.expectations import Expectation, EVERY
 
 #: where this testbed's claims stand in the summary's claims table
 ORDER = 3
 
 EXPECTATIONS = (
+    Expectation("shortcut", EVERY, ("fula_bn",), "reported",
+                "fula_bn (FuLA with the frozen networks' BatchNorm in train mode, as the FuLA authors' real-data runs) has not been through a full audit: its checks are measured and reported, not asserted, until a run decides which hold."),
     Expectation("shortcut", "shortcut_stitch_needs_cue", ("*",), "reported",
                 "Smith et al. 2025: stitching measures what information is available, not what the "
                 "network uses; whether the stitch needs the cue is measured, not assumed."),
