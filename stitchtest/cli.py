@@ -79,9 +79,11 @@ def cmd_methods(args) -> int:
     from .measures.core import MEASURES
     from .stitching.objectives import OBJECTIVES
 
-    rows = [[n, "objective", o] for n, o in OBJECTIVES.origins().items()]
-    rows += [[n, "measure", o] for n, o in MEASURES.origins().items()]
-    print(tabulate(rows, headers=["method", "kind", "from"], tablefmt="github"))
+    rows = [[n, "objective", o, "yes" if OBJECTIVES.by_default(n) else f"by name: --stitch-methods {n}"]
+            for n, o in OBJECTIVES.origins().items()]
+    rows += [[n, "measure", o, "yes" if MEASURES.by_default(n) else f"by name: --stitch-methods {n}"]
+             for n, o in MEASURES.origins().items()]
+    print(tabulate(rows, headers=["method", "kind", "from", "audited by default"], tablefmt="github"))
     return 0
 
 

@@ -215,8 +215,9 @@ def values(rows: Sequence[CellRow], readout: str) -> List[float]:
 
 
 def resolve_methods(names: Optional[str]) -> List[Method]:
-    """``--stitch-methods`` text (comma-separated names or module:Name) -> methods; all registered if None."""
-    chosen = [n.strip() for n in names.split(",") if n.strip()] if names else methods_mod.names()
+    """``--stitch-methods`` text (comma-separated names or module:Name) -> methods; if None, every
+    registered method but those registered by name only (``fula_bn``)."""
+    chosen = [n.strip() for n in names.split(",") if n.strip()] if names else methods_mod.default_names()
     out = [methods_mod.get(n) for n in chosen]
     for given, m in zip(chosen, out):
         for what, text in (("name", m.name), ("id", m.string_id())):

@@ -284,3 +284,8 @@ def get(name: str) -> Method:
 
 def names() -> List[str]:
     return list(OBJECTIVES.names()) + [n for n in MEASURES.names() if n not in OBJECTIVES.names()]
+
+
+def default_names() -> List[str]:
+    """The methods an audit runs when none are named: :func:`names` less those registered by name only."""
+    return [n for n in names() if OBJECTIVES.by_default(n) and MEASURES.by_default(n)]

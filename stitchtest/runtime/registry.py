@@ -51,14 +51,20 @@ class Registry(Generic[T]):
         self._classes: Dict[str, Type[T]] = {}
         self._origins: Dict[str, str] = {}
         self._broken: Dict[str, str] = {}  # name -> why its entry point failed to load
+        self._by_name_only: set = set()
 
-    def register(self, cls: Type[T] | None = None, *, name: str | None = None, origin: str = "builtin"):
-        """Register ``cls`` under ``name`` (default ``cls.name``); usable as a decorator."""
+    def register(self, cls: Type[T] | None = None, *, name: str | None = None, origin: str = "builtin",
+                 by_default: bool = True):
+        """Register ``cls`` under ``name`` (default ``cls.name``); usable as a decorator.
+        ``by_default=False``: resolvable by name but left out of :meth:`default_names` (a variant
+        too costly for the default audit, e.g. ``fula_bn``)."""
 
         def add(c: Type[T]) -> Type[T]:
             key = name or getattr(c, "name", None) or c.__name__
             self._classes[key] = c
             self._origins[key] = origin
+            if not by_default:
+                self._by_name_only.add(key)
             return c
 
         return add(cls) if cls is not None else add
@@ -101,6 +107,13 @@ class Registry(Generic[T]):
     def names(self) -> Tuple[str, ...]:
         self._discover()
         return tuple(self._classes)
+
+    def default_names(self) -> Tuple[str, ...]:
+        """What an audit runs when no methods are named: every name but those registered ``by_default=False``."""
+        return tuple(n for n in self.names() if n not in self._by_name_only)
+
+    def by_default(self, name: str) -> bool:
+        return name not in self._by_name_only
 
     def origins(self) -> Dict[str, str]:
         """Name -> where it came from (``builtin``, an entry point, ...), for ``stitchtest methods``;

@@ -333,7 +333,9 @@ class DMHint(FuLA):
     hints: Union[str, int] = "stitch"
 
 
-@OBJECTIVES.register
+# by name only: 3-5x a ``fula`` cell (each step runs the sender and the whole receiver in train mode),
+# which would double the default audit (#30's budget); ``--stitch-methods fula_bn`` audits it
+@OBJECTIVES.register(by_default=False)
 @dataclass(frozen=True)
 class FuLABN(FuLA):
     """FuLA as its authors ran it on real images (configs under ``cifar/``, ``imagenet/``:
