@@ -25,7 +25,7 @@ from tabulate import tabulate
 
 from stitchtest.audit import claims as claims_mod
 from stitchtest.records.results import load_rows
-from stitchtest.records.rows import CheckRow, RunSettings
+from stitchtest.records.rows import CheckRow, RunSettings, run_of
 
 #: a check's outcome as a verdict on whether the property holds (``reported`` checks decide nothing)
 HOLDS = {"pass": "holds", "unexpected-pass": "holds", "fail": "fails", "known-fail": "fails",
@@ -35,7 +35,8 @@ DECIDED_CLAIM = (claims_mod.REPRODUCED, claims_mod.REFUTED)
 
 def _load(folder: str) -> Tuple[List[CheckRow], Optional[RunSettings]]:
     rows = load_rows(folder)
-    settings = next((r for r in rows if isinstance(r, RunSettings)), None)
+    run = run_of(rows)
+    settings = run.settings if run is not None else None
     return [r for r in rows if isinstance(r, CheckRow)], settings
 
 
