@@ -228,7 +228,7 @@ def test_a_subset_run_leads_with_what_ran_and_collapses_unjudged_claims(tmp_path
     write_reports(cell_rows() + check_rows(), tmp_path, settings, ABOUT)
     lines = (tmp_path / "summary.md").read_text().splitlines()
     assert lines[2] == ("This run: testbeds cross_layer, random_controls; methods linear_cka, tlm; 5 checks "
-                        "(1 FAIL, 1 UNEXPECTED PASS, 1 known-fail, 1 pass, 1 reported); 3 claim(s) judged.")
+                        "(1 FAIL, 1 UNEXPECTED PASS, 1 known-fail, 1 pass, 1 reported); 3 claim(s): 3 not testable.")
     skipped = [l for l in lines if "not audited in this run" in l]
     assert len(skipped) == 1 and skipped[0] == lines[4]
     assert re.fullmatch(r"\d+ claim\(s\) not audited in this run: need methods (\w+, )*dm(, \w+)* on testbeds "

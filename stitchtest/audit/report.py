@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from tabulate import tabulate
 
 from . import claims as claims_mod
+from . import statistics as st
 from .claims import Verdict
 from ..runtime.files import atomic_write
 from ..runtime.ids import short_hash
@@ -307,9 +308,17 @@ def what_ran(check_rows: Sequence[CheckRow], testbeds: Sequence[str], settings: 
     counts = ", ".join(f"{n} {label}" for label, n in sorted(outcomes.items()))
     out = [f"This run: testbeds {', '.join(testbeds) or 'none'}; methods {', '.join(methods) or 'none'}; "
            f"{len(check_rows)} checks" + (f" ({counts})" if counts else "")
-           + f"; {len(judged(claim_rows))} claim(s) judged.", ""]
+           + f"; {_claim_counts(judged(claim_rows))}.", ""]
     line = not_audited(claim_rows, methods)
     return out + ([line + ".", ""] if line else [])
+
+
+def _claim_counts(rows: Sequence[Verdict]) -> str:
+    """``"12 claims: 2 reproduced, 9 undecided, 1 not testable"``: the verdicts, not a bare count that
+    would read as "judged" when most could not be decided."""
+    counts = Counter(r.verdict for r in rows)
+    order = [v for v in st.VERDICTS if counts[v]] + sorted(set(counts) - set(st.VERDICTS))
+    return f"{len(rows)} claim(s)" + (": " + ", ".join(f"{counts[v]} {v}" for v in order) if rows else "")
 
 
 def _chance(settings: Optional[RunSettings]) -> Optional[float]:
