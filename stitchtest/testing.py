@@ -97,6 +97,34 @@ def separation_per_seed(inside, across, readout: str, threshold: float) -> Dict[
     return per_seed_of_groups({"in": inside, "cross": across}, stats)
 
 
+def grid_se(rows: Sequence[CellRow], readout: str, n_test: int | None = None) -> np.ndarray:
+    """Each cell of :func:`grid`'s matrix: the standard error of its seed mean, the spread over seeds
+    (``std / sqrt(n)``) and, for an accuracy or agreement on ``n_test`` images, at least the binomial
+    SE of that mean (three seeds can agree by chance). The noise a check on the grid must allow."""
+    from .audit.statistics import binomial_se
+
+    senders, receivers, _ = matrix(rows, readout)
+    per_cell: Dict[Tuple[str, str], List[float]] = {}
+    for r in rows:
+        per_cell.setdefault((r.sender_cut, r.receiver_cut), []).append(r.readout(readout))
+    se = np.full((len(senders), len(receivers)), np.nan)
+    for (a, b), v in per_cell.items():
+        v = np.asarray(v, dtype=float)
+        spread = float(v.std(ddof=1) / np.sqrt(v.size)) if v.size > 1 and np.isfinite(v).all() else 0.0
+        floor = 0.0
+        if n_test and readout in ("accuracy", "agreement") and np.isfinite(v).all():
+            floor = binomial_se(float(np.clip(v.mean(), 0.0, 1.0)), n_test) / np.sqrt(v.size)
+        se[senders.index(a), receivers.index(b)] = max(spread, floor)
+    return se
+
+
+def test_images(data) -> int:
+    """How many test images a run's data set has (the ``n`` of an accuracy's binomial SE)."""
+    from .data.dataset import load
+
+    return int(len(load(data).y_test))
+
+
 def grid(rows: Sequence[CellRow], readout: str) -> Tuple[np.ndarray, List[float], List[float]]:
     """Seed-mean similarity matrix (rows: sender cuts, columns: receiver cuts, by depth) and the depths."""
     senders, receivers, m = matrix(rows, readout)

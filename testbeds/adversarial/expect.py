@@ -15,6 +15,11 @@ EXPECTATIONS = (
                 "(Balogh & Jelasity 2023 for TLM; docs/lab/facts.md#f12 measured it for TLM, FuLA and DM "
                 "at this scale). Smoke: mean AUPRC 0.49-0.61 per cut (chance 0.50); the robustness "
                 "readout separates them (0.84-0.94)."),
+    Expectation("adversarial", "separation_clean", ("dm_hint",), "known-fail",
+                "As for DM (the entry above): clean stitched accuracy does not tell robust from standard "
+                "networks. Smoke, 3 seeds, measured 2026-12-03 on the AMD EPYC: dm_hint (the FuLA authors' "
+                "cut-only \"DM\", Adam, 630 steps) mean AUPRC 0.58 over 4 cuts (per cut 0.52, 0.67, 0.52, 0.62; "
+                "chance 0.50), threshold 0.75.", ("smoke",)),
     Expectation("adversarial", "separation_clean", ("svcca",), "known-fail",
                 "Small (MNIST, uncapped SVCCA): 0.51 (per cut 0.35-0.75), where CKA and Procrustes separate "
                 "the groups; SVCCA's invariance to invertible maps removes what differs. Smoke passes with "
