@@ -118,7 +118,7 @@ def grid_se(rows: Sequence[CellRow], readout: str, n_test: int | None = None) ->
     return se
 
 
-def test_images(data) -> int:
+def n_test_images(data) -> int:
     """How many test images a run's data set has (the ``n`` of an accuracy's binomial SE)."""
     from .data.dataset import load
 

@@ -26,7 +26,7 @@ from stitchtest.audit.testbeds import expect_of
 from stitchtest.audit.triangle import triangle_asymmetry
 from stitchtest.stitching.objectives import TLMRandomStart
 from stitchtest.data.dataset import num_classes
-from stitchtest.testing import Kind, grid, grid_se, per_seed, test_images
+from stitchtest.testing import Kind, grid, grid_se, n_test_images, per_seed
 
 pytestmark = pytest.mark.testbed("cross_layer")
 TESTBED = "cross_layer"
@@ -126,7 +126,7 @@ def test_diagonal_dominance(audit, method, arch, readout):
     its diagonal by less than two standard errors of the difference is undecided, not a failure)."""
     rows = similarity_rows(audit, method, arch)
     m, ds, dr = grid(rows, readout)
-    se = grid_se(rows, readout, test_images(audit.data))
+    se = grid_se(rows, readout, n_test_images(audit.data))
     audit.expect(TESTBED, name("diagonal_dominance", readout, arch, audit), method, readout,
                  checks.diagonal_dominance(m, ds, dr, far=0.5, by="receiver", cell_se=se))
 
@@ -161,7 +161,7 @@ def test_self_most_similar(audit, method):
                 "max_excess": float(np.nanmax(m - np.diag(m)[:, None] + np.diag(np.full(len(ds), -np.inf))))}
 
     m, ds, _ = grid(rows, readout)
-    se = grid_se(rows, readout, test_images(audit.data))
+    se = grid_se(rows, readout, n_test_images(audit.data))
     audit.expect(TESTBED, "self_most_similar", method, readout,
                  checks.diagonal_dominance(m, ds, ds, far=1e-6, by="sender", cell_se=se), per_seed(rows, stats))
 
