@@ -265,7 +265,10 @@ def fit_stitches(objective: Objective, receiver: CutModel, receiver_cut: str, se
     device = senders[0].device
     for r, a, n in zip(results, senders, names):
         r.start = copy.deepcopy(r.stitch)
-        if config.init != "least_squares":  # DM's stitch, for SV against a stitch that did not start there
+        # DM's stitch, for SV against an objective that starts elsewhere (the random-start TLM of the
+        # sanity table); only for such an objective, and only on finite activations (a sender that
+        # holds an infinity must fail alone, below, not in the normal equations)
+        if objective.init not in (None, "least_squares") and bool(torch.isfinite(a).all()):
             r.least_squares = new_stitch(a, targets[receiver_cut], dataclasses.replace(config, init="least_squares"), n)
     stitches = [r.stitch for r in results]
     n = len(senders[0])
