@@ -169,6 +169,8 @@ def cmd_audit(args, pytest_args: List[str]) -> int:
     """``pytest <the testbeds> ARGS``: the audit without a clone of the repository, the built-in
     testbeds and those installed packages add (``stitchtest.testbeds`` entry points); testbeds that
     cannot be found are one error line (exit status 4, pytest's usage error), not a traceback."""
+    import subprocess
+
     import pytest
 
     try:
@@ -176,7 +178,14 @@ def cmd_audit(args, pytest_args: List[str]) -> int:
     except (FileNotFoundError, ImportError) as e:
         print(f"stitchtest audit: error: {e}", file=sys.stderr)
         return int(pytest.ExitCode.USAGE_ERROR)
-    return int(pytest.main([*map(str, testbeds), *pytest_args]))
+    # pytest in an interpreter of its own: in this one stitchtest is already imported, so pytest could
+    # not rewrite the plugin's asserts and said so (PytestAssertRewriteWarning) in every audit
+    with subprocess.Popen([sys.executable, "-m", "pytest", *map(str, testbeds), *pytest_args]) as child:
+        while True:
+            try:
+                return child.wait()
+            except KeyboardInterrupt:  # Ctrl-C reached pytest too: it stops, writes what it has and exits
+                continue
 
 
 def positive_int(text: str) -> int:

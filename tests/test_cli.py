@@ -258,3 +258,13 @@ def test_zoo_is_sorted_and_robust_accuracy_only_for_adversarial_models(tmp_path,
             assert robust.replace(".", "").isdigit()
         else:
             assert robust == "-"
+
+
+def test_audit_runs_pytest_in_its_own_interpreter_and_passes_its_exit_status_on(tmp_path, monkeypatch, capfd):
+    """``stitchtest audit`` imports stitchtest before pytest starts, so in-process pytest could not
+    rewrite the plugin's asserts and warned so in every audit (PytestAssertRewriteWarning); a child
+    interpreter starts clean, and its exit status is the command's: a usage error is 4."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["audit", "--collect-only", "-q", "--stitch-scale", "enormous"]) == 4
+    err = capfd.readouterr().err
+    assert "--stitch-scale" in err and "invalid choice" in err
