@@ -63,6 +63,11 @@ RECIPE_VERSION = 2
 PRETRAINED = Path(__file__).with_name("pretrained")
 
 
+def key_of(string_id: str) -> str:
+    """A model's cache key from its string id and the recipe version (:attr:`ModelSpec.key`)."""
+    return short_hash(f"{string_id}|v{RECIPE_VERSION}")
+
+
 def pretrained_root() -> Optional[Path]:
     """The shipped weights' folder, or None where ``STITCHTEST_PRETRAINED=0`` asks to train everything
     here (to check the shipped models against this machine's own)."""
@@ -126,7 +131,7 @@ class ModelSpec:
     def key(self) -> str:
         """File-name stem and the model's identity: hash of the string id (which carries a registered
         family's code digest) and the recipe version."""
-        return short_hash(f"{self.string_id()}|v{RECIPE_VERSION}")
+        return key_of(self.string_id())
 
     def replace(self, **changes) -> "ModelSpec":
         return dataclasses.replace(self, **changes)
@@ -470,7 +475,7 @@ def provenance(root: Path, model_ids: Sequence[str]) -> str:
     here = 0
     for sid in dict.fromkeys(model_ids):
         try:
-            meta = _metadata(Path(root) / f"{short_hash(f'{sid}|v{RECIPE_VERSION}')}.json")
+            meta = _metadata(Path(root) / f"{key_of(sid)}.json")
         except CorruptEntry:
             meta = {}
         if isinstance(meta.get("shipped"), dict):
