@@ -13,8 +13,10 @@ a run together (:mod:`stitchtest.audit.statistics`):
   pairs sharing no model is kept (``n`` in a ring: ``n // 2``) and the table says how many;
 * the paired one-sided exact **sign-flip test** over them, in both directions, and a 95%
   **bootstrap interval** of the mean difference;
-* **Holm's adjustment** over both directions of every tested claim of the run, so the chance of
-  any wrong "reproduced" or "refuted" in the table is at most 0.05;
+* **Holm's adjustment** over Tarone's family: both directions of every tested claim whose
+  independent pairs can reach significance at all (Tarone 1990; a claim with too few pairs is
+  left out, stays undecided and says how many pairs would put it in), so the chance of any wrong
+  "reproduced" or "refuted" in the table is at most 0.05;
 * a **testability** condition measured on the run: the accuracy-like cells a claim contrasts
   have room above chance and below the ceiling (more than two standard errors), and a per-seed
   AUPRC stands clear of its exact chance level; else "not testable at this scale: <why>";
@@ -46,8 +48,9 @@ from ..records.rows import CheckRow
 
 REPRODUCED, REFUTED, UNDECIDED, NOT_TESTABLE, NOT_AUDITED = (
     "reproduced", "refuted", "undecided", "not testable", "not audited")
-#: the error rate controlled over all claims of a run, and how
-ALPHA, ADJUSTMENT = st.ALPHA, "holm"
+#: the error rate controlled over all claims of a run, and how: "tarone" (Holm over Tarone's
+#: family, the default), "holm" (plain, over every tested claim) or "bh"
+ALPHA, ADJUSTMENT = st.ALPHA, "tarone"
 #: standard errors of room a contrasted cell needs above chance and below the ceiling
 ROOM_SE = 2.0
 
@@ -120,8 +123,9 @@ class Verdict:
     """A claim judged at a scale: its ``verdict`` (reproduced, refuted, undecided, not testable, not
     audited), the figures, and its ``status`` against the table (ok, FAIL, known, UNEXPECTED,
     undecided, not testable, not audited). ``effect``/``low``/``high``: the mean per-pair
-    difference in the claimed direction and its 95% interval; ``p_adjusted``: Holm-adjusted
-    one-sided p of the decided direction (else the smaller of the two); ``pairs``: independent
+    difference in the claimed direction and its 95% interval; ``p_adjusted``: Holm-adjusted (over
+    Tarone's family by default; ``None`` for a claim left out of it) one-sided p of the decided
+    direction (else the smaller of the two); ``pairs``: independent
     seed pairs used, of ``pairs_total``; ``pairs_needed``: how many could decide it."""
 
     key: str
@@ -284,7 +288,9 @@ def judge_all(check_rows: Sequence[CheckRow], scale: str, claims: Optional[Seque
               chance: Optional[float] = None, test_images: Optional[int] = None,
               adjustment: str = ADJUSTMENT) -> List[Verdict]:
     """Every claim that applies at ``scale`` (default: every testbed's), in table order, decided
-    together: p-values adjusted (Holm by default) over both directions of every tested claim.
+    together: p-values adjusted over both directions of every tested claim (by default Holm over
+    Tarone's family: each hypothesis's smallest achievable p is ``2^-n`` with ``n`` its claim's
+    independent pairs, and those that cannot reach ``alpha / K`` are left out).
 
     ``chance`` is the accuracy by guessing (1 / classes, from the run's settings; ``None``, as in a run
     that did not record its class count: accuracy cells get no testability condition),
@@ -296,14 +302,20 @@ def judge_all(check_rows: Sequence[CheckRow], scale: str, claims: Optional[Seque
     tested = [i for i, p in enumerate(prepared) if "missing" not in p and "needs" not in p and not (p["testability"] and not p["testability"].ok)
               and p["test"].n > 0]
     raw = [q for i in tested for q in (prepared[i]["test"].p_greater, prepared[i]["test"].p_less)]
-    adjusted = st.adjust(raw, adjustment) if raw else np.array([])
-    family = max(1, int(np.isfinite(adjusted).sum()))
+    smallest = [st.smallest_p(prepared[i]["test"].n) for i in tested for _ in range(2)]
+    adjusted = st.adjust(raw, adjustment, smallest, ALPHA) if raw else np.array([])
+    tarone = st.tarone_k(smallest, ALPHA) if adjustment == "tarone" else None
+    family = int(np.isfinite(adjusted).sum()) if tarone else max(1, int(np.isfinite(adjusted).sum()))
     p_adj = {i: (float(adjusted[2 * j]), float(adjusted[2 * j + 1])) for j, i in enumerate(tested)}
-    return [_verdict(c, p, scale, p_adj.get(i), family) for i, (c, p) in enumerate(zip(claims, prepared))]
+    needed = {i: st.tarone_pairs_needed(smallest, (2 * j, 2 * j + 1), ALPHA) if tarone else None
+              for j, i in enumerate(tested)}
+    family_of = dict(family=family, adjustment=adjustment, tarone_k=tarone, hypotheses=len(raw))
+    return [_verdict(c, p, scale, p_adj.get(i), family_of, needed.get(i))
+            for i, (c, p) in enumerate(zip(claims, prepared))]
 
 
 def _verdict(claim: Claim, p: Dict[str, Any], scale: str, p_adj: Optional[Tuple[float, float]],
-             family: int) -> Verdict:
+             family_of: Dict[str, Any], needed: Optional[int] = None) -> Verdict:
     row = dict(key=claim.id, claim=claim.statement, source=claim.source, testbed=claim.testbed, check=claim.check,
                stat=claim.stat, methods=claim.methods(), scale=scale)
     known = claim.known_failure(scale)
@@ -314,7 +326,8 @@ def _verdict(claim: Claim, p: Dict[str, Any], scale: str, p_adj: Optional[Tuple[
         return Verdict(**row, verdict=NOT_TESTABLE, figure=why, status=NOT_TESTABLE, reason=known or "",
                        testable=f"no: {why}")
     for_, against = p_adj if p_adj is not None else (math.nan, math.nan)
-    v = st.decide(p["effect"], p["interval"], for_, against, len(p["keep"]), ALPHA, family, p["testability"])
+    v = st.decide(p["effect"], p["interval"], for_, against, len(p["keep"]), ALPHA, family_of["family"],
+                  p["testability"], needed=needed, tarone=family_of["tarone_k"])
     if known:
         status = "UNEXPECTED" if v.verdict == REPRODUCED else "known"
     else:
@@ -330,15 +343,14 @@ def _verdict(claim: Claim, p: Dict[str, Any], scale: str, p_adj: Optional[Tuple[
                    pairs_total=int(p["d"].size), pairs_needed=v.pairs_needed,
                    detail=dict(differences=[None if not math.isfinite(x) else float(x) for x in p["d"]],
                                independent=list(p["keep"]), pairing=claim.pairing, condition=p["condition"],
-                               p_greater=p["test"].p_greater, p_less=p["test"].p_less, family=family,
-                               adjustment=ADJUSTMENT))
+                               p_greater=p["test"].p_greater, p_less=p["test"].p_less, **family_of))
 
 
 def judge(claim: Claim, check_rows: Sequence[CheckRow], scale: str, **kwargs) -> Verdict:
     """One claim alone (a family of its own two directions): for tests and quick looks; a run's
     table judges all its claims together with :func:`judge_all`."""
     return judge_all(check_rows, scale, [claim], **kwargs)[0] if scale in claim.scales else \
-        _verdict(claim, dict(missing=f"not judged at {scale}"), scale, None, 1)
+        _verdict(claim, dict(missing=f"not judged at {scale}"), scale, None, dict(family=1, tarone_k=None))
 
 
 def failures(claim_rows: Sequence[Verdict]) -> List[Verdict]:

@@ -8,7 +8,9 @@ TLM's on the same networks, ...). This module turns the per-pair differences int
   (3 pairs: p >= 0.125, never below 0.05).
 * :func:`effect_interval` -- a 95% bootstrap interval of the effect, over seed pairs and, when
   per-image outcomes are given, over test images too.
-* :func:`holm` (the default) and :func:`benjamini_hochberg` -- adjustment over all claims of a run.
+* :func:`holm_tarone` (the claims table's default: Holm over Tarone's family,
+  :func:`tarone_eligible`), :func:`holm` and :func:`benjamini_hochberg` -- adjustment over all
+  claims of a run; :func:`tarone_pairs_needed` -- the pairs that would put a claim in the family.
 * :func:`testable` -- whether the contrasted cells have room above chance and below the ceiling.
 * :func:`decide` -- reproduced / refuted / undecided / not testable, with the reason.
 * :func:`auprc_chance` -- the exact chance level of an AUPRC (average precision) for P positives
@@ -35,6 +37,10 @@ __all__ = [
     "pairs_needed",
     "effect_interval",
     "holm",
+    "tarone_k",
+    "tarone_eligible",
+    "holm_tarone",
+    "tarone_pairs_needed",
     "benjamini_hochberg",
     "adjust",
     "binomial_se",
@@ -227,21 +233,87 @@ def benjamini_hochberg(p_values: Sequence[float]) -> np.ndarray:
     return out
 
 
-def adjust(p_values: Sequence[float], method: str = "holm") -> np.ndarray:
-    """Adjust all claims' p-values of one run together. ``"holm"`` is the default.
+def tarone_k(smallest: Sequence[float], alpha: float = ALPHA) -> int:
+    """Tarone's ``K``: the smallest ``K >= 1`` with ``m(K) <= K``, where ``m(K)`` counts the
+    hypotheses whose smallest achievable p (``smallest``; NaN = untested, never counted) is
+    ``<= alpha / K`` (Tarone 1990). It exists: ``m(K)`` falls as ``K`` grows."""
+    s = np.asarray(smallest, dtype=float)
+    s = s[np.isfinite(s)]
+    k = 1
+    while np.count_nonzero(s <= alpha / k) > k:
+        k += 1
+    return k
+
+
+def tarone_eligible(smallest: Sequence[float], alpha: float = ALPHA) -> np.ndarray:
+    """Which hypotheses form Tarone's family: those whose smallest achievable p is ``<= alpha / K``
+    (:func:`tarone_k`); NaN (untested) never.
+
+    Why (Tarone 1990, "A modified Bonferroni method for discrete data", Biometrics 46:515-522): an
+    exact test with few pairs cannot reach significance (3 pairs: p >= 0.125), yet it counts in
+    Holm's family and raises every other claim's bar. The set depends only on the design (each
+    claim's number of independent pairs), never on the observed differences, so it is a family
+    fixed in advance: Holm over it keeps the chance of any wrong rejection among *all* hypotheses
+    at ``alpha``, since the others are never rejected."""
+    s = np.asarray(smallest, dtype=float)
+    if s.ndim != 1:
+        raise ValueError(f"smallest must be 1-D, got shape {s.shape}")
+    return np.isfinite(s) & (s <= alpha / tarone_k(s, alpha))
+
+
+def holm_tarone(p_values: Sequence[float], smallest: Sequence[float], alpha: float = ALPHA) -> np.ndarray:
+    """Holm's adjusted p-values over Tarone's family (:func:`tarone_eligible` at ``alpha``), NaN
+    for every other hypothesis: it is never rejected, and NaN (not 1.0) says "not in the family",
+    so ``adjusted < alpha`` is False for it and the family's size is the count of finite values,
+    as for :func:`holm`. Valid for rejecting at this ``alpha`` only (the family depends on it)."""
+    p = _p_vector(p_values)
+    s = np.asarray(smallest, dtype=float)
+    if s.shape != p.shape:
+        raise ValueError(f"smallest must match p_values, got {s.shape} and {p.shape}")
+    keep = tarone_eligible(np.where(np.isfinite(p), s, np.nan), alpha)
+    return holm(np.where(keep, p, np.nan))
+
+
+def tarone_pairs_needed(smallest: Sequence[float], which: Sequence[int], alpha: float = ALPHA) -> int:
+    """The fewest independent pairs with which the hypotheses ``which`` (one claim's two
+    directions), the rest of the design as it is, would be in Tarone's family *and* decidable
+    (``2^-n < alpha / family``, Holm's strictest step, all pairs agreeing): what a scale must buy
+    for this claim. Eligibility only grows with ``n``, and with ``pairs_needed(alpha,
+    len(smallest))`` pairs the hypotheses qualify whatever the rest, so the search ends there."""
+    s = np.asarray(smallest, dtype=float).copy()
+    which = list(which)
+    top = pairs_needed(alpha, max(1, s.size))
+    for n in range(top + 1):
+        s[which] = smallest_p(n)
+        keep = tarone_eligible(s, alpha)
+        if keep[which].all() and smallest_p(n) < alpha / keep.sum():
+            return n
+    return top
+
+
+def adjust(p_values: Sequence[float], method: str = "holm", smallest: Optional[Sequence[float]] = None,
+           alpha: float = ALPHA) -> np.ndarray:
+    """Adjust all claims' p-values of one run together: ``"holm"`` (this function's default),
+    ``"tarone"`` (Holm over Tarone's family, :func:`holm_tarone`; needs ``smallest``, each
+    hypothesis's smallest achievable p; the claims table's default) or ``"bh"``.
 
     Why Holm: a claims table is read row by row, and each "reproduced" or "refuted" is a finding
     someone may act on alone; Holm bounds the chance that *any* of them is wrong by ``alpha``,
     and does so under any dependence -- the claims share networks, cells and test images, so
-    their dependence is unknown. Benjamini-Hochberg (``"bh"``) bounds only the expected share of
-    wrong decisions and needs independence or positive dependence; it decides more claims and is
-    offered for exploration, not for the table.
+    their dependence is unknown. Tarone's refinement keeps that bound and drops from the family
+    the hypotheses whose pairs could never reach it. Benjamini-Hochberg (``"bh"``) bounds only
+    the expected share of wrong decisions and needs independence or positive dependence; it
+    decides more claims and is offered for exploration, not for the table.
     """
     if method == "holm":
         return holm(p_values)
+    if method == "tarone":
+        if smallest is None:
+            raise ValueError("method 'tarone' needs smallest (each hypothesis's smallest achievable p)")
+        return holm_tarone(p_values, smallest, alpha)
     if method == "bh":
         return benjamini_hochberg(p_values)
-    raise ValueError(f"method must be 'holm' or 'bh', got {method!r}")
+    raise ValueError(f"method must be 'holm', 'tarone' or 'bh', got {method!r}")
 
 
 # --------------------------------------------------------------------------- testability
@@ -311,7 +383,8 @@ class Verdict:
 
 
 def decide(effect: float, interval: Tuple[float, float], p_for: float, p_against: float, n_pairs: int,
-           alpha: float = ALPHA, family: int = 1, testability: Optional[Testability] = None) -> Verdict:
+           alpha: float = ALPHA, family: int = 1, testability: Optional[Testability] = None,
+           needed: Optional[int] = None, tarone: Optional[int] = None) -> Verdict:
     """reproduced / refuted / undecided / not testable, and why.
 
     ``effect`` and ``interval`` are in the claim's direction (positive = as claimed), e.g. from
@@ -320,7 +393,10 @@ def decide(effect: float, interval: Tuple[float, float], p_for: float, p_against
     ``p_less``, adjusted with :func:`adjust` over all claims of the run; putting both directions
     of every claim in the family, ``2m`` hypotheses, keeps the chance of any wrong "reproduced" or
     "refuted" at ``alpha``). ``family`` is the number of hypotheses adjusted together, used only
-    to say how many pairs could decide the claim.
+    to say how many pairs could decide the claim (``needed`` overrides that count, e.g. with
+    :func:`tarone_pairs_needed`). ``tarone``: Tarone's ``K`` when the family is Tarone's
+    (:func:`holm_tarone`); a claim whose pairs cannot reach ``alpha / K`` was left out of it, and
+    the reason says so in figures.
 
     * not testable: ``testability`` failed (or no finite effect);
     * reproduced: ``p_for < alpha`` and the interval lies above 0;
@@ -331,7 +407,7 @@ def decide(effect: float, interval: Tuple[float, float], p_for: float, p_against
     The decision rule is the project's own: a significant test whose bootstrap interval still
     covers 0 stays undecided rather than decided on the test alone.
     """
-    need = pairs_needed(alpha, family)
+    need = pairs_needed(alpha, max(1, family)) if needed is None else needed
     lo, hi = interval
 
     def verdict(v: str, reason: str, p: float) -> Verdict:
@@ -347,7 +423,11 @@ def decide(effect: float, interval: Tuple[float, float], p_for: float, p_against
     if p_against < alpha and hi < 0:
         return verdict("refuted", f"{figures}, adjusted p = {p_against:.3g} against the claim", p_against)
     p = min(p_for, p_against)
-    if n_pairs < need:
+    if tarone is not None and smallest_p(n_pairs) > alpha / tarone:
+        why = (f"{n_pairs} pairs cannot reach p <= {alpha:g}/{tarone} = {alpha / tarone:.3g} (Tarone's family of "
+               f"{family} hypotheses: the claims whose pairs can decide them; smallest p with {n_pairs}: "
+               f"{smallest_p(n_pairs):.3g}); {need} independent pairs could decide it")
+    elif n_pairs < need:
         why = (f"{n_pairs} pairs cannot reach an adjusted p < {alpha:g} in a family of {family} "
                f"(smallest p with {n_pairs}: {smallest_p(n_pairs):.3g}); {need} independent pairs could decide it")
     elif p < alpha:
