@@ -89,6 +89,37 @@ def test_holm_adjusts_over_every_claim_of_the_run():
     eight = judge_all([check_row("fula", LOW[:8]), check_row("tlm", HIGH[:8])] + weak, "smoke", [VERSUS] + others)
     assert eight[0].verdict == "undecided" and judge(VERSUS, [check_row("fula", LOW[:8]), check_row("tlm", HIGH[:8])],
                                                      "smoke").verdict == "reproduced"
+    # Tarone: 2^-8 = 0.0039 > 0.05 / K for K >= 13, where the 78 twelve-pair hypotheses still exceed K: left out
+    assert eight[0].p_adjusted is None and eight[0].detail["family"] == 78 and eight[0].detail["tarone_k"] == 78
+    assert "8 pairs cannot reach p <= 0.05/78 = 0.000641 (Tarone's family of 78 hypotheses" in eight[0].figure
+    # in it at 11 pairs (2^-11 <= 0.05 / 80, and 80 x 2^-11 = 0.039 < 0.05); at 10, 2^-10 > 0.05 / 80
+    assert eight[0].pairs_needed == 11 and "11 independent pairs could decide it" in eight[0].figure
+    plain = judge_all([check_row("fula", LOW[:8]), check_row("tlm", HIGH[:8])] + weak, "smoke", [VERSUS] + others,
+                      adjustment="holm")
+    assert plain[0].detail["family"] == 80 and plain[0].p_adjusted == pytest.approx(80 * 2.0 ** -8)
+
+
+def test_tarone_leaves_out_claims_whose_pairs_cannot_decide_them_and_then_decides_the_others():
+    """One claim on 8 disjoint pairs among 39 claims on 3: plain Holm over all 80 hypotheses cannot
+    decide it (80 x 2^-8 = 0.31); Tarone's family is its own two directions (K = 2: the 3-pair
+    hypotheses reach only 0.125), so it is reproduced at 2 x 2^-8."""
+    rows = [check_row("fula", LOW[:8]), check_row("tlm", HIGH[:8])]
+    others = [replace(SINGLE, id=f"c{i}", method="tlm", check="other", threshold=0.5) for i in range(39)]
+    clear = [check_row("tlm", [0.9, 0.95, 0.99], check="other")]  # as clear as 3 pairs get: p = 0.125
+    tarone = judge_all(rows + clear, "smoke", [VERSUS] + others)
+    assert tarone[0].verdict == "reproduced" and tarone[0].p_adjusted == pytest.approx(2 * 2.0 ** -8)
+    assert tarone[0].detail["family"] == 2 and tarone[0].detail["tarone_k"] == 2
+    plain = judge_all(rows + clear, "smoke", [VERSUS] + others, adjustment="holm")
+    assert plain[0].verdict == "undecided" and plain[0].pairs_needed == st.pairs_needed(0.05, 80) == 11
+    assert "11 independent pairs could decide it" in plain[0].figure
+    # the 3-pair claims: never rejected, however clear, and they say what would put them in. 6 pairs
+    # do not (4 hypotheses at 2^-6 exceed K up to 3, and none but the 8-pair ones reach 0.05 / 4);
+    # 7 do (K = 4, 2^-7 < 0.05 / 4)
+    for row in tarone[1:]:
+        assert row.verdict == "undecided" and row.p_adjusted is None and row.pairs_needed == 7
+        assert ("3 pairs cannot reach p <= 0.05/2 = 0.025 (Tarone's family of 2 hypotheses: the claims whose pairs "
+                "can decide them; smallest p with 3: 0.125); 7 independent pairs could decide it") in row.figure
+    assert all(r.verdict == "undecided" for r in plain[1:])  # plain Holm: not decided either
 
 
 def test_not_testable_when_the_contrasted_cells_are_at_ceiling_or_chance():
@@ -189,7 +220,10 @@ def test_summary_leads_with_the_claims_table_and_has_no_ranking(tmp_path):
     for column in ("source", "scale", "testable", "effect [95% interval]", "adjusted p (Holm)",
                    "independent seed pairs", "verdict"):
         assert column in header
-    assert "Holm-adjusted over both directions of every tested claim" in text
+    assert "Holm-adjusted over Tarone's family" in text
+    assert "both directions of every tested claim whose independent pairs can reach significance" in text
+    # 4 claims tested on 12 pairs, 8 hypotheses: 2^-12 <= 0.05 / K for every K up to 204, so K = 8, all kept
+    assert "Tarone's family this run: 8 of 8 hypotheses (K = 8: " in text
     assert not any(l.startswith("| FuLA's triangle asymmetry is below SLM's") for l in text.splitlines())
     # issue 32: the claims a run could not judge are one line at the top, not rows of the table
     assert "| not audited " not in text

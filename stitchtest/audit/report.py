@@ -238,9 +238,12 @@ Each claim takes, per seed pair, the difference between two methods' statistics 
 seeds and cuts (or between one method's and a threshold), in the claimed direction. Only independent \
 seed pairs count (where a testbed pairs seeds in a ring, a maximal set sharing no model). Effect: the \
 mean difference with a 95% bootstrap interval over those pairs. p: the one-sided exact sign-flip test, \
-**Holm-adjusted over both directions of every tested claim of the run** (family-wise error rate 0.05). \
-**reproduced**: adjusted p < 0.05 for the claim and the interval above 0; **refuted**: the same against \
-it; **undecided**: neither (the reason says how many independent seed pairs could decide it); **not \
+**Holm-adjusted over Tarone's family** (family-wise error rate 0.05): both directions of every tested claim \
+whose independent pairs can reach significance at all (n pairs give p >= 2^-n; Tarone 1990). A claim with \
+too few pairs is left out (p "outside the family"), so it no longer raises the others' bar; it is never \
+decided. **reproduced**: adjusted p < 0.05 for the claim and the interval above 0; **refuted**: the same \
+against it; **undecided**: neither (the reason, and "needs N" beside the pairs, say how many independent \
+seed pairs could decide it); **not \
 testable**: the cells it contrasts have no room (2 standard errors) above chance or below the ceiling \
 on this run, or the run lacks what it needs at this scale (models, cells or a readout; the reason names \
 them). Status: **ok** (reproduced, as expected), **FAIL** (an expected claim refuted: the run \
@@ -258,7 +261,9 @@ def _effect(r: Verdict) -> str:
 
 
 def _p(r: Verdict) -> str:
-    return "n/a" if r.p_adjusted is None else f"{r.p_adjusted:.3g}"
+    if r.p_adjusted is None:  # a tested claim without an adjusted p was left out of Tarone's family
+        return "outside the family" if r.verdict == "undecided" else "n/a"
+    return f"{r.p_adjusted:.3g}"
 
 
 def _pairs(r: Verdict) -> str:
@@ -274,11 +279,20 @@ def _claims(claim_rows: List[Verdict]) -> List[str]:
              for r in claim_rows]
     out = ["## Claims", "", _table(table, ["claim", "source", "scale", "testable", "effect [95% interval]",
                                             "adjusted p (Holm)", "independent seed pairs", "verdict", "status"]),
-           "", CLAIMS_LEGEND, "", "Figures per claim:", ""]
+           "", CLAIMS_LEGEND, ""] + _family(claim_rows) + ["Figures per claim:", ""]
     out += [f"- `{r.key}` ({r.testbed}/{r.check}" + ("" if r.stat == "value" else f", {r.stat}") + f"): {r.figure}"
             for r in claim_rows]
     reasons = [f"- `{r.key}` ({r.status}): {r.reason}" for r in claim_rows if r.reason]
     return out + ([""] + reasons if reasons else []) + [""]
+
+
+def _family(claim_rows: Sequence[Verdict]) -> List[str]:
+    """The run's family in figures: how many hypotheses were tested, how many Tarone kept."""
+    d = next((r.detail for r in claim_rows if r.detail.get("hypotheses")), None)
+    if not d or d.get("tarone_k") is None:
+        return []
+    return [f"Tarone's family this run: {d['family']} of {d['hypotheses']} hypotheses (K = {d['tarone_k']}: "
+            f"those whose smallest p can reach {st.ALPHA:g}/{d['tarone_k']} = {st.ALPHA / d['tarone_k']:.3g}).", ""]
 
 
 def judged(claim_rows: Sequence[Verdict]) -> List[Verdict]:
