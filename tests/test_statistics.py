@@ -4,6 +4,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as hst
 
 from stitchtest.audit import statistics as st
 
@@ -200,3 +202,92 @@ def test_auprc_chance_against_sklearn_by_simulation(n_pos, n_neg):
     se = np.std(aps) / math.sqrt(len(aps))
     assert abs(np.mean(aps) - st.auprc_chance(n_pos, n_neg)) < 4 * se
     assert np.mean(aps) - n_pos / (n_pos + n_neg) > 10 * se
+
+
+# --------------------------------------------------------------------------- Tarone's family
+
+
+def _design(*pairs):
+    """Each hypothesis's smallest achievable p for claims with these numbers of independent pairs
+    (two hypotheses per claim: both directions)."""
+    return [st.smallest_p(n) for n in pairs for _ in range(2)]
+
+
+def test_tarone_leaves_out_hypotheses_that_cannot_reach_the_bar():
+    # two claims on 8 pairs, 38 on 3: K = 1..3 have m(K) = 4 > K (2^-8 = 0.0039 <= 0.05 / 3), K = 4 has
+    # m = 4 <= 4; the 3-pair hypotheses (0.125) never reach 0.05 / K
+    smallest = _design(8, 8, *[3] * 38)
+    assert st.tarone_k(smallest) == 4
+    assert st.tarone_eligible(smallest).tolist() == [True] * 4 + [False] * 76
+    # the 8-pair claims agree on every pair; the 3-pair ones too, as clear as 3 pairs get
+    p = [2.0 ** -8, 1.0] * 2 + [0.125, 1.0] * 38
+    tarone = st.adjust(p, "tarone", smallest)
+    np.testing.assert_allclose(tarone[[0, 2]], 4 * 2.0 ** -8)  # decided: 0.0156 < 0.05
+    assert np.isnan(tarone[4:]).all()  # never rejected, whatever the data
+    assert st.holm(p)[0] == pytest.approx(80 * 2.0 ** -8) and st.holm(p)[0] > 0.05  # plain Holm: undecided
+    with pytest.raises(ValueError, match="smallest"):
+        st.adjust(p, "tarone")
+
+
+def test_tarone_on_the_default_run_design_keeps_nobody_and_says_seven_pairs():
+    """Run 29's design: 9 claims on 6 independent pairs, 22 on 3, 9 on 1 (a ring). 18 hypotheses
+    reach 2^-6 = 0.0156 <= 0.05 / 3, more than K for K <= 3; none reaches 0.05 / 4: the family is
+    empty. One claim on 7 pairs would be alone in it (K = 4, 2^-7 < 0.05 / 2)."""
+    smallest = _design(*[6] * 9, *[3] * 22, *[1] * 9)
+    assert st.tarone_k(smallest) == 4 and not st.tarone_eligible(smallest).any()
+    assert st.tarone_pairs_needed(smallest, (0, 1)) == 7  # a 6-pair claim
+    assert st.tarone_pairs_needed(smallest, (20, 21)) == 7  # a 3-pair claim
+    assert st.tarone_pairs_needed(smallest, (78, 79)) == 7  # a ring's 1 independent pair
+    v = st.decide(0.05, (0.04, 0.06), math.nan, math.nan, 3, family=0, needed=7, tarone=4)
+    assert v.verdict == "undecided" and v.pairs_needed == 7
+    assert v.reason.endswith("3 pairs cannot reach p <= 0.05/4 = 0.0125 (Tarone's family of 0 hypotheses: the "
+                             "claims whose pairs can decide them; smallest p with 3: 0.125); 7 independent pairs "
+                             "could decide it")
+
+
+def test_untested_hypotheses_are_never_in_tarones_family():
+    assert st.tarone_eligible([math.nan, st.smallest_p(8)]).tolist() == [False, True]
+    assert st.tarone_k([math.nan, math.nan]) == 1
+    adj = st.holm_tarone([math.nan, 0.01], [st.smallest_p(12), st.smallest_p(12)])
+    assert math.isnan(adj[0]) and adj[1] == pytest.approx(0.01)  # a family of one
+
+
+def _exact_p_greater(d):
+    """Exact one-sided sign-flip p of every row of ``d`` (runs x pairs), by enumerating the flips
+    (what sign_flip_test computes one claim at a time, checked above)."""
+    n = d.shape[1]
+    signs = np.array(list(itertools.product((1, -1), repeat=n)), dtype=float)
+    observed = d.mean(axis=1, keepdims=True)
+    return ((d @ signs.T) / n >= observed - 1e-12).mean(axis=1)
+
+
+def test_holm_over_tarones_family_keeps_the_family_wise_error_rate_under_the_null():
+    """2000 simulated runs of a mixed design with no effect anywhere: the share of runs with any
+    rejection stays within 3 SE of alpha or below, while rejecting at p < alpha unadjusted in the
+    same runs errs far more often (so the simulation can tell a procedure that does not hold)."""
+    pairs = (9, 9, 8, 7, 6, 5, 3, 3, 2, 1)
+    smallest = _design(*pairs)
+    assert st.tarone_eligible(smallest).sum() == 6  # K = 7: the 9- and 8-pair claims
+    rng = np.random.default_rng(30)
+    runs = 2000
+    p = np.empty((runs, 2 * len(pairs)))
+    for c, n in enumerate(pairs):
+        d = rng.normal(0.0, 1.0, (runs, n))
+        p[:, 2 * c], p[:, 2 * c + 1] = _exact_p_greater(d), _exact_p_greater(-d)
+    any_tarone = np.mean([np.nanmin(st.holm_tarone(row, smallest)) < 0.05 for row in p])
+    any_raw = np.mean((p < 0.05).any(axis=1))
+    se = math.sqrt(0.05 * 0.95 / runs)
+    assert any_tarone <= 0.05 + 3 * se
+    assert any_raw > 0.05 + 10 * se
+
+
+@settings(max_examples=60, deadline=None)
+@given(hst.lists(hst.integers(0, 14), min_size=1, max_size=30), hst.data())
+def test_tarones_family_depends_on_the_design_not_on_the_data(pairs, data):
+    """Any p-values the design allows (each at least 2^-n) give the same family: it is fixed before
+    the data, which is why Holm over it keeps the error rate over all hypotheses."""
+    smallest = _design(*pairs)
+    p = [data.draw(hst.floats(s, 1.0)) for s in smallest]
+    adjusted = st.holm_tarone(p, smallest)
+    assert (np.isfinite(adjusted) == st.tarone_eligible(smallest)).all()
+    assert (adjusted[np.isfinite(adjusted)] >= np.asarray(p)[np.isfinite(adjusted)]).all()
