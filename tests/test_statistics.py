@@ -230,13 +230,13 @@ def test_tarone_leaves_out_hypotheses_that_cannot_reach_the_bar():
 
 
 def test_tarone_on_the_default_run_design_keeps_nobody_and_says_seven_pairs():
-    """Run 29's design: 9 claims on 6 independent pairs, 22 on 3, 9 on 1 (a ring). 18 hypotheses
-    reach 2^-6 = 0.0156 <= 0.05 / 3, more than K for K <= 3; none reaches 0.05 / 4: the family is
-    empty. One claim on 7 pairs would be alone in it (K = 4, 2^-7 < 0.05 / 2)."""
-    smallest = _design(*[6] * 9, *[3] * 22, *[1] * 9)
+    """Run 29's design: 8 claims on 6 independent pairs, 20 on 3, 2 on 2, 10 on 1 (rings). 16
+    hypotheses reach 2^-6 = 0.0156 <= 0.05 / 3, more than K for K <= 3; none reaches 0.05 / 4: the
+    family is empty. One claim on 7 pairs would be alone in it (K = 4, 2^-7 < 0.05 / 2)."""
+    smallest = _design(*[6] * 8, *[3] * 20, *[2] * 2, *[1] * 10)
     assert st.tarone_k(smallest) == 4 and not st.tarone_eligible(smallest).any()
     assert st.tarone_pairs_needed(smallest, (0, 1)) == 7  # a 6-pair claim
-    assert st.tarone_pairs_needed(smallest, (20, 21)) == 7  # a 3-pair claim
+    assert st.tarone_pairs_needed(smallest, (16, 17)) == 7  # a 3-pair claim
     assert st.tarone_pairs_needed(smallest, (78, 79)) == 7  # a ring's 1 independent pair
     v = st.decide(0.05, (0.04, 0.06), math.nan, math.nan, 3, family=0, needed=7, tarone=4)
     assert v.verdict == "undecided" and v.pairs_needed == 7
