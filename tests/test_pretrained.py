@@ -107,11 +107,13 @@ def test_the_shipped_set_is_the_default_runs_models():
     planned = {s.key for s in smoke.zoo_specs(data)}
     assert planned == {p.name[:12] for p in PRETRAINED.glob("*.pt.xz")} == {p.stem for p in PRETRAINED.glob("*.json")}
     audit = Audit(smoke, data, zoo=None, writer=None)
-    asked = [s for k in range(smoke.seeds) for s in load_testbed("test_random_controls").models(audit, k)]
+    asked = [s for k in range(smoke.seeds_of("random_controls"))
+             for s in load_testbed("test_random_controls").models(audit, k)]
     asked += [s for group in load_testbed("test_adversarial").groups(audit) for s in group]
     clean, cued = load_testbed("test_shortcut").groups(audit)
     asked += clean + [s for group in cued.values() for s in group]
     asked += [s for k in range(smoke.grid_seeds) for s in (audit.spec(seed=k), audit.spec(seed=100 + k))]  # cross-layer
+    asked += [s for k in range(smoke.seeds_of("interventions")) for s in (audit.spec(seed=k), audit.spec(seed=100 + k))]
     assert {s.key for s in asked} == planned
 
 

@@ -26,3 +26,21 @@ def test_precision_reaches_the_stitch_and_the_cell_id_and_auto_keeps_todays_ids(
     assert fp32.precision == "fp32" and "precision=fp32" in fp32.string_id()
     assert "precision=auto" in smoke.stitch().string_id()
     assert fp32.string_id() != smoke.stitch().string_id()
+
+
+def test_a_testbed_gets_its_own_seed_pairs_and_seeds_sets_them_all():
+    """Seed pairs are bought where they decide claims (#30): a testbed named in ``testbed_seeds``
+    gets its own count, the others ``seeds``; ``--stitch-seeds N`` means N in every testbed, and
+    the zoo plan holds the models of the largest count."""
+    from stitchtest.audit.scales import Scale
+    from stitchtest.data.spec import DataSpec
+
+    scale = Scale("t", seeds=3, testbed_seeds=(("random_controls", 9), ("cross_layer", 4)))
+    assert scale.seeds_of("random_controls") == 9 and scale.seeds_of("adversarial") == 3
+    assert scale.grid_seeds == 4
+    plan = scale.zoo_specs(DataSpec("digits"))
+    assert {s.seed for s in plan if s.regime == "random"} == {b + k for b in (200, 300) for k in range(9)}
+    assert {s.seed for s in plan if s.regime == "standard"} == {b + k for b in (0, 100) for k in range(9)}
+    everywhere = scale.with_seeds(2)
+    assert [everywhere.seeds_of(t) for t in ("random_controls", "cross_layer", "shortcut")] == [2, 2, 2]
+    assert {s.seed for s in everywhere.zoo_specs(DataSpec("digits")) if s.regime == "random"} == {200, 201, 300, 301}

@@ -73,7 +73,7 @@ def grid_rows(audit, method) -> Dict[int, List[CellRow]]:
     objective = getattr(method, "objective", None)
     if objective is not None and not objective.closed_form and audit.scale.name == "smoke":
         pytest.skip("an SGD stitch per grid point: from --stitch-scale small on")
-    cells = [(k, c) for k in range(audit.scale.seeds) for c in audit.cuts(DEPTHS)]
+    cells = [(k, c) for k in range(audit.scale.seeds_of(TESTBED)) for c in audit.cuts(DEPTHS)]
     grid = {}
     for pcs in GRID:
         planned = [Planned(Cell(audit.spec(seed=k), c, audit.spec(seed=k), c), f"pc_deleted({pcs})", k)
@@ -103,7 +103,7 @@ def ding_rows(audit, method) -> List[CellRow]:
     objective = getattr(method, "objective", None)
     if objective is not None and not objective.closed_form and audit.scale.name == "smoke":
         pytest.skip("an SGD stitch per grid point: from --stitch-scale small on")
-    cells = [(k, c) for k in range(audit.scale.seeds) for c in audit.cuts(DEPTHS)]
+    cells = [(k, c) for k in range(audit.scale.seeds_of(TESTBED)) for c in audit.cuts(DEPTHS)]
     rows = []
     for kept in KEPT:
         planned = [Planned(Cell(audit.spec(seed=100 + k), c, audit.spec(seed=k), c), f"pc_kept({kept})", k)
@@ -136,7 +136,7 @@ def test_functional_change_is_graded(audit, method):
 def seed_rows(audit, method):
     """Each receiver (seed k) at each cut with the same architecture of another seed as sender."""
     planned = [Planned(Cell(audit.spec(seed=100 + k), c, audit.spec(seed=k), c), "seed_changed", k)
-               for k in range(audit.scale.seeds) for c in audit.cuts(DEPTHS)]
+               for k in range(audit.scale.seeds_of(TESTBED)) for c in audit.cuts(DEPTHS)]
     return audit.cells(TESTBED, WithFunctionalChange(method), planned)
 
 

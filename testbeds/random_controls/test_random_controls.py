@@ -28,7 +28,7 @@ def models(audit, k):
 
 def pairs(audit, kind, depths=DEPTHS):
     out = []
-    for k in range(audit.scale.seeds):
+    for k in range(audit.scale.seeds_of(TESTBED)):
         b, a, r, rb = models(audit, k)
         sender, receiver = {"self": (b, b), "trained->trained": (a, b), "random->trained": (r, b),
                             "trained->random": (a, rb), "random->random": (r, rb)}[kind]
