@@ -581,3 +581,77 @@ def test_diagonal_dominance_a_violation_within_noise_is_undecided_one_beyond_fai
     assert not both.passed and not both.undecided and both.detail["n_clear_violations"] == 1
     assert diagonal_dominance(m, ds, dr, cell_se=se).passed  # no violation: noise changes nothing
     assert_reportable(out)
+
+
+def noisy_banded(n=5, scale=0.05, seed=3):
+    m, ds, dr = banded(n, n)
+    return m + np.random.default_rng(seed).normal(scale=scale, size=m.shape), ds, dr
+
+
+def test_layer_monotonicity_far_above_its_threshold_passes_with_cell_noise():
+    m, ds, dr = noisy_banded()
+    out = layer_monotonicity(m, ds, dr, 0.5, cell_se=np.full(m.shape, 0.005))
+    plain = layer_monotonicity(m, ds, dr, 0.5)
+    assert out.passed and not out.undecided and out.value == plain.value
+    assert 0 < out.detail["se"] < 0.05 and out.value - 0.5 > 2 * out.detail["se"]
+    assert f"SE of rho {out.detail['se']:.3f}" in out.figure
+    assert_reportable(out)
+
+
+def test_layer_monotonicity_within_two_se_of_its_threshold_is_undecided_either_side():
+    """+0.48 and +0.50 against +0.50 in two runs of one plan (cosine, #30): with cell SEs that make
+    rho's SE larger than its distance to the threshold, neither a pass nor a failure."""
+    m, ds, dr = noisy_banded()
+    rho = layer_monotonicity(m, ds, dr, 0.0).value
+    se = np.full(m.shape, 0.2)
+    for threshold, passed in ((rho - 0.02, True), (rho + 0.02, False)):
+        assert layer_monotonicity(m, ds, dr, threshold).passed is passed
+        out = layer_monotonicity(m, ds, dr, threshold, cell_se=se)
+        assert out.undecided and out.passed is passed and out.figure.endswith(out.undecided)
+        assert out.undecided == f"undecided: {rho:+.3f} vs {threshold:+.2f} ± {2 * out.detail['se']:.3f} (2 SE of rho)"
+        assert out.detail["undecided"] == out.undecided and abs(rho - threshold) < 2 * out.detail["se"]
+        assert_reportable(out)
+    far_below = layer_monotonicity(m, ds, dr, rho + 0.02, cell_se=np.full(m.shape, 1e-4))
+    assert not far_below.passed and not far_below.undecided  # small noise decides it
+
+
+def test_layer_monotonicity_bootstrap_is_seeded_and_matches_scipy_per_draw():
+    from scipy.stats import spearmanr
+
+    m, ds, dr = noisy_banded()
+    se = np.random.default_rng(7).uniform(0.01, 0.2, size=m.shape)
+    a, b = (layer_monotonicity(m, ds, dr, 0.8, cell_se=se) for _ in range(2))
+    assert a == b
+    noise = np.random.default_rng(0).normal(size=(400, m.size)) * se.ravel()
+    dist = -np.abs(ds[:, None] - dr[None, :]).ravel()
+    rhos = [spearmanr(m.ravel() + e, dist)[0] for e in noise]
+    assert a.detail["se"] == pytest.approx(np.std(rhos, ddof=1), rel=1e-9)
+    assert layer_monotonicity(m, ds, dr, 0.8, cell_se=se, seed=1).detail["se"] != a.detail["se"]
+
+
+def test_layer_monotonicity_without_noise_is_decided_as_before():
+    m, ds, dr = noisy_banded()
+    m[0, 4] = np.nan
+    plain = layer_monotonicity(m, ds, dr, 0.5)
+    assert "se" not in plain.detail and "SE" not in plain.figure and not plain.undecided
+    zero = layer_monotonicity(m, ds, dr, plain.value, cell_se=np.zeros(m.shape))
+    assert zero.passed and not zero.undecided and zero.detail["se"] == 0.0
+    few = m.copy()
+    few[:, 1:] = np.nan  # a minority of finite cells fails, however noisy
+    out = layer_monotonicity(few, ds, dr, -1.0, cell_se=np.full(m.shape, 1.0))
+    assert not out.passed and not out.undecided and "fewer than half" in out.figure
+
+
+@SETTINGS
+@given(seed=st.integers(0, 2**16), scale=st.just(0.0) | st.floats(0.05, 0.5), offset=st.floats(-0.5, 0.5))
+def test_layer_monotonicity_undecided_exactly_within_k_se(seed, scale, offset):
+    rng = np.random.default_rng(seed)
+    ds, dr = depths(4), depths(5)
+    m = rng.uniform(size=(4, 5))
+    rho = layer_monotonicity(m, ds, dr, 0.0).value
+    threshold = rho + offset
+    out = layer_monotonicity(m, ds, dr, threshold, cell_se=np.full(m.shape, scale), k=1.5)
+    assert bool(out.undecided) == (abs(rho - threshold) < 1.5 * out.detail["se"])
+    assert out.passed == layer_monotonicity(m, ds, dr, threshold).passed  # noise moves the band, not the verdict
+    assert (out.detail["se"] == 0.0) == (scale == 0.0)  # noise that moves ranks moves rho
+    assert_reportable(out)

@@ -497,6 +497,10 @@ def layer_monotonicity(
     sender_depths: Sequence[float],
     receiver_depths: Sequence[float],
     threshold: float,
+    cell_se: Any = None,
+    k: float = None,
+    draws: int = 400,
+    seed: int = 0,
 ) -> Outcome:
     """Similarity falls as depth distance grows (ReSi layer monotonicity).
 
@@ -506,7 +510,15 @@ def layer_monotonicity(
     ``value = spearman(matrix[r, c], -|sender_depths[r] - receiver_depths[c]|)`` over all
     finite cells; ``passed = value >= threshold``.  A rank correlation asks only for the
     ordering, not for any particular fall-off curve.
+
+    ``cell_se`` (a matrix like ``matrix``: each cell's standard error) makes the verdict allow
+    noise, as :func:`diagonal_dominance` does: rho's standard error is taken from a seeded
+    parametric bootstrap (each finite cell moved by normal noise of its SE, ``draws`` times, the
+    Spearman recomputed; a NaN SE counts as 0), and a rho closer to the threshold than ``k``
+    (default :data:`NOISE_SE`) such errors is *undecided* (+0.48 and +0.50 against +0.50 came from
+    two runs of one plan). The fixed ``seed`` keeps the verdict a function of the numbers alone.
     """
+    k = NOISE_SE if k is None else k
     m, ds, dr = _grid(matrix, sender_depths, receiver_depths)
     dist = np.abs(ds[:, None] - dr[None, :])
     finite = np.isfinite(m)
@@ -520,7 +532,35 @@ def layer_monotonicity(
         f"Spearman rho {_fmt(rho, 2, sign=True)} between similarity and -|depth distance| "
         f"over {int(finite.sum())} cells, threshold {_fmt(threshold, 2, sign=True)}"
     )
-    return _outcome(rho >= threshold, rho, figure, detail, measured=measured)
+    if cell_se is None:
+        return _outcome(rho >= threshold, rho, figure, detail, measured=measured)
+    se = np.nan_to_num(np.asarray(cell_se, dtype=float).reshape(m.shape)[finite])
+    se_rho = _spearman_se(m[finite], se, -dist[finite], draws, seed)
+    detail.update(se=se_rho, noise_se=k, draws=draws, bootstrap_seed=seed)
+    figure += f"; SE of rho {_fmt(se_rho, 3)} ({draws} seeded draws of the cells' noise)"
+    out = _outcome(rho >= threshold, rho, figure, detail, measured=measured)
+    if 2 * measured[0] < measured[1] or not abs(rho - threshold) < k * se_rho:
+        return out  # a minority of finite cells fails whatever the noise
+    reason = f"undecided: {rho:+.3f} vs {threshold:+.2f} ± {k * se_rho:.3f} ({k:g} SE of rho)"
+    return Outcome(out.passed, rho, f"{out.figure}; {reason}", {**out.detail, "undecided": reason}, "higher", reason)
+
+
+def _spearman_se(values: np.ndarray, se: np.ndarray, other: np.ndarray, draws: int, seed: int) -> float:
+    """Standard deviation of ``spearman(values + noise, other)`` over ``draws`` seeded draws of
+    normal noise with per-value SD ``se`` (0 when every ``se`` is 0)."""
+    from scipy.stats import rankdata  # imported on use: the plugin loads this module
+
+    if draws < 2 or not np.any(se > 0):
+        return 0.0
+    noisy = values[None, :] + np.random.default_rng(seed).normal(size=(draws, values.size)) * se[None, :]
+    a = rankdata(noisy, axis=1)
+    b = rankdata(other)
+    a = a - a.mean(axis=1, keepdims=True)
+    b = b - b.mean()
+    den = np.sqrt((a * a).sum(axis=1) * (b * b).sum())
+    rhos = np.where(den > 0, (a @ b) / np.where(den > 0, den, 1.0), np.nan)
+    rhos = rhos[np.isfinite(rhos)]
+    return float(np.std(rhos, ddof=1)) if rhos.size > 1 else 0.0
 
 
 def diagonal_dominance(

@@ -83,10 +83,6 @@ def similarity_rows(audit, method, arch):
     return audit.cells(TESTBED, method, full_grid(audit, arch))
 
 
-def similarity_grid(audit, method, arch, readout):
-    return grid(similarity_rows(audit, method, arch), readout)
-
-
 def within_network(audit):
     """Network A (seed k) stitched into itself, every sender cut x receiver cut (Balogh & Jelasity
     2025), for the scale's ``seeds``; its diagonal is the random controls' self-stitches."""
@@ -132,10 +128,16 @@ def test_diagonal_dominance(audit, method, arch, readout):
 
 
 def test_layer_monotonicity(audit, method, arch, readout):
-    """Spearman of similarity against depth distance after removing each receiver column's mean."""
-    m, ds, dr = similarity_grid(audit, method, arch, readout)
+    """Spearman of similarity against depth distance after removing each receiver column's mean
+    (undecided when rho is within two of its bootstrap standard errors of the threshold)."""
+    rows = similarity_rows(audit, method, arch)
+    m, ds, dr = grid(rows, readout)
+    # Each cell's SE is its seed mean's; removing the column mean leaves it about the same: the centred
+    # cell's variance is se^2 (1 - 1/n) for n equal-SE senders, so the raw SE errs slightly wide.
+    se = grid_se(rows, readout, n_test_images(audit.data))
     audit.expect(TESTBED, name("layer_monotonicity", readout, arch, audit), method, readout,
-                 checks.layer_monotonicity(m - np.nanmean(m, axis=0, keepdims=True), ds, dr, threshold=0.5))
+                 checks.layer_monotonicity(m - np.nanmean(m, axis=0, keepdims=True), ds, dr, threshold=0.5,
+                                           cell_se=se))
 
 
 def test_triangle_absent(audit, method, arch, readout):
