@@ -67,6 +67,7 @@ def cells(res: Path) -> dict:
 SLOW = "slurm_slow_measure:slow_cka"
 
 SLICE = [str(ROOT / "testbeds/random_controls"), str(ROOT / "testbeds/cross_layer"), "--stitch-methods", "dm,linear_cka",
+         "--stitch-seeds", "3",
          "-k", "random_controls or (diagonal_dominance and primary)"]
 
 
