@@ -230,7 +230,7 @@ def test_tarone_leaves_out_hypotheses_that_cannot_reach_the_bar():
 
 
 def test_tarone_on_the_default_run_design_keeps_nobody_and_says_seven_pairs():
-    """Run 29's design: 8 claims on 6 independent pairs, 20 on 3, 2 on 2, 10 on 1 (rings). 16
+    """The design of the default before #30: 8 claims on 6 independent pairs, 20 on 3, 2 on 2, 10 on 1 (rings). 16
     hypotheses reach 2^-6 = 0.0156 <= 0.05 / 3, more than K for K <= 3; none reaches 0.05 / 4: the
     family is empty. One claim on 7 pairs would be alone in it (K = 4, 2^-7 < 0.05 / 2)."""
     smallest = _design(*[6] * 8, *[3] * 20, *[2] * 2, *[1] * 10)
