@@ -96,3 +96,25 @@ def test_the_testbeds_ding_edit_deletes_the_lowest_components():
     np.testing.assert_array_equal(PCKept(None).edit(torch.tensor(test), torch.tensor(train)).numpy(), test)
     with pytest.raises(ValueError):
         PCKept(0)
+
+
+def test_bases_survive_a_grid_point_over_nine_seed_pairs(monkeypatch):
+    """Each grid point of the interventions testbed visits every (seed, cut) basis in turn: with 9 seed
+    pairs, 2 cuts and 2 senders that is 36 bases, and a cache smaller than that recomputes an SVD in
+    every cell (it did: 5x the testbed's time). The second sweep must compute none."""
+    from stitchtest.instruments import synthetic
+
+    calls = []
+    svd = torch.linalg.svd
+    monkeypatch.setattr(synthetic.torch.linalg, "svd", lambda *a, **k: calls.append(1) or svd(*a, **k))
+    monkeypatch.setattr(synthetic, "_PRINCIPAL", synthetic.OrderedDict())
+    g = torch.Generator().manual_seed(0)
+    trains = [torch.randn(300, 8, 4, 4, generator=g) for _ in range(36)]
+    for sweep in range(2):
+        for i, train in enumerate(trains):
+            PCKept(4).edit(train[:10], train, key=("model", i))
+        assert len(calls) == 36, f"sweep {sweep}: {len(calls)} SVDs for 36 bases"
+    monkeypatch.setattr(synthetic, "PRINCIPAL_BYTES", 1)  # a budget that holds one basis: recomputed
+    for i in (0, 1, 0):
+        PCKept(4).edit(trains[i][:10], trains[i], key=("other", i))
+    assert len(calls) == 39

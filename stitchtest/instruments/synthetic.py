@@ -183,12 +183,21 @@ class PCKept:
 
 _PRINCIPAL: "OrderedDict[tuple, Tuple[torch.Tensor, torch.Tensor]]" = OrderedDict()
 _KEPT = 256  # directions kept per basis: deletions up to k = 256
+#: bytes of bases kept (least recently used out first). A grid point visits every (seed, cut) of the
+#: testbed in turn, so a bound below their number evicts each basis just before it is asked for again:
+#: with 9 seed pairs (36 bases) a bound of 16 bases recomputed an SVD in every cell, 5x the time of the
+#: interventions testbed (reports/performance.md). A basis is 2 MiB at smoke (256 x 1,024 doubles)
+PRINCIPAL_BYTES = 512 * 2**20
+
+
+def _nbytes(basis: Tuple[torch.Tensor, torch.Tensor]) -> int:
+    return sum(t.numel() * t.element_size() for t in basis)
 
 
 def _principal(train: torch.Tensor, key: tuple = ()) -> Tuple[torch.Tensor, torch.Tensor]:
     """Mean and principal directions (rows, largest first) of ``train``'s activations; with a ``key``
-    (which model, cut and data they are), kept for the last few: every grid point of a cell edits
-    with the same basis."""
+    (which model, cut and data they are), kept within :data:`PRINCIPAL_BYTES`: every grid point of a
+    cell edits with the same basis."""
     if not key:
         key = ("uncached", id(train))
         _PRINCIPAL.pop(key, None)
@@ -196,9 +205,10 @@ def _principal(train: torch.Tensor, key: tuple = ()) -> Tuple[torch.Tensor, torc
         flat = train.reshape(len(train), -1).double()
         mu = flat.mean(dim=0)
         _, _, vt = torch.linalg.svd(flat - mu, full_matrices=False)
-        _PRINCIPAL[key] = (mu, vt[:_KEPT])
-        while len(_PRINCIPAL) > 16:  # a testbed's cells (seeds x cuts) for one grid point
-            _PRINCIPAL.popitem(last=False)
+        _PRINCIPAL[key] = (mu, vt[:_KEPT].clone())  # not a view: the full vt would stay alive
+        held = sum(_nbytes(b) for b in _PRINCIPAL.values())
+        while held > PRINCIPAL_BYTES and len(_PRINCIPAL) > 1:
+            held -= _nbytes(_PRINCIPAL.popitem(last=False)[1])
     _PRINCIPAL.move_to_end(key)
     return _PRINCIPAL[key]
 
