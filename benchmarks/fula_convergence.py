@@ -9,6 +9,7 @@ step schedule (x0.1 at 1/3 and 2/3) is laid over that budget, and the objective'
 budget (``epochs``: 30 for ``fula``) is switched off so the steps are exactly the budget's.
 
     python benchmarks/fula_convergence.py [--budgets 0,50,100,200,400,800] [--objective fula] [--pairs 2]
+    python benchmarks/fula_convergence.py --scale small --data ../shared/data/mnist --budgets 450,1350
 
 The figures are recorded in docs/lab/fula-convergence.md.
 """
@@ -48,9 +49,11 @@ def main() -> None:
     ap.add_argument("--objective", default="fula")
     ap.add_argument("--pairs", type=int, default=2, help="seed pairs (2k -> 2k + 1)")
     ap.add_argument("--scale", default="smoke")
+    ap.add_argument("--data", default="digits", help="a data set name or directory, as --stitch-data; read "
+                                                     "as the scale reads it (its image side and image counts)")
     args = ap.parse_args()
     scale = SCALES[args.scale]
-    data = DataSpec("digits")
+    data = scale.data(DataSpec.parse(args.data))
     zoo = Zoo()
     cells = [Cell(scale.spec(data, seed=2 * k), i, scale.spec(data, seed=2 * k + 1), j)
              for k in range(args.pairs) for i, j in CUTS]

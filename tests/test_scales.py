@@ -12,9 +12,24 @@ def test_the_scales_batch_size_and_steps_are_the_stitch_configs():
 
 
 def test_each_scale_states_its_own_budget():
-    """smoke trains on 64 images a step (the verdict study of reports/performance.md), the larger
-    scales keep 128: they were not re-studied."""
-    assert [SCALES[s].stitch().batch_size for s in ("smoke", "small", "paper")] == [64, 128, 128]
+    """smoke trains on 64 images a step (the verdict study of reports/performance.md), and so does
+    small, whose data is capped to digits' size; paper keeps 128: it was not re-studied."""
+    assert [SCALES[s].stitch().batch_size for s in ("smoke", "small", "paper")] == [64, 64, 128]
+
+
+def test_a_scale_caps_the_data_it_reads_and_only_caps():
+    """The real-data tier costs what its scale says whatever directory it is given: ``small`` reads
+    16x16 images and at most 1,000 of each split; a spec that asks for fewer keeps its own; smoke and
+    paper leave the data as given (so no existing id changes)."""
+    from stitchtest.data.spec import DataSpec
+
+    mnist = DataSpec("mnist", root="/nowhere")
+    small = SCALES["small"].data(mnist)
+    assert (small.size, small.n_train, small.n_test) == (16, 1000, 1000) and small.root == "/nowhere"
+    assert SCALES["small"].data(DataSpec("digits", n_train=300)).n_train == 300
+    assert SCALES["small"].data(small) == small
+    for name in ("smoke", "paper"):
+        assert SCALES[name].data(mnist) == mnist and SCALES[name].data(DataSpec()) == DataSpec()
 
 
 def test_precision_reaches_the_stitch_and_the_cell_id_and_auto_keeps_todays_ids():

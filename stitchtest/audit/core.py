@@ -51,7 +51,7 @@ class Audit:
                  done: Optional[Dict[str, CellRow]] = None, progress: Callable[[str], None] = lambda s: None,
                  cache_limit: Optional[int] = None, worker: Tuple[int, int] = (0, 1),
                  executor: Optional[Executor] = None):
-        self.scale, self.data, self.zoo, self.writer = scale, data, zoo, writer
+        self.scale, self.data, self.zoo, self.writer = scale, scale.data(data), zoo, writer
         self.executor = executor or Threads()  #: who computes the missing groups (:mod:`.executor`)
         self.context = Context(zoo, scale.stitch(), **scale.context_options(cache_limit))
         self.done: Dict[str, CellRow] = dict(done or {})

@@ -47,6 +47,22 @@ class Scale:
     #: what the stitches train in: "auto" (bf16 where a measured probe finds it faster, else fp32),
     #: "fp32" or "bf16"; part of every cell's key, so runs in two precisions never mix
     precision: str = "auto"
+    #: the data at this scale, whichever data set is given: images at ``image_size`` and at most
+    #: ``n_train`` / ``n_test`` of them (stratified subsets, :meth:`data`). What a cell costs is fixed by
+    #: these (steps x images x pixels), not by the size of the user's directory; None leaves the data's own
+    image_size: Optional[int] = None
+    n_train: Optional[int] = None
+    n_test: Optional[int] = None
+
+    def data(self, spec: DataSpec) -> DataSpec:
+        """``spec`` as this scale reads it: its image side and sample counts capped (a count the spec
+        already caps lower stays). Applied by :class:`~stitchtest.audit.core.Audit` and to the run's data
+        id, so models, cells and baselines carry it."""
+        def cap(mine: Optional[int], theirs: Optional[int]) -> Optional[int]:
+            return theirs if mine is None else mine if theirs is None else min(mine, theirs)
+
+        return replace(spec, size=self.image_size or spec.size, n_train=cap(self.n_train, spec.n_train),
+                       n_test=cap(self.n_test, spec.n_test))
 
     def spec(self, data: DataSpec, **changes) -> ModelSpec:
         """A zoo spec at this scale (``changes`` override, e.g. ``seed=3, regime="random"``)."""
@@ -112,9 +128,13 @@ SCALES = {
     # 3 seed pairs everywhere (the cross-layer grids had 6 for a "5 of 6 agree" rule that no longer
     # decides anything: #30's scale study), 9 where they decide claims within the budget
     "smoke": Scale("smoke", batch_size=64, testbed_seeds=(("interventions", 9), ("random_controls", 9))),
-    # MNIST R2222 traces are 1.45 GiB per model in fp32 (benchmarks/pipeline.py --memory)
-    "small": Scale("small", steps=300, cross_pairs=(("R1111", "R1111"), ("R1111", "R2222")), cross_task=True,
-                   shortcut_rates=(0.0, 0.5, 1.0), cache_gib=6.0),
+    # the real-data tier (#30): MNIST within an hour on two cores. Its images at 16x16 (as digits) and at
+    # most 1,000 training and 1,000 test images, so a cell costs what a digits cell costs whatever the
+    # directory holds (FuLA's 30 epochs are 450 steps of 64); smoke's seed pairs; and what smoke cannot
+    # test: the R1111 -> R2222 grid, cross-task senders, a 0.5 shortcut rate
+    "small": Scale("small", batch_size=64, testbed_seeds=(("interventions", 9), ("random_controls", 9)),
+                   cross_pairs=(("R1111", "R1111"), ("R1111", "R2222")), cross_task=True,
+                   shortcut_rates=(0.0, 0.5, 1.0), image_size=16, n_train=1000, n_test=1000),
     "paper": Scale("paper", width=64, epochs=30, seeds=3, steps=1000,
                    # Hernandez et al.: the 256 ordered pairs of R1111..R2222, and ResNet-18 <-> ResNet-34
                    cross_pairs=tuple((s, r) for s in SMALL_RESNETS for r in SMALL_RESNETS)

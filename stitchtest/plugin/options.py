@@ -132,7 +132,7 @@ def run_settings(config: pytest.Config) -> RunSettings:
     from ..models.zoo import versions
 
     try:  # read the files now: a data error is one usage error, not a failure in every test
-        spec = DataSpec.parse(option(config, "data"))
+        spec = SCALES[option(config, "scale")].data(DataSpec.parse(option(config, "data")))
         with warnings.catch_warnings(record=True) as degenerate:
             warnings.simplefilter("always")
             classes, image = check(spec)  # the class count, for the reports' chance level
